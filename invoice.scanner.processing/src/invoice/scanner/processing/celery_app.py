@@ -1,0 +1,89 @@
+"""All Celery wiring in one place: the queues, the routing table, per-stage retry policy
+and limits, and the broker settings that keep documents from being lost.
+
+docker-compose's worker commands and `make run` read `QUEUES` / `STAGE_QUEUES` from here
+(`python -m invoice.scanner.processing.worker --queue ocr`).
+
+Importing this module does not import any stage (heavy) code: the API uses `app` only to
+send the orchestrator task by name.
+"""
+from __future__ import annotations
+
+from celery import Celery
+
+from invoice.scanner.processing.config import Settings, get_settings
+from invoice.scanner.processing.status import STAGES
+
+ORCHESTRATOR_QUEUE = "orchestrator"
+STAGE_QUEUES: tuple[str, ...] = tuple(s.name for s in STAGES)  # preprocessing, ocr, llm, extraction, evaluation
+MAINTENANCE_QUEUE = "maintenance"  # the stuck-document sweeper
+QUEUES: tuple[str, ...] = (ORCHESTRATOR_QUEUE, *STAGE_QUEUES, MAINTENANCE_QUEUE)
+
+ORCHESTRATE_TASK = "invoice.scanner.orchestrate_document_processing"
+SWEEP_TASK = "invoice.scanner.sweep_stuck_documents"
+STAGE_TASKS: dict[str, str] = {q: f"invoice.scanner.stages.{q}" for q in STAGE_QUEUES}
+
+TASK_ROUTES: dict[str, dict[str, str]] = {
+    ORCHESTRATE_TASK: {"queue": ORCHESTRATOR_QUEUE},
+    SWEEP_TASK: {"queue": MAINTENANCE_QUEUE},
+    **{task: {"queue": queue} for queue, task in STAGE_TASKS.items()},
+}
+
+# What each worker type should run with (docker-compose and `make run` use these).
+WORKER_PROFILES: dict[str, dict[str, int]] = {
+    ORCHESTRATOR_QUEUE: {"concurrency": 2},
+    "preprocessing": {"concurrency": 2},
+    "ocr": {"concurrency": 1},  # one model copy per process; one task at a time on a GPU
+    "llm": {"concurrency": 4},  # I/O bound with vendor providers
+    "extraction": {"concurrency": 2},
+    "evaluation": {"concurrency": 2},
+    MAINTENANCE_QUEUE: {"concurrency": 1},
+}
+
+TASK_MODULES = [
+    "invoice.scanner.processing.pipeline",
+    *(f"invoice.scanner.processing.stages.{q}" for q in STAGE_QUEUES),
+]
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    app.conf.update(
+        broker_url=settings.redis_url,
+        result_backend=None,
+        task_ignore_result=True,
+        task_routes=TASK_ROUTES,
+        task_default_queue=ORCHESTRATOR_QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        # Not lost: acknowledge after the work, and give the message back when the worker
+        # process dies under it (celery/celery#1628).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # Redis redelivers an unacknowledged message after the visibility timeout: keep it
+        # longer than the longest task with its retries, or long tasks run twice.
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        # Workers survive broker restarts (paperless-ngx#6260).
+        broker_connection_retry_on_startup=True,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        broker_heartbeat=10,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # Operators watch Flower.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
+        worker_max_memory_per_child=settings.worker_max_memory_per_child_kb or None,
+        beat_schedule={
+            "sweep-stuck-documents": {"task": SWEEP_TASK, "schedule": float(settings.sweeper_interval_s)},
+        },
+    )
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    app = Celery("invoice.scanner", include=TASK_MODULES)
+    configure(app, settings or get_settings())
+    return app
+
+
+app = create_app()

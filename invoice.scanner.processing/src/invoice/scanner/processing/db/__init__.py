@@ -1,0 +1,1 @@
+"""Database schema (Alembic migrations) and the SQL the pipeline runs, in one place."""

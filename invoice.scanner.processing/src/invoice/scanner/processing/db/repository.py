@@ -1,0 +1,434 @@
+"""All SQL the pipeline runs, named by intent, returning dataclasses.
+
+Every write a stage makes replaces that stage's rows for the document (delete + insert in
+one transaction), so running a stage twice leaves the same rows: `acks_late` redelivery,
+sweeper re-drives and manual retries are safe.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg2.extras import Json
+
+from invoice.scanner.processing.db.connection import transaction
+from invoice.scanner.processing.models import (
+    Evaluation,
+    Extraction,
+    FieldPrediction,
+    LineItemPrediction,
+    LlmUsage,
+    OcrLine,
+    OcrPage,
+    OcrWord,
+    PageImage,
+    Prediction,
+)
+from invoice.scanner.processing.status import (
+    STAGE_BY_NAME,
+    TERMINAL_STATUSES,
+    Status,
+)
+
+
+class DocumentNotFound(LookupError):
+    pass
+
+
+@dataclass
+class Document:
+    id: uuid.UUID
+    company_id: uuid.UUID
+    original_filename: str
+    stored_path: str
+    sha256: str
+    content_type: str
+    size_bytes: int
+    pages: int | None
+    status: str
+    error: str | None
+    quality_score: float | None
+    predicted_accuracy: float | None
+    pipeline_run: int
+    redrive_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class StageClaim:
+    """What `begin_stage` decided for one delivery of a stage task."""
+
+    action: str  # "run" | "stale" | "done"
+    history_id: int | None = None
+    reason: str = ""
+
+
+_DOC_COLUMNS = ", ".join(Document.__dataclass_fields__)
+
+
+def _document(row: dict[str, Any]) -> Document:
+    return Document(**{k: row[k] for k in Document.__dataclass_fields__})
+
+
+class Repository:
+    def __init__(self, database_url: str):
+        self.database_url = database_url
+
+    def tx(self):
+        return transaction(self.database_url)
+
+    # -- documents -----------------------------------------------------------------------
+
+    def get_document(self, document_id: uuid.UUID | str) -> Document:
+        with self.tx() as cur:
+            cur.execute(f"SELECT {_DOC_COLUMNS} FROM documents WHERE id = %s", (str(document_id),))
+            row = cur.fetchone()
+        if row is None:
+            raise DocumentNotFound(str(document_id))
+        return _document(row)
+
+    def start_pipeline_run(self, document_id: uuid.UUID | str, from_stage: str = "preprocessing",
+                           expected_run: int | None = None, detail: dict[str, Any] | None = None,
+                           redrive: bool = False) -> int | None:
+        """Begin a new run of the pipeline from `from_stage`; older runs' messages become stale.
+
+        With `expected_run`, nothing happens (None) unless the document is still at that run,
+        so a duplicated orchestrator or sweeper message cannot start a second run.
+        """
+        stage = STAGE_BY_NAME[from_stage]
+        with self.tx() as cur:
+            cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s FOR UPDATE", (str(document_id),))
+            row = cur.fetchone()
+            if row is None:
+                raise DocumentNotFound(str(document_id))
+            if expected_run is not None and row["pipeline_run"] != expected_run:
+                return None
+            run = row["pipeline_run"] + 1
+            cur.execute(
+                """UPDATE documents SET pipeline_run = %s, status = %s, error = NULL,
+                          enqueued_at = coalesce(enqueued_at, now()), updated_at = now(), completed_at = NULL,
+                          redrive_count = redrive_count + %s
+                   WHERE id = %s""",
+                (run, stage.running.value, 1 if redrive else 0, str(document_id)),
+            )
+            if row["status"] != stage.running.value or redrive:
+                cur.execute(
+                    """INSERT INTO document_status_history
+                           (document_id, from_status, to_status, stage, pipeline_run, started_at, finished_at, detail)
+                       VALUES (%s, %s, %s, 'orchestrator', %s, now(), now(), %s)""",
+                    (str(document_id), row["status"], stage.running.value, run, Json(detail or {"queued": from_stage})),
+                )
+        return run
+
+    def find_unenqueued(self, older_than_s: int) -> list[Document]:
+        """Uploads committed while the broker was unreachable (the outbox)."""
+        with self.tx() as cur:
+            cur.execute(
+                f"""SELECT {_DOC_COLUMNS} FROM documents
+                    WHERE enqueued_at IS NULL AND created_at < now() - make_interval(secs => %s)
+                    ORDER BY created_at LIMIT 500""",
+                (older_than_s,),
+            )
+            return [_document(r) for r in cur.fetchall()]
+
+    def mark_enqueued(self, document_id: str) -> None:
+        with self.tx() as cur:
+            cur.execute("UPDATE documents SET enqueued_at = now() WHERE id = %s AND enqueued_at IS NULL",
+                        (document_id,))
+
+    def find_stuck(self, deadlines_s: dict[str, int]) -> list[Document]:
+        """Non-terminal documents whose last change is older than their stage's deadline."""
+        from invoice.scanner.processing.status import STAGES
+
+        clauses, args = [], []
+        for stage in STAGES:
+            statuses = [stage.running.value] + ([stage.done.value] if stage.done else [])
+            # a document waiting in `preprocessed` belongs to the OCR stage's deadline
+            deadline = deadlines_s["ocr"] if stage.done else deadlines_s[stage.name]
+            clauses.append("(status = ANY(%s) AND updated_at < now() - make_interval(secs => %s))")
+            args += [statuses if not stage.done else [stage.running.value], deadlines_s[stage.name]]
+            if stage.done:
+                clauses.append("(status = %s AND updated_at < now() - make_interval(secs => %s))")
+                args += [stage.done.value, deadline]
+        with self.tx() as cur:
+            cur.execute(
+                f"""SELECT {_DOC_COLUMNS} FROM documents WHERE enqueued_at IS NOT NULL AND ({" OR ".join(clauses)})
+                    ORDER BY updated_at LIMIT 500""",
+                args,
+            )
+            return [_document(r) for r in cur.fetchall()]
+
+    def begin_stage(self, document_id: str, stage_name: str, run: int, attempt: int, worker_host: str) -> StageClaim:
+        stage = STAGE_BY_NAME[stage_name]
+        with self.tx() as cur:
+            cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s FOR UPDATE", (document_id,))
+            row = cur.fetchone()
+            if row is None:
+                raise DocumentNotFound(document_id)
+            if row["pipeline_run"] != run:
+                return StageClaim("stale", reason=f"run {run} superseded by run {row['pipeline_run']}")
+            if Status(row["status"]) in TERMINAL_STATUSES:
+                return StageClaim("stale", reason=f"document already {row['status']}")
+            cur.execute(
+                """SELECT id, finished_at, detail FROM document_status_history
+                   WHERE document_id = %s AND pipeline_run = %s AND stage = %s AND to_status = %s
+                   ORDER BY id""",
+                (document_id, run, stage_name, stage.running.value),
+            )
+            previous = cur.fetchall()
+            if any(p["finished_at"] is not None and (p["detail"] or {}).get("outcome") == "ok" for p in previous):
+                return StageClaim("done", reason="stage already completed in this run (redelivered message)")
+            for p in previous:
+                if p["finished_at"] is None:
+                    # A delivery that began and never finished: its worker was lost.
+                    cur.execute(
+                        """UPDATE document_status_history SET finished_at = now(),
+                                  detail = coalesce(detail, '{}'::jsonb) || '{"outcome": "abandoned"}'::jsonb
+                           WHERE id = %s""",
+                        (p["id"],),
+                    )
+            cur.execute(
+                "UPDATE documents SET status = %s, updated_at = now() WHERE id = %s",
+                (stage.running.value, document_id),
+            )
+            cur.execute(
+                """INSERT INTO document_status_history
+                       (document_id, from_status, to_status, stage, pipeline_run, attempt, worker_host, started_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, now()) RETURNING id""",
+                (document_id, row["status"], stage.running.value, stage_name, run, attempt, worker_host),
+            )
+            return StageClaim("run", history_id=cur.fetchone()["id"])
+
+    def finish_stage(self, document_id: str, stage_name: str, history_id: int, detail: dict[str, Any],
+                     next_status: Status | None = None, worker_host: str | None = None,
+                     document_updates: dict[str, Any] | None = None) -> None:
+        """Close the stage's history row; optionally move the document to the stage's own end status."""
+        with self.tx() as cur:
+            cur.execute(
+                "UPDATE document_status_history SET finished_at = now(), detail = %s WHERE id = %s",
+                (Json({"outcome": "ok", **detail}), history_id),
+            )
+            sets, args = ["updated_at = now()"], []
+            for column, value in (document_updates or {}).items():
+                sets.append(f"{column} = %s")
+                args.append(Json(value) if isinstance(value, (dict, list)) else value)
+            if next_status is not None:
+                cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s", (document_id,))
+                row = cur.fetchone()
+                sets.append("status = %s")
+                args.append(next_status.value)
+                if next_status in TERMINAL_STATUSES:
+                    sets.append("completed_at = now()")
+                cur.execute(
+                    """INSERT INTO document_status_history
+                           (document_id, from_status, to_status, stage, pipeline_run, worker_host, started_at, finished_at, detail)
+                       VALUES (%s, %s, %s, %s, %s, %s, now(), now(), %s)""",
+                    (document_id, row["status"], next_status.value, stage_name, row["pipeline_run"], worker_host,
+                     Json(detail.get("transition_detail") or {})),
+                )
+            cur.execute(f"UPDATE documents SET {', '.join(sets)} WHERE id = %s", (*args, document_id))
+
+    def record_attempt_failure(self, history_id: int, reason: str, will_retry: bool) -> None:
+        with self.tx() as cur:
+            cur.execute(
+                "UPDATE document_status_history SET finished_at = now(), detail = %s WHERE id = %s",
+                (Json({"outcome": "retry" if will_retry else "failed", "error": reason}), history_id),
+            )
+
+    def fail_stage(self, document_id: str, stage_name: str, run: int, reason: str, worker_host: str | None) -> bool:
+        """Move the document to `<stage>_error` (if the run is still current). True if written."""
+        stage = STAGE_BY_NAME[stage_name]
+        with self.tx() as cur:
+            cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s FOR UPDATE", (document_id,))
+            row = cur.fetchone()
+            if row is None or row["pipeline_run"] != run or Status(row["status"]) in TERMINAL_STATUSES:
+                return False
+            cur.execute(
+                """UPDATE documents SET status = %s, error = %s, updated_at = now(), completed_at = now()
+                   WHERE id = %s""",
+                (stage.error.value, reason, document_id),
+            )
+            cur.execute(
+                """INSERT INTO document_status_history
+                       (document_id, from_status, to_status, stage, pipeline_run, worker_host, started_at, finished_at, detail)
+                   VALUES (%s, %s, %s, %s, %s, %s, now(), now(), %s)""",
+                (document_id, row["status"], stage.error.value, stage_name, run, worker_host, Json({"error": reason})),
+            )
+        return True
+
+    def history(self, document_id: str) -> list[dict[str, Any]]:
+        with self.tx() as cur:
+            cur.execute(
+                """SELECT from_status, to_status, stage, pipeline_run, attempt, worker_host, started_at,
+                          finished_at, detail
+                   FROM document_status_history WHERE document_id = %s ORDER BY id""",
+                (document_id,),
+            )
+            return [dict(r) for r in cur.fetchall()]
+
+    # -- stage outputs -------------------------------------------------------------------
+
+    def save_pages(self, document_id: str, pages: list[PageImage]) -> None:
+        with self.tx() as cur:
+            cur.execute("DELETE FROM document_pages WHERE document_id = %s", (document_id,))
+            for p in pages:
+                cur.execute(
+                    """INSERT INTO document_pages (document_id, page_no, image_path, width, height, dpi, rotation,
+                                                   skew_degrees, text_layer)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    (document_id, p.page_no, p.image_path, p.width, p.height, p.dpi, p.rotation, p.skew_degrees,
+                     Json([asdict(w) for w in p.text_layer]) if p.text_layer is not None else None),
+                )
+            cur.execute("UPDATE documents SET pages = %s WHERE id = %s", (len(pages), document_id))
+
+    def load_pages(self, document_id: str) -> list[PageImage]:
+        with self.tx() as cur:
+            cur.execute(
+                """SELECT page_no, image_path, width, height, dpi, rotation, skew_degrees, text_layer
+                   FROM document_pages WHERE document_id = %s ORDER BY page_no""",
+                (document_id,),
+            )
+            rows = cur.fetchall()
+        return [
+            PageImage(
+                page_no=r["page_no"], image_path=r["image_path"], width=r["width"], height=r["height"], dpi=r["dpi"],
+                rotation=r["rotation"], skew_degrees=r["skew_degrees"],
+                text_layer=[OcrWord(w["text"], tuple(w["bbox"]), w["confidence"]) for w in r["text_layer"]]
+                if r["text_layer"] is not None else None,
+            )
+            for r in rows
+        ]
+
+    def save_ocr(self, document_id: str, pages: list[OcrPage]) -> None:
+        with self.tx() as cur:
+            for p in pages:
+                cur.execute(
+                    """UPDATE document_pages SET ocr_engine = %s, ocr_text = %s, ocr_lines = %s, ocr_confidence = %s,
+                                                ocr_seconds = %s
+                       WHERE document_id = %s AND page_no = %s""",
+                    (p.engine, p.text, Json([asdict(line) for line in p.lines]), p.confidence, p.seconds,
+                     document_id, p.page_no),
+                )
+
+    def load_ocr(self, document_id: str) -> list[OcrPage]:
+        with self.tx() as cur:
+            cur.execute(
+                """SELECT page_no, width, height, ocr_engine, ocr_lines, ocr_seconds FROM document_pages
+                   WHERE document_id = %s ORDER BY page_no""",
+                (document_id,),
+            )
+            rows = cur.fetchall()
+        return [
+            OcrPage(
+                page_no=r["page_no"], width=r["width"], height=r["height"], engine=r["ocr_engine"] or "",
+                seconds=r["ocr_seconds"] or 0.0,
+                lines=[
+                    OcrLine(
+                        text=line["text"], bbox=tuple(line["bbox"]), confidence=line["confidence"],
+                        words=[OcrWord(w["text"], tuple(w["bbox"]), w["confidence"]) for w in line["words"]],
+                    )
+                    for line in (r["ocr_lines"] or [])
+                ],
+            )
+            for r in rows
+        ]
+
+    def save_prediction(self, document_id: str, prediction: Prediction) -> None:
+        usage = asdict(prediction.usage)
+        with self.tx() as cur:
+            cur.execute(
+                """INSERT INTO document_predictions (document_id, provider, model, fields, line_items, usage)
+                   VALUES (%s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (document_id) DO UPDATE SET provider = EXCLUDED.provider, model = EXCLUDED.model,
+                       fields = EXCLUDED.fields, line_items = EXCLUDED.line_items, usage = EXCLUDED.usage,
+                       created_at = now()""",
+                (document_id, prediction.usage.provider, prediction.usage.model,
+                 Json({k: asdict(v) for k, v in prediction.fields.items()}),
+                 Json([asdict(i) for i in prediction.line_items]), Json(usage)),
+            )
+            cur.execute("UPDATE documents SET llm_usage = %s WHERE id = %s", (Json(usage), document_id))
+
+    def load_prediction(self, document_id: str) -> Prediction:
+        with self.tx() as cur:
+            cur.execute("SELECT fields, line_items, usage FROM document_predictions WHERE document_id = %s",
+                        (document_id,))
+            row = cur.fetchone()
+        if row is None:
+            raise DocumentNotFound(f"no prediction stored for {document_id}")
+
+        def bbox(v):
+            return tuple(v) if v is not None else None
+
+        return Prediction(
+            fields={k: FieldPrediction(**{**v, "bbox": bbox(v.get("bbox"))}) for k, v in row["fields"].items()},
+            line_items=[LineItemPrediction(**{**i, "bbox": bbox(i.get("bbox"))}) for i in row["line_items"]],
+            usage=LlmUsage(**row["usage"]),
+        )
+
+    def save_extraction(self, document_id: str, extraction: Extraction) -> None:
+        with self.tx() as cur:
+            cur.execute("DELETE FROM extracted_fields WHERE document_id = %s", (document_id,))
+            cur.execute("DELETE FROM line_items WHERE document_id = %s", (document_id,))
+            for f in extraction.fields.values():
+                cur.execute(
+                    """INSERT INTO extracted_fields (document_id, name, value, raw_value, confidence, page, bbox,
+                                                     valid, error)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    (document_id, f.name, Json(f.value), f.raw_value, f.confidence, f.page,
+                     list(f.bbox) if f.bbox else None, f.valid, f.error),
+                )
+            for item in extraction.line_items:
+                cur.execute(
+                    """INSERT INTO line_items (document_id, position, description, quantity, unit_price, amount,
+                                               tax_rate, confidence, page, bbox)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    (document_id, item.position, item.description, item.quantity, item.unit_price, item.amount,
+                     item.tax_rate, item.confidence, item.page, list(item.bbox) if item.bbox else None),
+                )
+
+    def load_extraction(self, document_id: str) -> Extraction:
+        from invoice.scanner.processing.models import NormalizedField, NormalizedLineItem
+
+        with self.tx() as cur:
+            cur.execute(
+                """SELECT name, value, raw_value, confidence, page, bbox, valid, error FROM extracted_fields
+                   WHERE document_id = %s ORDER BY name""",
+                (document_id,),
+            )
+            fields = {
+                r["name"]: NormalizedField(
+                    name=r["name"], value=r["value"], raw_value=r["raw_value"], confidence=r["confidence"],
+                    page=r["page"], bbox=tuple(r["bbox"]) if r["bbox"] else None, valid=r["valid"], error=r["error"],
+                )
+                for r in cur.fetchall()
+            }
+            cur.execute(
+                """SELECT position, description, quantity, unit_price, amount, tax_rate, confidence, page, bbox
+                   FROM line_items WHERE document_id = %s ORDER BY position""",
+                (document_id,),
+            )
+            items = [
+                NormalizedLineItem(
+                    position=r["position"], description=r["description"],
+                    quantity=_num(r["quantity"]), unit_price=_num(r["unit_price"]), amount=_num(r["amount"]),
+                    tax_rate=_num(r["tax_rate"]), confidence=r["confidence"] or 0.0, page=r["page"],
+                    bbox=tuple(r["bbox"]) if r["bbox"] else None,
+                )
+                for r in cur.fetchall()
+            ]
+        return Extraction(fields=fields, line_items=items)
+
+    def evaluation_updates(self, evaluation: Evaluation) -> dict[str, Any]:
+        return {
+            "quality_score": evaluation.quality_score,
+            "predicted_accuracy": evaluation.predicted_accuracy,
+            "evaluation": json.loads(json.dumps(evaluation.to_dict(), default=str)),
+        }
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if v is not None else None

@@ -1,0 +1,1 @@
+"""Pipeline stages. Queue name = stage name = module name."""

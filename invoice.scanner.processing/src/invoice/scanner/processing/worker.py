@@ -1,0 +1,35 @@
+"""Start a worker for one queue with the profile from the routing table:
+
+    python -m invoice.scanner.processing.worker --queue ocr [--concurrency N] [celery args...]
+
+A worker started for one queue consumes only that queue (`-Q <queue>`).
+"""
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+
+from invoice.scanner.processing.celery_app import QUEUES, WORKER_PROFILES, app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queue", required=True, choices=QUEUES)
+    parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--loglevel", default="INFO")
+    parser.add_argument("--beat", action="store_true", help="also run the periodic sweeper schedule (one per deployment)")
+    args, extra = parser.parse_known_args(argv)
+    concurrency = args.concurrency or WORKER_PROFILES[args.queue]["concurrency"]
+    celery_args = [
+        "worker", "-Q", args.queue, "-n", f"{args.queue}@{socket.gethostname()}",
+        "--concurrency", str(concurrency), "--loglevel", args.loglevel, "--prefetch-multiplier", "1",
+        "-E",
+    ]
+    if args.beat:
+        celery_args.append("--beat")
+    app.worker_main([*celery_args, *extra])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
