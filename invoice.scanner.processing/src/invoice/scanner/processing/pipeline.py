@@ -118,8 +118,11 @@ def run_stage(task, stage_name: str, document_id: str, run: int,
         _safely(log, repo.fail_stage, document_id, stage_name, run, final, host)
         raise
     detail = {"seconds": round(time.monotonic() - started, 3), **outcome.detail}
-    repo.finish_stage(document_id, stage_name, claim.history_id, detail, next_status=outcome.next_status,
-                      worker_host=host, document_updates=outcome.document_updates)
+    if not repo.finish_stage(document_id, stage_name, run, claim.history_id, detail,
+                             next_status=outcome.next_status, worker_host=host,
+                             document_updates=outcome.document_updates):
+        log.info("%s finished for superseded run %s; a newer run owns the document", stage_name, run)
+        raise Ignore()
     log.info("%s finished in %.2fs", stage_name, detail["seconds"])
     return document_id
 

@@ -108,6 +108,13 @@ class Repository:
             if expected_run is not None and row["pipeline_run"] != expected_run:
                 return None
             run = row["pipeline_run"] + 1
+            # Attempts of earlier runs that never finished (their worker was lost) are closed.
+            cur.execute(
+                """UPDATE document_status_history SET finished_at = now(),
+                          detail = coalesce(detail, '{}'::jsonb) || '{"outcome": "abandoned"}'::jsonb
+                   WHERE document_id = %s AND finished_at IS NULL""",
+                (str(document_id),),
+            )
             cur.execute(
                 """UPDATE documents SET pipeline_run = %s, status = %s, error = NULL,
                           enqueued_at = coalesce(enqueued_at, now()), updated_at = now(), completed_at = NULL,
@@ -141,24 +148,17 @@ class Repository:
                         (document_id,))
 
     def find_stuck(self, deadlines_s: dict[str, int]) -> list[Document]:
-        """Non-terminal documents whose last change is older than their stage's deadline."""
-        from invoice.scanner.processing.status import STAGES
+        """Non-terminal documents whose last change is older than their stage's deadline
+        (a document waiting in `preprocessed` is on the OCR stage's clock)."""
+        from invoice.scanner.processing.status import stage_for_status
 
-        clauses, args = [], []
-        for stage in STAGES:
-            statuses = [stage.running.value] + ([stage.done.value] if stage.done else [])
-            # a document waiting in `preprocessed` belongs to the OCR stage's deadline
-            deadline = deadlines_s["ocr"] if stage.done else deadlines_s[stage.name]
-            clauses.append("(status = ANY(%s) AND updated_at < now() - make_interval(secs => %s))")
-            args += [statuses if not stage.done else [stage.running.value], deadlines_s[stage.name]]
-            if stage.done:
-                clauses.append("(status = %s AND updated_at < now() - make_interval(secs => %s))")
-                args += [stage.done.value, deadline]
+        pairs = [(s.value, deadlines_s[stage_for_status(s).name]) for s in Status if s not in TERMINAL_STATUSES]
+        clauses = " OR ".join("(status = %s AND updated_at < now() - make_interval(secs => %s))" for _ in pairs)
         with self.tx() as cur:
             cur.execute(
-                f"""SELECT {_DOC_COLUMNS} FROM documents WHERE enqueued_at IS NOT NULL AND ({" OR ".join(clauses)})
+                f"""SELECT {_DOC_COLUMNS} FROM documents WHERE enqueued_at IS NOT NULL AND ({clauses})
                     ORDER BY updated_at LIMIT 500""",
-                args,
+                [v for pair in pairs for v in pair],
             )
             return [_document(r) for r in cur.fetchall()]
 
@@ -203,15 +203,21 @@ class Repository:
             )
             return StageClaim("run", history_id=cur.fetchone()["id"])
 
-    def finish_stage(self, document_id: str, stage_name: str, history_id: int, detail: dict[str, Any],
+    def finish_stage(self, document_id: str, stage_name: str, run: int, history_id: int, detail: dict[str, Any],
                      next_status: Status | None = None, worker_host: str | None = None,
-                     document_updates: dict[str, Any] | None = None) -> None:
-        """Close the stage's history row; optionally move the document to the stage's own end status."""
+                     document_updates: dict[str, Any] | None = None) -> bool:
+        """Close the stage's history row; optionally move the document to the stage's own end
+        status. An attempt of a superseded run only closes its row (False)."""
         with self.tx() as cur:
+            cur.execute("SELECT pipeline_run FROM documents WHERE id = %s FOR UPDATE", (document_id,))
+            current = cur.fetchone()
+            stale = current is None or current["pipeline_run"] != run
             cur.execute(
                 "UPDATE document_status_history SET finished_at = now(), detail = %s WHERE id = %s",
-                (Json({"outcome": "ok", **detail}), history_id),
+                (Json({"outcome": "stale" if stale else "ok", **detail}), history_id),
             )
+            if stale:
+                return False
             sets, args = ["updated_at = now()"], []
             for column, value in (document_updates or {}).items():
                 sets.append(f"{column} = %s")
@@ -231,6 +237,7 @@ class Repository:
                      Json(detail.get("transition_detail") or {})),
                 )
             cur.execute(f"UPDATE documents SET {', '.join(sets)} WHERE id = %s", (*args, document_id))
+        return True
 
     def record_attempt_failure(self, history_id: int, reason: str, will_retry: bool) -> None:
         with self.tx() as cur:

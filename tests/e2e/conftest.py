@@ -1,0 +1,124 @@
+"""End-to-end fixtures: the real stack (one Celery worker per queue, the API under
+gunicorn) on real PostgreSQL and Redis, driven over HTTP.
+
+`start_stack(name, extra_env)` starts a stack with its own database and Redis db; tests
+that need other settings (a vendor LLM provider, say) start their own with `extra_env`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from invoice.scanner.processing.devstack import Stack, free_port, stack_env
+from invoice.scanner.processing.status import TERMINAL_STATUSES
+
+TERMINAL = {s.value for s in TERMINAL_STATUSES}
+
+# Short backoffs so error paths end in seconds; the policy itself is what is tested.
+FAST_RETRIES = {
+    "PREPROCESSING_RETRY_BACKOFF_S": "1", "OCR_RETRY_BACKOFF_S": "1", "LLM_RETRY_BACKOFF_S": "1",
+    "EXTRACTION_RETRY_BACKOFF_S": "1", "EVALUATION_RETRY_BACKOFF_S": "1",
+    "LLM_MAX_RETRIES": "1",
+}
+
+
+class Api:
+    def __init__(self, base: str):
+        self.base = base
+        self.session = requests.Session()
+
+    def login(self, email: str, password: str) -> "Api":
+        r = self.session.post(f"{self.base}/auth/login", json={"email": email, "password": password}, timeout=10)
+        r.raise_for_status()
+        self.session.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        return self
+
+    def upload(self, data: bytes, filename: str) -> requests.Response:
+        return self.session.post(f"{self.base}/documents/upload", files={"file": (filename, data)}, timeout=30)
+
+    def get(self, path: str) -> requests.Response:
+        return self.session.get(f"{self.base}{path}", timeout=10)
+
+    def wait_terminal(self, document_id: str, timeout_s: float = 300) -> dict:
+        """Poll the status endpoint as the React client does."""
+        deadline = time.monotonic() + timeout_s
+        seen = []
+        while time.monotonic() < deadline:
+            body = self.get(f"/documents/{document_id}/status").json()
+            if not seen or seen[-1] != body["status"]:
+                seen.append(body["status"])
+            if body["status"] in TERMINAL:
+                body["polled_statuses"] = seen
+                return body
+            time.sleep(0.5)
+        raise AssertionError(f"document {document_id} not terminal after {timeout_s}s; statuses seen {seen}")
+
+
+class RunningStack:
+    def __init__(self, stack: Stack, env: dict, database_url: str):
+        self.stack, self.env, self.database_url = stack, env, database_url
+        self.base = f"http://127.0.0.1:{stack.api_port}"
+
+    def admin(self, *args: str) -> str:
+        import subprocess
+        import sys
+
+        return subprocess.run([sys.executable, "-m", "invoice.scanner.api.cli", *args], env=self.env, check=True,
+                              capture_output=True, text=True).stdout
+
+    def user(self, company: str, email: str, password: str = "correct-horse-battery") -> Api:
+        self.admin("create-user", "--company", company, "--email", email, "--password", password, "--if-missing")
+        return Api(self.base).login(email, password)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.log_path.read_text(errors='replace')[-4000:]}"
+                         for p in self.stack.procs.values() if p.log_path.exists())
+
+
+@pytest.fixture(scope="session")
+def start_stack(services, fresh_database, redis_db_url, tmp_path_factory):
+    """`start_stack(name, extra_env)`: the named stack, started if it is not the one running.
+    One stack runs at a time (2 cores); asking for another stops the current one."""
+    current: dict[str, RunningStack] = {}
+    counter = iter(range(10, 100))
+
+    def start(name: str, extra_env: dict[str, str] | None = None, beat: bool = False) -> RunningStack:
+        if name in current:
+            return current[name]
+        for running in current.values():
+            running.stack.stop()
+        current.clear()
+        database_url = fresh_database(f"invoice_scanner_e2e_{name.replace('-', '_')}")
+        redis_url = redis_db_url(10 + next(counter) % 6)
+        root = tmp_path_factory.mktemp(f"stack-{name}")
+        svc = type(services)(database_url, redis_url)
+        env = stack_env(svc, root / "documents", {**FAST_RETRIES, **(extra_env or {})})
+        stack = Stack(env, root / "logs", api_port=free_port(), with_flower=False, with_beat=beat,
+                      worker_concurrency=1)
+        stack.start()
+        running = RunningStack(stack, env, database_url)
+        try:
+            stack.wait_ready(180)
+        except Exception:
+            stack.stop()
+            raise RuntimeError(f"stack {name} did not start:\n{running.logs()}") from None
+        current[name] = running
+        return running
+
+    yield start
+    for running in current.values():
+        running.stack.stop()
+
+
+@pytest.fixture
+def stack(start_stack) -> RunningStack:
+    """The default stack: offline OCR and the `local` provider."""
+    return start_stack("default")
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, indent=2, default=str)
