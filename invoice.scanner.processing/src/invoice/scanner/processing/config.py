@@ -69,6 +69,8 @@ class Settings:
     llm_temperature: float = 0.0
     llm_send_images: bool = False
     llm_fallback: str = ""  # e.g. "local"
+    llm_max_input_chars: int = 24_000  # OCR text budget per request (see stages/llm/prompt.py)
+    llm_max_pages: int = 8  # pages sent to a vendor: the first ones and the last one
     # Evaluation
     approval_threshold: float = 0.80
     # Sweeper
@@ -113,6 +115,8 @@ class Settings:
             llm_temperature=float(get("LLM_TEMPERATURE", d.llm_temperature)),
             llm_send_images=_bool(get("LLM_SEND_IMAGES", "false")),
             llm_fallback=get("LLM_FALLBACK", d.llm_fallback),
+            llm_max_input_chars=int(get("LLM_MAX_INPUT_CHARS", d.llm_max_input_chars)),
+            llm_max_pages=int(get("LLM_MAX_PAGES", d.llm_max_pages)),
             approval_threshold=float(get("APPROVAL_THRESHOLD", d.approval_threshold)),
             sweeper_interval_s=int(get("SWEEPER_INTERVAL_S", d.sweeper_interval_s)),
             sweeper_max_redrives=int(get("SWEEPER_MAX_REDRIVES", d.sweeper_max_redrives)),

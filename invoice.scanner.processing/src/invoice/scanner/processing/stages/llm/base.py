@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from invoice.scanner.processing.config import Settings
+from invoice.scanner.processing.errors import PermanentStageError, TransientStageError
 from invoice.scanner.processing.models import OcrPage, PageImage, Prediction
 
 
@@ -18,16 +19,20 @@ class ProviderError(Exception):
     """Base of provider failures; the llm task decides on retries from the subclass."""
 
 
-class TransientProviderError(ProviderError):
-    """Rate limit, 5xx, timeout, connection error: retry with the stage's backoff."""
+class TransientProviderError(ProviderError, TransientStageError):
+    """Rate limit, 5xx, timeout, connection error: retry with the stage's backoff.
+
+    A `TransientStageError`, so `pipeline.run_stage` retries it and waits at least
+    `retry_after_s` (the vendor's Retry-After) before the next attempt."""
 
     def __init__(self, message: str, retry_after_s: float | None = None):
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+        TransientStageError.__init__(self, message, retry_after_s)
 
 
-class PermanentProviderError(ProviderError):
-    """Refusal, content filter, bad request, auth failure, unusable output: no retry."""
+class PermanentProviderError(ProviderError, PermanentStageError):
+    """Refusal, content filter, bad request, auth failure, unusable output: no retry.
+
+    A `PermanentStageError`, so `pipeline.run_stage` fails the document at once."""
 
 
 class LlmProvider(ABC):

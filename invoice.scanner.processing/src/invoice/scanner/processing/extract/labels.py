@@ -1,0 +1,236 @@
+"""Label vocabularies in English, German, French, Spanish and Dutch.
+
+Keys are field names of `fields.FIELDS`, plus `_`-prefixed *distractor* labels: things that
+look like a field's label or value (customer number, order date, phone, bank code) and
+must win the match so their values are not taken for a field. Phrases are written
+lower-case without accents; `norm()` brings page text into the same form.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+LABELS: dict[str, tuple[str, ...]] = {
+    "invoice_number": (
+        "invoice number", "invoice no", "invoice nr", "invoice #", "invoice num", "invoice id", "invoice ref",
+        "inv no", "inv #", "bill no", "bill number", "tax invoice no", "document no", "document number",
+        "rechnungsnummer", "rechnungs nr", "rechnungsnr", "rechnung nr", "rechnung #", "re nr", "belegnummer",
+        "beleg nr", "rechnungs-nr", "numero de facture", "n de facture", "no de facture", "facture n", "facture no",
+        "n facture", "facture numero", "numero facture", "ref facture", "numero de factura", "n de factura",
+        "no de factura", "factura n", "factura no", "num factura", "nº factura", "factura numero", "n factura",
+        "factuurnummer", "factuur nr", "factuurnr", "factuur nummer", "factuur no", "invoice", "rechnung",
+        "facture", "factura", "factuur",
+    ),
+    "invoice_date": (
+        "invoice date", "date of invoice", "invoice dt", "issue date", "date of issue", "issued on", "issued",
+        "billing date", "tax point", "rechnungsdatum", "rechnungs datum", "ausstellungsdatum", "datum der rechnung",
+        "date de facture", "date de facturation", "date d emission", "date facture", "fecha de factura",
+        "fecha factura", "fecha de emision", "fecha emision", "factuurdatum", "factuur datum", "datum factuur",
+        "date", "datum", "fecha", "dated", "le",
+    ),
+    "due_date": (
+        "due date", "payment due", "due on", "due by", "pay by", "payable by", "payment date due", "date due",
+        "falligkeitsdatum", "falligkeit", "fallig am", "fallig bis", "zahlbar bis", "zahlungsziel", "zahlbar am",
+        "date d echeance", "echeance", "date limite de paiement", "a payer avant le", "payable le", "a regler avant le",
+        "fecha de vencimiento", "vencimiento", "fecha vencimiento", "fecha limite de pago", "pagar antes de",
+        "vervaldatum", "vervaldag", "uiterste betaaldatum", "te betalen voor", "betalen voor",
+    ),
+    "vendor_name": ("from", "seller", "supplier", "vendor", "issued by", "von", "absender", "lieferant",
+                    "verkaufer", "fournisseur", "vendeur", "emetteur", "proveedor", "vendedor", "emisor",
+                    "leverancier", "verkoper", "afzender"),
+    "customer_name": (
+        "bill to", "billed to", "invoice to", "invoiced to", "sold to", "customer", "client", "buyer", "to",
+        "recipient", "rechnungsempfanger", "rechnung an", "kunde", "empfanger", "auftraggeber", "an",
+        "facture a", "facturer a", "facture au nom de", "destinataire", "client", "acheteur",
+        "facturar a", "facturado a", "cliente", "comprador", "destinatario",
+        "factuur aan", "gefactureerd aan", "klant", "afnemer", "koper", "ontvanger",
+    ),
+    "amount": (
+        "subtotal", "sub total", "sub-total", "net amount", "net total", "total net", "total excl vat",
+        "total excluding vat", "total excl tax", "total before tax", "amount before tax", "net", "total ht",
+        "nettobetrag", "netto", "zwischensumme", "summe netto", "gesamt netto", "nettosumme", "rechnungsbetrag netto",
+        "warenwert", "total hors taxes", "montant ht", "sous-total", "sous total", "total ht", "montant hors taxe",
+        "base imponible", "subtotal", "importe neto", "total sin iva", "neto",
+        "subtotaal", "totaal excl btw", "netto bedrag", "totaal exclusief btw", "bedrag excl btw", "netto",
+    ),
+    "vat": (
+        "vat", "vat amount", "tax", "tax amount", "sales tax", "gst", "hst", "total vat", "total tax", "vat total",
+        "mwst", "mehrwertsteuer", "ust", "umsatzsteuer", "zzgl mwst", "zzgl ust", "mwst betrag", "steuer",
+        "tva", "montant tva", "total tva", "iva", "cuota iva", "importe iva", "total iva", "btw", "btw bedrag",
+        "totaal btw", "igic",
+    ),
+    "total": (
+        "total", "grand total", "invoice total", "total amount", "total incl vat", "total including vat",
+        "total inc vat", "gross amount", "total gross", "total (incl", "amount total", "total ttc", "montant ttc",
+        "total a payer", "gesamtbetrag", "gesamtsumme", "rechnungsbetrag", "bruttobetrag", "brutto", "summe brutto",
+        "gesamt brutto", "endbetrag", "gesamt", "summe", "total general", "importe total", "total factura",
+        "totaal", "totaal incl btw", "totaalbedrag", "totaal inclusief btw", "bedrag incl btw", "factuurbedrag",
+    ),
+    "amount_due": (
+        "amount due", "balance due", "total due", "amount payable", "balance", "amount to pay", "please pay",
+        "zu zahlen", "zahlbetrag", "offener betrag", "restbetrag", "noch zu zahlen", "zahlbarer betrag",
+        "montant du", "reste a payer", "net a payer", "solde du", "solde", "a payer",
+        "importe adeudado", "saldo pendiente", "importe a pagar", "total a pagar", "saldo",
+        "te betalen", "openstaand bedrag", "verschuldigd bedrag", "nog te betalen",
+    ),
+    "vendor_tax_id": (
+        "vat id", "vat no", "vat number", "vat reg no", "vat registration number", "vat reg", "tax id", "tax no",
+        "tax number", "tin", "ein", "abn", "gst no", "gst number", "ust-idnr", "ust idnr", "ust-id", "ust id",
+        "ustid", "ust-id-nr", "umsatzsteuer-id", "umsatzsteuer id", "ust-identifikationsnummer", "steuernummer",
+        "steuer-nr", "st-nr", "stnr", "n tva", "no tva", "tva intracommunautaire", "numero de tva", "n de tva",
+        "siret", "tva intracom", "nif", "cif", "nif/cif", "n iva", "btw-nummer", "btw nummer", "btw nr",
+        "btw-nr", "btw id", "btw-id", "ondernemingsnummer", "kvk",
+    ),
+    "customer_tax_id": (
+        "customer vat", "customer vat id", "customer vat no", "customer tax id", "buyer vat", "your vat",
+        "your vat id", "client vat", "vat id customer", "ihre ust-idnr", "ihre ust-id", "ust-idnr kunde",
+        "ust-id kunde", "kunden ust-idnr", "kunden-ust-id", "tva client", "n tva client", "votre n tva",
+        "nif cliente", "cif cliente", "btw klant", "btw-nummer klant", "uw btw-nummer",
+    ),
+    "purchase_order": (
+        "purchase order", "purchase order no", "po number", "po no", "po #", "p o number", "p o", "po",
+        "order number", "order no", "your order", "your reference", "customer order", "order ref", "order #",
+        "bestellnummer", "bestell-nr", "bestellnr", "ihre bestellung", "ihre bestellnummer", "auftragsnummer",
+        "auftrags-nr", "auftrag nr", "bon de commande", "n de commande", "numero de commande", "commande n",
+        "commande", "votre commande", "pedido", "n de pedido", "numero de pedido", "orden de compra",
+        "su pedido", "bestelnummer", "inkoopordernummer", "inkooporder", "ordernummer", "uw bestelling",
+        "uw referentie",
+    ),
+    "payment_terms": (
+        "payment terms", "terms", "terms of payment", "payment conditions", "zahlungsbedingungen",
+        "zahlungsbedingung", "zahlungskonditionen", "conditions de paiement", "conditions de reglement",
+        "modalites de paiement", "condiciones de pago", "forma de pago", "terminos de pago",
+        "betalingsvoorwaarden", "betalingstermijn", "betaalvoorwaarden",
+    ),
+    "iban": ("iban",),
+    "bic": ("bic", "swift", "bic/swift", "swift/bic", "swift code", "bic code", "bic swift", "swift bic"),
+    # --- distractors: their values must not be taken for a field --------------------------
+    "_customer_number": (
+        "customer no", "customer number", "customer id", "customer #", "account no", "account number",
+        "client no", "client number", "kundennummer", "kunden-nr", "kundennr", "kunden nr", "kd-nr", "kd nr",
+        "numero client", "n client", "no client", "code client", "numero de cliente", "n de cliente",
+        "n cliente", "klantnummer", "klant nr", "klantnr", "debiteurnummer", "debitorennummer",
+    ),
+    "_order_date": (
+        "order date", "date of order", "bestelldatum", "auftragsdatum", "date de commande", "fecha de pedido",
+        "fecha pedido", "besteldatum", "orderdatum",
+    ),
+    "_delivery_date": (
+        "delivery date", "date of delivery", "shipping date", "ship date", "service date", "date of service",
+        "service period", "performance date", "lieferdatum", "leistungsdatum", "liefertermin", "leistungszeitraum",
+        "versanddatum", "date de livraison", "date d expedition", "date de prestation", "fecha de entrega",
+        "fecha de envio", "leverdatum", "leveringsdatum", "verzenddatum",
+    ),
+    "_phone": ("phone", "tel", "telephone", "fax", "mobile", "mob", "telefon", "telefax", "handy", "tel.",
+               "telefono", "movil", "telefoon", "gsm", "fon"),
+    "_bank_code": ("blz", "bankleitzahl", "sort code", "routing number", "aba", "bank code", "code banque",
+                   "codigo banco", "account", "konto", "kontonummer", "konto-nr", "compte", "cuenta",
+                   "rekeningnummer", "rib", "bsb"),
+    "_email": ("email", "e-mail", "mail", "web", "www", "website", "internet"),
+    "_paid": ("paid", "amount paid", "payment received", "deposit", "already paid", "less payment",
+              "bereits bezahlt", "anzahlung", "gezahlt", "erhaltene anzahlung", "acompte", "deja paye",
+              "montant paye", "pagado", "anticipo", "importe pagado", "betaald", "aanbetaling", "reeds betaald"),
+    "_page": ("page", "seite", "pagina", "blatt", "pag"),
+    "_discount": ("discount", "rabatt", "skonto", "remise", "descuento", "korting"),
+    "_shipping": ("shipping", "freight", "delivery", "versand", "versandkosten", "fracht", "livraison",
+                  "frais de port", "envio", "gastos de envio", "verzending", "verzendkosten"),
+    "_ship_to": ("ship to", "deliver to", "delivery address", "lieferadresse", "lieferanschrift",
+                 "livrer a", "adresse de livraison", "enviar a", "direccion de entrega", "afleveradres",
+                 "leveradres"),
+}
+
+# Generic labels match weaker than specific ones: a bare "Date" is usually the invoice
+# date but not always; a bare "Total" is usually the gross total.
+WEAK: dict[str, frozenset[str]] = {
+    "invoice_date": frozenset({"date", "datum", "fecha", "dated", "le", "issued"}),
+    "invoice_number": frozenset({"invoice", "rechnung", "facture", "factura", "factuur"}),
+    "customer_name": frozenset({"to", "an", "client", "customer", "kunde", "cliente", "klant"}),
+    "vendor_name": frozenset({"from", "von"}),
+    "purchase_order": frozenset({"po", "p o", "commande", "pedido", "your reference"}),
+    "vendor_tax_id": frozenset({"tin", "ein", "abn", "nif", "cif", "siret", "kvk"}),
+    "total": frozenset({"summe", "gesamt", "brutto", "totaal"}),
+    "vat": frozenset({"tax", "steuer"}),
+    "amount_due": frozenset({"balance", "saldo", "solde", "a payer"}),
+    "amount": frozenset({"net", "netto", "neto"}),
+}
+
+TITLE_WORDS = frozenset({"invoice", "tax invoice", "rechnung", "facture", "factura", "factuur",
+                         "commercial invoice", "proforma", "credit note", "gutschrift"})
+
+LEGAL_FORMS = re.compile(
+    r"(?i)(?<![\w])(gmbh|ag|kg|ohg|ug|e\.?\s?k\.?|gbr|ltd\.?|limited|llc|l\.l\.c\.|inc\.?|corp\.?|corporation|co\.|"
+    r"plc|llp|lp|pty|sarl|s\.a\.r\.l\.|sas|s\.a\.s\.|sa|s\.a\.|eurl|sl|s\.l\.|s\.l\.u\.|slu|sociedad limitada|"
+    r"bv|b\.v\.|nv|n\.v\.|vof|gmbh & co\.? kg|srl|s\.r\.l\.|spa|s\.p\.a\.|oy|ab|as|a/s|aps|kft|sp\. z o\.o\.)(?![\w])"
+)
+
+LANGUAGE_HINTS: dict[str, tuple[str, ...]] = {
+    "de": ("rechnung", "datum", "betrag", "mwst", "netto", "brutto", "menge", "summe", "zahlbar", "bankverbindung",
+           "kundennummer", "ust", "gesamt", "einzelpreis", "bezeichnung"),
+    "fr": ("facture", "montant", "tva", "quantite", "total ht", "ttc", "echeance", "prix unitaire", "designation",
+           "date de", "paiement", "client"),
+    "es": ("factura", "fecha", "importe", "iva", "cantidad", "precio", "vencimiento", "cliente", "descripcion",
+           "base imponible", "pago"),
+    "nl": ("factuur", "datum", "bedrag", "btw", "aantal", "omschrijving", "totaal", "vervaldatum", "prijs",
+           "betaling", "klant"),
+    "en": ("invoice", "date", "amount", "vat", "tax", "quantity", "qty", "description", "total", "due",
+           "unit price", "subtotal", "bill to", "payment"),
+}
+
+
+def norm(text: str) -> str:
+    """Lower-case, accents stripped, punctuation other than # / - & to spaces, collapsed."""
+    t = unicodedata.normalize("NFKD", text)
+    t = "".join(c for c in t if not unicodedata.combining(c)).lower()
+    t = t.replace("ß", "ss").replace("°", " ").replace("º", " ")
+    t = re.sub(r"[^\w#/&%\- ]", " ", t)
+    t = re.sub(r"(?<=\w)-(?=\s|$)", " ", t)
+    return re.sub(r"\s+", " ", t).strip()
+
+
+# phrase (normalized) -> list of keys; compiled once
+_PHRASES: list[tuple[tuple[str, ...], str]] = sorted(
+    ((tuple(norm(p).split()), key) for key, phrases in LABELS.items() for p in phrases if norm(p)),
+    key=lambda pk: -len(" ".join(pk[0])),
+)
+
+
+def match_label(text: str, fuzzy: bool = True) -> tuple[str, float, int] | None:
+    """The longest label that `text` starts with: (key, strength, number of words used).
+
+    Fuzzy matching (rapidfuzz) forgives an OCR slip in labels of 6+ letters.
+    """
+    words = norm(text).split()
+    if not words:
+        return None
+    for fuzzy_pass in (False, True) if fuzzy else (False,):
+        best: tuple[str, float, int] | None = None
+        best_len = 0
+        for phrase, key in _PHRASES:
+            n = len(phrase)
+            if n > len(words):
+                continue
+            plen = len(" ".join(phrase))
+            if plen < best_len:
+                break
+            cand = words[:n]
+            if not fuzzy_pass:
+                if tuple(cand) == phrase:
+                    strength = 0.75 if " ".join(phrase) in WEAK.get(key, ()) else 1.0
+                    if best is None or plen > best_len or strength > best[1]:
+                        best, best_len = (key, strength, n), plen
+            elif plen >= 7:
+                from rapidfuzz import fuzz
+
+                r = fuzz.ratio(" ".join(cand), " ".join(phrase))
+                if r >= 88 and (best is None or plen > best_len):
+                    best, best_len = (key, 0.85 * r / 100, n), plen
+        if best is not None:
+            return best
+    return None
+
+
+def detect_language(text: str) -> str:
+    t = norm(text)
+    scores = {lang: sum(1 for h in hints if re.search(rf"\b{re.escape(h)}\b", t))
+              for lang, hints in LANGUAGE_HINTS.items()}
+    return max(scores, key=lambda k: (scores[k], k == "en"))

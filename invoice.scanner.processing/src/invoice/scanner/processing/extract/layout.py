@@ -1,0 +1,187 @@
+"""Page layout: OCR words regrouped into visual rows and gap-separated segments.
+
+OCR engines disagree on what a "line" is (RapidOCR joins "Invoice no: 42" into one box
+or splits it in two; a PDF text layer gives words). Rebuilding rows from word boxes and
+splitting them at wide gaps gives the same units whatever the engine: a segment is a
+run of words close enough to be read as one phrase (a label, a value, a table cell).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import median
+
+from invoice.scanner.processing.models import BBox, OcrPage, OcrWord
+
+
+@dataclass
+class Segment:
+    text: str
+    bbox: BBox  # pixels
+    page: int
+    row: int  # index of the row on its page
+    confidence: float
+    words: list[OcrWord] = field(default_factory=list)
+
+    @property
+    def x0(self) -> float:
+        return self.bbox[0]
+
+    @property
+    def x1(self) -> float:
+        return self.bbox[2]
+
+    @property
+    def y0(self) -> float:
+        return self.bbox[1]
+
+    @property
+    def y1(self) -> float:
+        return self.bbox[3]
+
+    @property
+    def height(self) -> float:
+        return max(1.0, self.bbox[3] - self.bbox[1])
+
+    @property
+    def xc(self) -> float:
+        return (self.bbox[0] + self.bbox[2]) / 2
+
+
+@dataclass
+class Row:
+    page: int
+    index: int
+    words: list[OcrWord]
+    segments: list[Segment]
+    bbox: BBox
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @property
+    def height(self) -> float:
+        return max(1.0, self.bbox[3] - self.bbox[1])
+
+
+@dataclass
+class PageLayout:
+    page: OcrPage
+    rows: list[Row]
+    line_height: float  # median word height: the unit for "near"
+
+    @property
+    def segments(self) -> list[Segment]:
+        return [s for r in self.rows for s in r.segments]
+
+
+def union(boxes: list[BBox]) -> BBox:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def page_words(page: OcrPage) -> list[OcrWord]:
+    """Words of a page; lines without word boxes are split with widths in proportion to
+    their characters (good enough for column assignment)."""
+    out: list[OcrWord] = []
+    for line in page.lines:
+        if line.words:
+            out.extend(OcrWord(w.text, w.bbox, min(w.confidence, 1.0)) for w in line.words if w.text.strip())
+            continue
+        tokens = line.text.split()
+        if not tokens:
+            continue
+        x0, y0, x1, y1 = line.bbox
+        total = len(line.text)
+        pos = 0
+        char_w = (x1 - x0) / max(1, total)
+        for tok in tokens:
+            start = line.text.index(tok, pos)
+            pos = start + len(tok)
+            out.append(OcrWord(tok, (x0 + start * char_w, y0, x0 + pos * char_w, y1), line.confidence))
+    return out
+
+
+def build_layout(page: OcrPage, gap_factor: float = 1.1) -> PageLayout:
+    words = page_words(page)
+    if not words:
+        return PageLayout(page, [], 10.0)
+    line_height = median(max(1.0, w.bbox[3] - w.bbox[1]) for w in words)
+    rows_w: list[list[OcrWord]] = []
+    spans: list[list[float]] = []
+    for w in sorted(words, key=lambda w: ((w.bbox[1] + w.bbox[3]) / 2, w.bbox[0])):
+        yc = (w.bbox[1] + w.bbox[3]) / 2
+        h = max(1.0, w.bbox[3] - w.bbox[1])
+        placed = False
+        # Only the last few rows can take this word: words come sorted by vertical centre.
+        for i in range(len(rows_w) - 1, max(-1, len(rows_w) - 4), -1):
+            r0, r1 = spans[i]
+            rc = (r0 + r1) / 2
+            if abs(yc - rc) <= 0.5 * min(h, r1 - r0) + 0.1 * line_height:
+                rows_w[i].append(w)
+                spans[i] = [min(r0, w.bbox[1]), max(r1, w.bbox[3])]
+                placed = True
+                break
+        if not placed:
+            rows_w.append([w])
+            spans.append([w.bbox[1], w.bbox[3]])
+    rows: list[Row] = []
+    for idx, (rw, _) in enumerate(sorted(zip(rows_w, spans), key=lambda p: p[1][0])):
+        rw.sort(key=lambda w: w.bbox[0])
+        segs: list[Segment] = []
+        cur: list[OcrWord] = [rw[0]]
+        for w in rw[1:]:
+            prev = cur[-1]
+            h = max(prev.bbox[3] - prev.bbox[1], w.bbox[3] - w.bbox[1], 1.0)
+            gap = w.bbox[0] - prev.bbox[2]
+            # A label's colon ends a phrase even with a normal space after it.
+            if gap > gap_factor * h or (prev.text.endswith(":") and gap > 0.6 * h):
+                segs.append(_segment(cur, page.page_no, idx))
+                cur = [w]
+            else:
+                cur.append(w)
+        segs.append(_segment(cur, page.page_no, idx))
+        rows.append(Row(page.page_no, idx, rw, segs, union([w.bbox for w in rw])))
+    return PageLayout(page, rows, line_height)
+
+
+def _segment(words: list[OcrWord], page_no: int, row: int) -> Segment:
+    return Segment(
+        text=" ".join(w.text for w in words),
+        bbox=union([w.bbox for w in words]),
+        page=page_no,
+        row=row,
+        confidence=min(w.confidence for w in words),
+        words=list(words),
+    )
+
+
+def norm_bbox(bbox: BBox | None, page: OcrPage) -> BBox | None:
+    if bbox is None or not page.width or not page.height:
+        return None
+    x0, y0, x1, y1 = bbox
+    w, h = float(page.width), float(page.height)
+    clamp = lambda v: max(0.0, min(1.0, v))  # noqa: E731
+    return (clamp(x0 / w), clamp(y0 / h), clamp(x1 / w), clamp(y1 / h))
+
+
+def sub_bbox(seg: Segment, start_char: int, end_char: int) -> BBox:
+    """Box of the words of `seg` covering characters [start_char, end_char) of seg.text."""
+    pos = 0
+    boxes = []
+    for w in seg.words:
+        s, e = pos, pos + len(w.text)
+        if e > start_char and s < end_char:
+            boxes.append(w.bbox)
+        pos = e + 1
+    return union(boxes) if boxes else seg.bbox
+
+
+def sub_confidence(seg: Segment, start_char: int, end_char: int) -> float:
+    pos = 0
+    confs = []
+    for w in seg.words:
+        s, e = pos, pos + len(w.text)
+        if e > start_char and s < end_char:
+            confs.append(w.confidence)
+        pos = e + 1
+    return min(confs) if confs else seg.confidence

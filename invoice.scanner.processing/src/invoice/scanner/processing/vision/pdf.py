@@ -1,0 +1,158 @@
+"""PDF pages: validation, bounded rendering (pypdfium2, or poppler's pdftoppm via pdf2image)
+and the text layer in rendered-pixel space."""
+from __future__ import annotations
+
+import ctypes
+import logging
+import shutil
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from PIL import Image
+
+from invoice.scanner.processing.errors import PermanentStageError
+from invoice.scanner.processing.models import OcrWord
+
+logger = logging.getLogger(__name__)
+
+# A text layer is used instead of OCR only when it carries enough real text and little junk.
+MIN_TEXT_CHARS = 20
+MAX_BAD_CHAR_RATIO = 0.10
+# A page that is mostly one picture with a few words on it (a scan with a stamped page number
+# or a "scanned by" footer) is a scan: OCR it.
+SCAN_IMAGE_AREA_RATIO = 0.5
+SCAN_MAX_TEXT_CHARS = 200
+
+
+@dataclass
+class TextLayer:
+    words: list[OcrWord]
+    good_chars: int
+    bad_chars: int
+    usable: bool
+
+
+def open_pdf(path: Path) -> pdfium.PdfDocument:
+    try:
+        doc = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        msg = str(exc).lower()
+        if "password" in msg:
+            raise PermanentStageError("the PDF is encrypted with a password; upload an unprotected copy") from exc
+        raise PermanentStageError(f"the PDF cannot be read (corrupt or not a PDF): {exc}") from exc
+    if len(doc) == 0:
+        doc.close()
+        raise PermanentStageError("the PDF has no pages")
+    return doc
+
+
+def render_scale(page: pdfium.PdfPage, dpi: int, max_pixels: int) -> float:
+    """Pixels per PDF point: `dpi`, lowered so the page stays within `max_pixels`."""
+    w_pt, h_pt = page.get_size()
+    if w_pt <= 0 or h_pt <= 0:
+        raise PermanentStageError("a PDF page has no area")
+    scale = dpi / 72.0
+    pixels = (w_pt * scale) * (h_pt * scale)
+    if pixels > max_pixels:
+        scale *= (max_pixels / pixels) ** 0.5
+    return scale
+
+
+def _fits(size: tuple[int, int], max_pixels: int) -> bool:
+    return size[0] * size[1] <= max_pixels
+
+
+def render_pypdfium2(page: pdfium.PdfPage, scale: float) -> Image.Image:
+    bitmap = page.render(scale=scale, may_draw_forms=True)
+    try:
+        return bitmap.to_pil().convert("RGB")
+    finally:
+        bitmap.close()
+
+
+def pdftoppm_available() -> bool:
+    return shutil.which("pdftoppm") is not None
+
+
+def render_pdf2image(path: Path, page_no: int, page: pdfium.PdfPage, scale: float) -> Image.Image:
+    from pdf2image import convert_from_path  # optional extra: only with PDF_RENDERER=pdf2image
+
+    w_pt, h_pt = page.get_size()
+    # Ask poppler for the exact pixel size pdfium would produce, so the text layer (converted
+    # with pdfium's page geometry) lines up with the image.
+    size = (max(1, round(w_pt * scale)), max(1, round(h_pt * scale)))
+    images = convert_from_path(str(path), first_page=page_no, last_page=page_no, size=size, fmt="png")
+    if not images:
+        raise PermanentStageError(f"page {page_no} could not be rendered")
+    return images[0].convert("RGB")
+
+
+def _page_to_device(page: pdfium.PdfPage, width: int, height: int, x: float, y: float) -> tuple[float, float]:
+    dx, dy = ctypes.c_int(), ctypes.c_int()
+    pdfium_c.FPDF_PageToDevice(page.raw, 0, 0, width, height, 0, x, y, ctypes.byref(dx), ctypes.byref(dy))
+    return float(dx.value), float(dy.value)
+
+
+def _is_bad(ch: str) -> bool:
+    cat = unicodedata.category(ch)
+    # Controls, unassigned, private-use and U+FFFD are what fonts without a ToUnicode map
+    # (or broken OCR layers) produce.
+    return ch == "\ufffd" or cat in ("Cc", "Cn", "Co", "Cs")
+
+
+def _image_area_ratio(page: pdfium.PdfPage) -> float:
+    w_pt, h_pt = page.get_size()
+    area = 0.0
+    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
+        left, bottom, right, top = obj.get_pos()
+        area = max(area, max(0.0, right - left) * max(0.0, top - bottom))
+    return area / (w_pt * h_pt) if w_pt * h_pt else 0.0
+
+
+def text_layer(page: pdfium.PdfPage, width: int, height: int) -> TextLayer:
+    """The page's words with boxes in the pixel space of a `width` x `height` rendering."""
+    textpage = page.get_textpage()
+    try:
+        words: list[OcrWord] = []
+        good = bad = 0
+        cur = ""
+        box: list[float] | None = None
+
+        def flush() -> None:
+            nonlocal cur, box
+            if cur and box is not None:
+                words.append(OcrWord(cur, (box[0], box[1], box[2], box[3]), 1.0))
+            cur, box = "", None
+
+        for i in range(textpage.count_chars()):
+            code = pdfium_c.FPDFText_GetUnicode(textpage.raw, i)
+            ch = chr(code) if 0 < code < 0x110000 else "\ufffd"
+            if ch.isspace() or code == 0:
+                flush()
+                continue
+            if _is_bad(ch):
+                bad += 1
+                continue
+            good += 1
+            left, bottom, right, top = textpage.get_charbox(i, loose=False)
+            (ax, ay), (bx, by) = (_page_to_device(page, width, height, left, top),
+                                  _page_to_device(page, width, height, right, bottom))
+            cx0, cx1, cy0, cy1 = min(ax, bx), max(ax, bx), min(ay, by), max(ay, by)
+            if box is not None and cx0 - box[2] > max(2.0, 0.6 * (cy1 - cy0)):
+                flush()  # a visible gap with no space character: a new word
+            if box is None:
+                box = [cx0, cy0, cx1, cy1]
+            else:
+                box = [min(box[0], cx0), min(box[1], cy0), max(box[2], cx1), max(box[3], cy1)]
+            cur += ch
+        flush()
+    finally:
+        textpage.close()
+    non_space = good + bad
+    usable = good >= MIN_TEXT_CHARS and (bad / non_space if non_space else 1.0) <= MAX_BAD_CHAR_RATIO
+    if usable and good < SCAN_MAX_TEXT_CHARS and _image_area_ratio(page) >= SCAN_IMAGE_AREA_RATIO:
+        usable = False
+    return TextLayer(words, good, bad, usable)
