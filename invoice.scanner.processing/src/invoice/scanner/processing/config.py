@@ -55,6 +55,7 @@ class Settings:
     max_page_pixels: int = 40_000_000  # bound on one rendered page, protects worker memory
     max_pages: int = 50
     max_upload_bytes: int = 25 * 1024 * 1024
+    pdf_renderer: str = "pypdfium2"  # pypdfium2 | pdf2image (needs poppler's pdftoppm)
     # OCR
     ocr_engine: str = "rapidocr"  # rapidocr | paddle
     ocr_models: str = "ppocrv4"  # rapidocr model set: ppocrv4 (bundled) | ppocrv5
@@ -103,6 +104,7 @@ class Settings:
             max_page_pixels=int(get("MAX_PAGE_PIXELS", d.max_page_pixels)),
             max_pages=int(get("MAX_PAGES", d.max_pages)),
             max_upload_bytes=int(get("MAX_UPLOAD_BYTES", d.max_upload_bytes)),
+            pdf_renderer=get("PDF_RENDERER", d.pdf_renderer),
             ocr_engine=get("OCR_ENGINE", d.ocr_engine),
             ocr_models=get("OCR_MODELS", d.ocr_models),
             ocr_use_gpu=_bool(get("OCR_USE_GPU", "false")),
