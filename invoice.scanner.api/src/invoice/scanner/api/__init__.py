@@ -1,0 +1,4 @@
+"""Invoice Scanner REST API: uploads, status and extracted data over HTTP (API_CONTRACT.md)."""
+from invoice.scanner.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,77 @@
+"""The Flask application factory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask_cors import CORS
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from invoice.scanner.api.auth import require_token
+from invoice.scanner.api.config import ApiConfig
+from invoice.scanner.api.metrics import PipelineCollector
+from invoice.scanner.api.services import ApiState
+
+logger = logging.getLogger(__name__)
+
+# Extra keys an `abort(...)` may add to the error body (the duplicate upload's existing id).
+EXTRA_ERROR_KEYS = ("document_id",)
+
+
+class InvoiceApi(Api):
+    """flask-smorest's Api with one error shape everywhere: `message` is always present
+    (404/405/413/500 raised by Flask itself carry none), plus the few extra keys we allow."""
+
+    def handle_http_exception(self, error: HTTPException):
+        payload, code, headers = super().handle_http_exception(error)
+        payload.setdefault("message", error.description)
+        data = getattr(error, "data", None) or {}
+        for key in EXTRA_ERROR_KEYS:
+            if key in data:
+                payload[key] = data[key]
+        if code >= 500:
+            logger.error("%s %s answered %s: %s", error.name, code, code, payload["message"],
+                         exc_info=getattr(error, "original_exception", None))
+        return payload, code, headers
+
+
+def create_app(config: ApiConfig | None = None) -> Flask:
+    config = config or ApiConfig.from_env()
+    # The instance folder is unused; naming it avoids Flask's lookup, which fails for PEP 420
+    # namespace packages such as `invoice`.
+    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent / "instance"))
+    app.config.update(
+        # Werkzeug refuses a bigger body before reading it (413); the margin is the multipart framing.
+        MAX_CONTENT_LENGTH=config.max_upload_bytes + 64 * 1024,
+        API_TITLE="Invoice Scanner API",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=config.swagger_ui_url,
+        API_SPEC_OPTIONS={
+            "info": {"description": "Turns invoices (PDFs and scans) into checked, structured data. "
+                                    "Sign in with POST /auth/login, then send `Authorization: Bearer <token>`."},
+            "components": {"securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Token from POST /auth/login"}}},
+            "security": [{"bearerAuth": []}],
+        },
+        JSON_SORT_KEYS=False,
+    )
+    state = ApiState.build(config)
+    state.registry.register(PipelineCollector(state.repo))
+    app.extensions["invoice_scanner"] = state
+
+    CORS(app, origins=list(config.allowed_origins), allow_headers=["Authorization", "Content-Type"],
+         expose_headers=["Retry-After"], max_age=600)
+    api = InvoiceApi(app)
+    app.before_request(require_token)
+
+    from invoice.scanner.api.views import auth, documents, health, metrics
+
+    for module in (auth, documents, health, metrics):
+        api.register_blueprint(module.blp)
+    return app

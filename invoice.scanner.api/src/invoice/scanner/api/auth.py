@@ -1,0 +1,123 @@
+"""Opaque bearer tokens and passwords.
+
+A token is 32 random bytes shown to the client once; only its SHA-256 is stored, so a
+leaked database does not leak usable tokens. Passwords use werkzeug's scrypt hashing.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+from flask import current_app, g, request
+from flask_smorest import abort
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from invoice.scanner.api.repository import ApiRepository, Principal
+
+logger = logging.getLogger(__name__)
+
+# Endpoints anyone may call (the contract's list). Everything else needs a bearer token.
+PUBLIC_ENDPOINTS = frozenset({
+    "health.Health",
+    "auth.Login",
+    "api-docs.openapi_json",
+    "api-docs.openapi_swagger_ui",
+    "static",
+})
+METRICS_ENDPOINT = "metrics.Metrics"
+
+# Checked when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_at: datetime
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(repo: ApiRepository, user_id, ttl_s: int) -> IssuedToken:
+    token = secrets.token_urlsafe(32)
+    expires_at = repo.create_token(user_id, token_digest(token), ttl_s)
+    return IssuedToken(token, expires_at)
+
+
+def check_credentials(repo: ApiRepository, email: str, password: str):
+    """The active user with this email and password, or None."""
+    user = repo.get_user_by_email(email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.is_active:
+        return None
+    return user
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def current_principal() -> Principal:
+    return g.principal
+
+
+def require_token() -> None:
+    """`before_request` hook: every endpoint but the public ones needs a valid bearer token."""
+    if request.method == "OPTIONS" or request.routing_exception is not None:
+        return  # CORS preflight; unknown route or method (answered 404/405 by the router)
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    token = bearer_token()
+    if token is None:
+        abort(401, message="Missing bearer token: send 'Authorization: Bearer <token>'")
+    config = current_app.extensions["invoice_scanner"].config
+    if request.endpoint == METRICS_ENDPOINT and config.metrics_token:
+        if not hmac.compare_digest(token, config.metrics_token):
+            abort(401, message="Invalid metrics token")
+        return
+    principal = current_app.extensions["invoice_scanner"].repo.authenticate_token(token_digest(token))
+    if principal is None:
+        abort(401, message="Invalid, expired or revoked token")
+    g.principal = principal
+
+
+class LoginRateLimiter:
+    """At most `limit` login attempts per email and client address per window (fixed window in Redis).
+
+    Shared by every API replica. When Redis cannot be reached, logins are let through:
+    the broker being down must not lock every user out.
+    """
+
+    def __init__(self, client: redis.Redis, limit: int, window_s: int):
+        self.client = client
+        self.limit = limit
+        self.window_s = window_s
+
+    def allow(self, email: str, address: str) -> bool:
+        key = "login-attempts:" + hashlib.sha256(f"{email.lower()}|{address}".encode()).hexdigest()
+        try:
+            pipe = self.client.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, self.window_s, nx=True)
+            count, _ = pipe.execute()
+        except redis.RedisError as exc:
+            logger.warning("login rate limit not applied, Redis unreachable: %s", exc)
+            return True
+        return int(count) <= self.limit

@@ -1,0 +1,522 @@
+"""All SQL the API runs, named by intent, returning dataclasses.
+
+Tenancy lives here: every document read takes the caller's company id, so a view cannot
+forget it; another company's document is simply not found.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg2.errors
+from psycopg2.extras import Json
+
+from invoice.scanner.processing.db.connection import transaction
+from invoice.scanner.processing.status import ERROR_STATUSES, STAGES, TERMINAL_STATUSES, Status, stage_for_status
+
+from invoice.scanner.api.errors import DocumentNotFound, DuplicateDocument, NotRetryable
+
+UPLOAD_STAGE = "upload"
+RETRY_STAGE = "retry"
+_NON_TERMINAL = [s.value for s in Status if s not in TERMINAL_STATUSES]
+_STAGE_NAMES = [s.name for s in STAGES]
+
+
+@dataclass(frozen=True)
+class Company:
+    id: uuid.UUID
+    name: str
+
+
+@dataclass(frozen=True)
+class User:
+    id: uuid.UUID
+    company_id: uuid.UUID
+    email: str
+    password_hash: str
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid bearer token speaks for."""
+
+    user_id: uuid.UUID
+    company_id: uuid.UUID
+    email: str
+    token_id: uuid.UUID
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    id: uuid.UUID
+    company_id: uuid.UUID
+    uploaded_by: uuid.UUID
+    original_filename: str
+    stored_path: str
+    sha256: str
+    content_type: str
+    size_bytes: int
+    pages: int | None
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    id: uuid.UUID
+    company_id: uuid.UUID
+    uploaded_by: uuid.UUID | None
+    original_filename: str
+    content_type: str
+    size_bytes: int
+    pages: int | None
+    status: str
+    error: str | None
+    quality_score: float | None
+    predicted_accuracy: float | None
+    evaluation: dict[str, Any] | None
+    llm_usage: dict[str, Any] | None
+    task_id: str | None
+    pipeline_run: int
+    enqueued_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    """One row of the documents list, with the few fields a table of invoices shows."""
+
+    id: uuid.UUID
+    status: str
+    error: str | None
+    original_filename: str
+    content_type: str
+    size_bytes: int
+    pages: int | None
+    quality_score: float | None
+    created_at: datetime
+    updated_at: datetime
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    name: str
+    value: Any
+    raw_value: str | None
+    confidence: float
+    page: int | None
+    bbox: list[float] | None
+    valid: bool
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LineItemRow:
+    position: int
+    description: str | None
+    quantity: float | None
+    unit_price: float | None
+    amount: float | None
+    tax_rate: float | None
+    confidence: float | None
+    page: int | None
+    bbox: list[float] | None
+
+
+@dataclass(frozen=True)
+class PageRow:
+    page_no: int
+    width: int
+    height: int
+    dpi: int
+    rotation: int
+    ocr_engine: str | None
+    ocr_confidence: float | None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    from_status: str | None
+    to_status: str
+    stage: str | None
+    pipeline_run: int
+    attempt: int
+    worker_host: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class DocumentDetail:
+    document: DocumentRecord
+    fields: list[FieldRow]
+    line_items: list[LineItemRow]
+    pages: list[PageRow]
+    history: list[HistoryRow]
+
+
+@dataclass(frozen=True)
+class RetryClaim:
+    document_id: uuid.UUID
+    company_id: uuid.UUID
+    from_status: str
+    from_stage: str
+    pipeline_run: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StageDurations:
+    count: int
+    sum_s: float
+
+
+@dataclass(frozen=True)
+class LlmTotals:
+    provider: str
+    model: str
+    documents: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+@dataclass
+class MetricsSnapshot:
+    documents_by_status: dict[str, int] = field(default_factory=dict)
+    stage_durations: dict[str, StageDurations] = field(default_factory=dict)
+    llm: list[LlmTotals] = field(default_factory=list)
+
+
+_DOC_COLUMNS = ", ".join(DocumentRecord.__dataclass_fields__)
+_SUMMARY_FIELDS = ["invoice_number", "invoice_date", "vendor_name", "currency", "total"]
+
+
+def _num(v: Any) -> Any:
+    return float(v) if isinstance(v, Decimal) else v
+
+
+def _document(row: dict[str, Any]) -> DocumentRecord:
+    return DocumentRecord(**{k: row[k] for k in DocumentRecord.__dataclass_fields__})
+
+
+class ApiRepository:
+    def __init__(self, database_url: str, pool_size: int = 8):
+        self.database_url = database_url
+        self.pool_size = pool_size
+
+    def tx(self) -> AbstractContextManager:
+        return transaction(self.database_url, self.pool_size)
+
+    # -- companies and users -------------------------------------------------------------
+
+    def get_or_create_company(self, name: str) -> tuple[Company, bool]:
+        with self.tx() as cur:
+            cur.execute(
+                "INSERT INTO companies (id, name) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING RETURNING id, name",
+                (str(uuid.uuid4()), name),
+            )
+            row = cur.fetchone()
+            if row is not None:
+                return Company(row["id"], row["name"]), True
+            cur.execute("SELECT id, name FROM companies WHERE name = %s", (name,))
+            row = cur.fetchone()
+            return Company(row["id"], row["name"]), False
+
+    def create_user(self, company_id: uuid.UUID, email: str, password_hash: str) -> User:
+        """Raises `psycopg2.errors.UniqueViolation` when the email is taken (case-insensitive)."""
+        with self.tx() as cur:
+            cur.execute(
+                """INSERT INTO users (id, company_id, email, password_hash) VALUES (%s, %s, %s, %s)
+                   RETURNING id, company_id, email, password_hash, is_active""",
+                (str(uuid.uuid4()), str(company_id), email, password_hash),
+            )
+            return User(**cur.fetchone())
+
+    def get_user_by_email(self, email: str) -> User | None:
+        with self.tx() as cur:
+            cur.execute(
+                "SELECT id, company_id, email, password_hash, is_active FROM users WHERE lower(email) = lower(%s)",
+                (email,),
+            )
+            row = cur.fetchone()
+        return User(**row) if row else None
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def create_token(self, user_id: uuid.UUID, token_sha256: str, ttl_s: int) -> datetime:
+        with self.tx() as cur:
+            cur.execute(
+                """INSERT INTO api_tokens (id, user_id, token_sha256, expires_at)
+                   VALUES (%s, %s, %s, now() + make_interval(secs => %s)) RETURNING expires_at""",
+                (str(uuid.uuid4()), str(user_id), token_sha256, ttl_s),
+            )
+            return cur.fetchone()["expires_at"]
+
+    def authenticate_token(self, token_sha256: str) -> Principal | None:
+        """The token's user, if the token exists, is neither expired nor revoked, and the user is active."""
+        with self.tx() as cur:
+            cur.execute(
+                """SELECT t.id AS token_id, t.expires_at, u.id AS user_id, u.company_id, u.email
+                   FROM api_tokens t JOIN users u ON u.id = t.user_id
+                   WHERE t.token_sha256 = %s AND t.revoked_at IS NULL AND t.expires_at > now() AND u.is_active""",
+                (token_sha256,),
+            )
+            row = cur.fetchone()
+        return Principal(**row) if row else None
+
+    def revoke_token(self, token_id: uuid.UUID) -> None:
+        with self.tx() as cur:
+            cur.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
+                        (str(token_id),))
+
+    # -- documents -----------------------------------------------------------------------
+
+    def find_document_by_sha256(self, company_id: uuid.UUID, sha256: str) -> uuid.UUID | None:
+        with self.tx() as cur:
+            cur.execute("SELECT id FROM documents WHERE company_id = %s AND sha256 = %s", (str(company_id), sha256))
+            row = cur.fetchone()
+        return row["id"] if row else None
+
+    def create_document(self, new: NewDocument) -> DocumentRecord:
+        """The document and its first history row, in one transaction.
+
+        Raises `DuplicateDocument` (with the existing id) when the company already has this content.
+        """
+        try:
+            with self.tx() as cur:
+                cur.execute(
+                    f"""INSERT INTO documents (id, company_id, uploaded_by, original_filename, stored_path, sha256,
+                                               content_type, size_bytes, pages, status, pipeline_run)
+                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0) RETURNING {_DOC_COLUMNS}""",
+                    (str(new.id), str(new.company_id), str(new.uploaded_by), new.original_filename, new.stored_path,
+                     new.sha256, new.content_type, new.size_bytes, new.pages, Status.PREPROCESSING.value),
+                )
+                doc = _document(cur.fetchone())
+                cur.execute(
+                    """INSERT INTO document_status_history
+                           (document_id, from_status, to_status, stage, pipeline_run, started_at, finished_at, detail)
+                       VALUES (%s, NULL, %s, %s, 0, now(), now(), %s)""",
+                    (str(new.id), Status.PREPROCESSING.value, UPLOAD_STAGE,
+                     Json({"user_id": str(new.uploaded_by), "filename": new.original_filename,
+                           "content_type": new.content_type, "size_bytes": new.size_bytes})),
+                )
+        except psycopg2.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name != "documents_company_sha256_key":
+                raise
+            existing = self.find_document_by_sha256(new.company_id, new.sha256)
+            raise DuplicateDocument(str(existing)) from exc
+        return doc
+
+    def record_enqueued(self, document_id: uuid.UUID, task_id: str) -> None:
+        """The orchestrator message reached the broker: the sweeper's outbox no longer owns it."""
+        with self.tx() as cur:
+            cur.execute(
+                "UPDATE documents SET enqueued_at = coalesce(enqueued_at, now()), task_id = %s WHERE id = %s",
+                (task_id, str(document_id)),
+            )
+
+    def get_document_for_company(self, company_id: uuid.UUID, document_id: str) -> DocumentRecord:
+        with self.tx() as cur:
+            return self._document_for_company(cur, company_id, document_id)
+
+    @staticmethod
+    def _document_for_company(cur, company_id: uuid.UUID, document_id: str, lock: bool = False) -> DocumentRecord:
+        try:
+            doc_uuid = uuid.UUID(str(document_id))
+        except ValueError:
+            raise DocumentNotFound(document_id) from None
+        cur.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents WHERE id = %s AND company_id = %s{' FOR UPDATE' if lock else ''}",
+            (str(doc_uuid), str(company_id)),
+        )
+        row = cur.fetchone()
+        if row is None:
+            raise DocumentNotFound(document_id)
+        return _document(row)
+
+    def get_document_detail(self, company_id: uuid.UUID, document_id: str) -> DocumentDetail:
+        """The document with its fields, line items, pages and history, read in one snapshot."""
+        with self.tx() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            doc = self._document_for_company(cur, company_id, document_id)
+            cur.execute(
+                """SELECT name, value, raw_value, confidence, page, bbox, valid, error FROM extracted_fields
+                   WHERE document_id = %s ORDER BY name""",
+                (str(doc.id),),
+            )
+            fields = [FieldRow(**r) for r in cur.fetchall()]
+            cur.execute(
+                """SELECT position, description, quantity, unit_price, amount, tax_rate, confidence, page, bbox
+                   FROM line_items WHERE document_id = %s ORDER BY position""",
+                (str(doc.id),),
+            )
+            items = [LineItemRow(**{k: _num(v) for k, v in r.items()}) for r in cur.fetchall()]
+            cur.execute(
+                """SELECT page_no, width, height, dpi, rotation, ocr_engine, ocr_confidence FROM document_pages
+                   WHERE document_id = %s ORDER BY page_no""",
+                (str(doc.id),),
+            )
+            pages = [PageRow(**r) for r in cur.fetchall()]
+            history = self._history(cur, doc.id)
+        return DocumentDetail(doc, fields, items, pages, history)
+
+    def get_history(self, company_id: uuid.UUID, document_id: str) -> list[HistoryRow]:
+        with self.tx() as cur:
+            doc = self._document_for_company(cur, company_id, document_id)
+            return self._history(cur, doc.id)
+
+    @staticmethod
+    def _history(cur, document_id: uuid.UUID) -> list[HistoryRow]:
+        cur.execute(
+            """SELECT from_status, to_status, stage, pipeline_run, attempt, worker_host, started_at, finished_at,
+                      detail
+               FROM document_status_history WHERE document_id = %s ORDER BY id""",
+            (str(document_id),),
+        )
+        return [HistoryRow(**r) for r in cur.fetchall()]
+
+    def list_documents(self, company_id: uuid.UUID, limit: int, status: str | None = None,
+                       after: tuple[datetime, uuid.UUID] | None = None, offset: int = 0) -> list[DocumentSummary]:
+        """Newest first. `after` is a keyset position (created_at, id): rows strictly older than it."""
+        where, args = ["d.company_id = %s"], [str(company_id)]
+        if status:
+            where.append("d.status = %s")
+            args.append(status)
+        if after is not None:
+            where.append("(d.created_at, d.id) < (%s, %s)")
+            args += [after[0], str(after[1])]
+        with self.tx() as cur:
+            cur.execute(
+                f"""SELECT d.id, d.status, d.error, d.original_filename, d.content_type, d.size_bytes, d.pages,
+                           d.quality_score, d.created_at, d.updated_at, coalesce(f.fields, '{{}}'::jsonb) AS fields
+                    FROM documents d
+                    LEFT JOIN LATERAL (
+                        SELECT jsonb_object_agg(name, value) AS fields FROM extracted_fields
+                        WHERE document_id = d.id AND name = ANY(%s)
+                    ) f ON true
+                    WHERE {" AND ".join(where)}
+                    ORDER BY d.created_at DESC, d.id DESC
+                    LIMIT %s OFFSET %s""",
+                [_SUMMARY_FIELDS, *args, limit, offset],
+            )
+            return [DocumentSummary(**r) for r in cur.fetchall()]
+
+    def count_documents(self, company_id: uuid.UUID, status: str | None = None) -> int:
+        with self.tx() as cur:
+            cur.execute(
+                "SELECT count(*) AS n FROM documents WHERE company_id = %s AND (%s::text IS NULL OR status = %s)",
+                (str(company_id), status, status),
+            )
+            return cur.fetchone()["n"]
+
+    # -- retry ---------------------------------------------------------------------------
+
+    def claim_retry(self, company_id: uuid.UUID, document_id: str, user_id: uuid.UUID) -> RetryClaim:
+        """Move a failed document back to its failed stage's running status, audited.
+
+        The row lock makes two concurrent retries of one document start one run: the second
+        finds the document no longer in an error status and gets `NotRetryable`.
+        """
+        with self.tx() as cur:
+            doc = self._document_for_company(cur, company_id, document_id, lock=True)
+            status = Status(doc.status)
+            if status not in ERROR_STATUSES:
+                raise NotRetryable(doc.status)
+            stage = stage_for_status(status)
+            cur.execute(
+                "UPDATE documents SET status = %s, error = NULL, completed_at = NULL, updated_at = now() WHERE id = %s",
+                (stage.running.value, str(doc.id)),
+            )
+            cur.execute(
+                """INSERT INTO document_status_history
+                       (document_id, from_status, to_status, stage, pipeline_run, started_at, finished_at, detail)
+                   VALUES (%s, %s, %s, %s, %s, now(), now(), %s)""",
+                (str(doc.id), doc.status, stage.running.value, RETRY_STAGE, doc.pipeline_run,
+                 Json({"action": "retry_requested", "user_id": str(user_id), "from_stage": stage.name,
+                       "previous_error": doc.error})),
+            )
+        return RetryClaim(doc.id, doc.company_id, doc.status, stage.name, doc.pipeline_run, doc.error)
+
+    def release_retry(self, claim: RetryClaim, reason: str) -> None:
+        """Put the document back in its error status when the retry could not be queued."""
+        with self.tx() as cur:
+            cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s FOR UPDATE",
+                        (str(claim.document_id),))
+            row = cur.fetchone()
+            if row is None or row["pipeline_run"] != claim.pipeline_run:
+                return  # a worker picked it up after all
+            cur.execute("UPDATE documents SET status = %s, error = %s, updated_at = now() WHERE id = %s",
+                        (claim.from_status, claim.error, str(claim.document_id)))
+            cur.execute(
+                """INSERT INTO document_status_history
+                       (document_id, from_status, to_status, stage, pipeline_run, started_at, finished_at, detail)
+                   VALUES (%s, %s, %s, %s, %s, now(), now(), %s)""",
+                (str(claim.document_id), row["status"], claim.from_status, RETRY_STAGE, claim.pipeline_run,
+                 Json({"action": "retry_not_queued", "reason": reason})),
+            )
+
+    # -- health and metrics --------------------------------------------------------------
+
+    def ping(self) -> float:
+        """Round trip to the database, in milliseconds."""
+        start = time.perf_counter()
+        with self.tx() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchone()
+        return (time.perf_counter() - start) * 1000
+
+    def count_stuck(self, older_than_s: int) -> dict[str, int]:
+        """Non-terminal documents untouched for `older_than_s`, by status (across all companies)."""
+        with self.tx() as cur:
+            cur.execute(
+                """SELECT status, count(*) AS n FROM documents
+                   WHERE status = ANY(%s) AND updated_at < now() - make_interval(secs => %s)
+                   GROUP BY status""",
+                (_NON_TERMINAL, older_than_s),
+            )
+            return {r["status"]: r["n"] for r in cur.fetchall()}
+
+    def metrics_snapshot(self, window_s: int = 86400) -> MetricsSnapshot:
+        """Figures for /metrics from the shared database (right across API replicas): two queries."""
+        snap = MetricsSnapshot()
+        with self.tx() as cur:
+            cur.execute(
+                """SELECT status, coalesce(llm_usage->>'provider', '') AS provider,
+                          coalesce(llm_usage->>'model', '') AS model, count(*) AS n,
+                          count(llm_usage) AS with_usage,
+                          coalesce(sum((llm_usage->>'input_tokens')::bigint), 0) AS input_tokens,
+                          coalesce(sum((llm_usage->>'output_tokens')::bigint), 0) AS output_tokens,
+                          coalesce(sum((llm_usage->>'cost_usd')::double precision), 0) AS cost_usd
+                   FROM documents GROUP BY 1, 2, 3"""
+            )
+            llm: dict[tuple[str, str], list[float]] = {}
+            for r in cur.fetchall():
+                snap.documents_by_status[r["status"]] = snap.documents_by_status.get(r["status"], 0) + r["n"]
+                if r["with_usage"]:
+                    acc = llm.setdefault((r["provider"], r["model"]), [0, 0, 0, 0.0])
+                    acc[0] += r["with_usage"]
+                    acc[1] += int(r["input_tokens"])
+                    acc[2] += int(r["output_tokens"])
+                    acc[3] += float(r["cost_usd"])
+            snap.llm = [LlmTotals(p, m, int(a[0]), int(a[1]), int(a[2]), a[3]) for (p, m), a in sorted(llm.items())]
+            # A stage's work is the history row it opens in begin_stage and closes in finish_stage.
+            cur.execute(
+                """SELECT stage, count(*) AS n, coalesce(sum(extract(epoch FROM finished_at - started_at)), 0) AS s
+                   FROM document_status_history
+                   WHERE stage = ANY(%s) AND finished_at IS NOT NULL AND detail->>'outcome' = 'ok'
+                     AND started_at > now() - make_interval(secs => %s)
+                   GROUP BY stage""",
+                (_STAGE_NAMES, window_s),
+            )
+            snap.stage_durations = {r["stage"]: StageDurations(r["n"], float(r["s"])) for r in cur.fetchall()}
+        return snap

@@ -1,0 +1,228 @@
+"""Request and response schemas: what the OpenAPI document shows and what the views return."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import marshmallow as ma
+from flask_smorest.fields import Upload
+
+from invoice.scanner.processing.status import Status
+
+
+class UtcDateTime(ma.fields.DateTime):
+    """ISO 8601 in UTC with a `Z`, as the contract shows: `2024-12-21T12:34:56Z`."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    return UtcDateTime()._serialize(value, None, None)
+
+
+# -- auth -----------------------------------------------------------------------------------
+
+
+class LoginSchema(ma.Schema):
+    email = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=320))
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=1, max=1024))
+
+
+class TokenSchema(ma.Schema):
+    access_token = ma.fields.String(required=True)
+    token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds until the token expires"})
+
+
+class LogoutSchema(ma.Schema):
+    message = ma.fields.String()
+
+
+# -- documents ------------------------------------------------------------------------------
+
+
+class UploadFileSchema(ma.Schema):
+    file = Upload(required=True, metadata={"description": "PDF, PNG, JPEG or TIFF"})
+
+
+class UploadedDocumentSchema(ma.Schema):
+    id = ma.fields.UUID()
+    status = ma.fields.String()
+    created_at = UtcDateTime()
+
+
+class UploadResponseSchema(ma.Schema):
+    message = ma.fields.String()
+    document = ma.fields.Nested(UploadedDocumentSchema)
+    task_id = ma.fields.String(allow_none=True, metadata={
+        "description": "Celery task id; null when the broker was unreachable (the document is queued later)"})
+
+
+class ProgressSchema(ma.Schema):
+    current_step = ma.fields.Integer()
+    total_steps = ma.fields.Integer()
+    percentage = ma.fields.Integer()
+
+
+class StatusSchema(ma.Schema):
+    document_id = ma.fields.UUID()
+    status = ma.fields.String(metadata={"enum": [s.value for s in Status]})
+    status_name = ma.fields.String()
+    status_description = ma.fields.String()
+    progress = ma.fields.Nested(ProgressSchema)
+    quality_score = ma.fields.Float(allow_none=True)
+    error = ma.fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    last_update = UtcDateTime()
+
+
+BBox = ma.fields.List(ma.fields.Float(), allow_none=True,
+                      metadata={"description": "[x0, y0, x1, y1] as fractions of the page's width and height"})
+
+
+class FieldValueSchema(ma.Schema):
+    value = ma.fields.Raw(allow_none=True)
+    confidence = ma.fields.Float()
+    page = ma.fields.Integer(allow_none=True)
+    bbox = ma.fields.List(ma.fields.Float(), allow_none=True)
+    raw_value = ma.fields.String(allow_none=True)
+    valid = ma.fields.Boolean()
+    error = ma.fields.String(allow_none=True)
+
+
+class LineItemSchema(ma.Schema):
+    position = ma.fields.Integer()
+    description = ma.fields.String(allow_none=True)
+    quantity = ma.fields.Float(allow_none=True)
+    unit_price = ma.fields.Float(allow_none=True)
+    amount = ma.fields.Float(allow_none=True)
+    tax_rate = ma.fields.Float(allow_none=True)
+    confidence = ma.fields.Float(allow_none=True)
+    page = ma.fields.Integer(allow_none=True)
+    bbox = ma.fields.List(ma.fields.Float(), allow_none=True)
+
+
+class PageSchema(ma.Schema):
+    page_no = ma.fields.Integer()
+    width = ma.fields.Integer()
+    height = ma.fields.Integer()
+    dpi = ma.fields.Integer()
+    rotation = ma.fields.Integer()
+    ocr_engine = ma.fields.String(allow_none=True)
+    ocr_confidence = ma.fields.Float(allow_none=True)
+
+
+class HistorySchema(ma.Schema):
+    from_status = ma.fields.String(allow_none=True)
+    to_status = ma.fields.String()
+    stage = ma.fields.String(allow_none=True)
+    pipeline_run = ma.fields.Integer()
+    attempt = ma.fields.Integer()
+    worker_host = ma.fields.String(allow_none=True)
+    started_at = UtcDateTime()
+    finished_at = UtcDateTime(allow_none=True)
+    detail = ma.fields.Dict(allow_none=True)
+
+
+class HistoryListSchema(ma.Schema):
+    document_id = ma.fields.UUID()
+    history = ma.fields.List(ma.fields.Nested(HistorySchema))
+
+
+class DocumentSchema(ma.Schema):
+    # The flat keys the React client reads (API_CONTRACT.md), with these names and types.
+    id = ma.fields.UUID()
+    status = ma.fields.String()
+    invoice_number = ma.fields.String(allow_none=True)
+    invoice_date = ma.fields.String(allow_none=True, metadata={"format": "date"})
+    due_date = ma.fields.String(allow_none=True, metadata={"format": "date"})
+    vendor_name = ma.fields.String(allow_none=True)
+    customer_name = ma.fields.String(allow_none=True)
+    currency = ma.fields.String(allow_none=True)
+    amount = ma.fields.Float(allow_none=True, metadata={"description": "Net amount (subtotal before tax)"})
+    vat = ma.fields.Float(allow_none=True, metadata={"description": "Tax amount"})
+    total = ma.fields.Float(allow_none=True, metadata={"description": "Gross amount"})
+    predicted_accuracy = ma.fields.Float(allow_none=True)
+    quality_score = ma.fields.Float(allow_none=True)
+    created_at = UtcDateTime()
+    # Richer data beside them.
+    status_name = ma.fields.String()
+    error = ma.fields.String(allow_none=True)
+    last_update = UtcDateTime()
+    completed_at = UtcDateTime(allow_none=True)
+    original_filename = ma.fields.String()
+    content_type = ma.fields.String()
+    size_bytes = ma.fields.Integer()
+    page_count = ma.fields.Integer(allow_none=True)
+    fields = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(FieldValueSchema))
+    line_items = ma.fields.List(ma.fields.Nested(LineItemSchema))
+    pages = ma.fields.List(ma.fields.Nested(PageSchema))
+    evaluation = ma.fields.Dict(allow_none=True, metadata={
+        "description": "The evaluation's outcome: approved, quality_score, reasons (why not approved), checks"})
+    llm_usage = ma.fields.Dict(allow_none=True)
+    history = ma.fields.List(ma.fields.Nested(HistorySchema))
+
+
+class DocumentListQuerySchema(ma.Schema):
+    status = ma.fields.String(validate=ma.validate.OneOf([s.value for s in Status]))
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
+    cursor = ma.fields.String(metadata={"description": "`next_cursor` of the previous page"})
+    offset = ma.fields.Integer(validate=ma.validate.Range(min=0))
+
+    @ma.validates_schema
+    def one_way_to_page(self, data, **kwargs):
+        if data.get("cursor") and data.get("offset"):
+            raise ma.ValidationError("use either cursor or offset, not both", "cursor")
+
+
+class DocumentSummarySchema(ma.Schema):
+    id = ma.fields.UUID()
+    status = ma.fields.String()
+    status_name = ma.fields.String()
+    error = ma.fields.String(allow_none=True)
+    original_filename = ma.fields.String()
+    content_type = ma.fields.String()
+    size_bytes = ma.fields.Integer()
+    page_count = ma.fields.Integer(allow_none=True)
+    quality_score = ma.fields.Float(allow_none=True)
+    invoice_number = ma.fields.String(allow_none=True)
+    invoice_date = ma.fields.String(allow_none=True)
+    vendor_name = ma.fields.String(allow_none=True)
+    currency = ma.fields.String(allow_none=True)
+    total = ma.fields.Float(allow_none=True)
+    created_at = UtcDateTime()
+    last_update = UtcDateTime()
+
+
+class DocumentListSchema(ma.Schema):
+    documents = ma.fields.List(ma.fields.Nested(DocumentSummarySchema))
+    total = ma.fields.Integer(metadata={"description": "Documents matching the filter"})
+    limit = ma.fields.Integer()
+    offset = ma.fields.Integer(allow_none=True)
+    next_cursor = ma.fields.String(allow_none=True, metadata={"description": "Pass as `cursor` for the next page"})
+
+
+class DuplicateErrorSchema(ma.Schema):
+    code = ma.fields.Integer()
+    status = ma.fields.String()
+    message = ma.fields.String()
+    document_id = ma.fields.UUID()
+
+
+# -- health ---------------------------------------------------------------------------------
+
+
+class DependencySchema(ma.Schema):
+    ok = ma.fields.Boolean()
+    latency_ms = ma.fields.Float(allow_none=True)
+    error = ma.fields.String()
+
+
+class HealthSchema(ma.Schema):
+    status = ma.fields.String(metadata={"enum": ["ok", "degraded"]})
+    dependencies = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(DependencySchema))
+    stuck_documents = ma.fields.Dict()

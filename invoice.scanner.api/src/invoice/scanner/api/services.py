@@ -1,0 +1,228 @@
+"""What the endpoints do, between HTTP and SQL: upload, retry, health.
+
+A task is sent only after the database transaction that records the document commits, so
+a worker never receives an id it cannot read. A broker that is down never fails an upload:
+the row stays with `enqueued_at` NULL and the sweeper (the outbox reader) sends it later.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from celery import Celery
+from kombu.exceptions import OperationalError as KombuOperationalError
+from prometheus_client import CollectorRegistry, Counter
+
+from invoice.scanner.processing import storage
+from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK
+from invoice.scanner.processing.celery_app import create_app as create_celery
+
+from invoice.scanner.api.auth import LoginRateLimiter
+from invoice.scanner.api.config import ApiConfig
+from invoice.scanner.api.errors import BrokerUnavailable, DuplicateDocument, UploadRejected
+from invoice.scanner.api.repository import ApiRepository, DocumentRecord, NewDocument, RetryClaim
+from invoice.scanner.api.uploads import inspect_upload
+
+logger = logging.getLogger(__name__)
+
+# Errors a publish raises when Redis cannot be reached.
+BROKER_ERRORS = (KombuOperationalError, redis.RedisError, OSError)
+
+
+def _doc_log(document_id: Any) -> logging.LoggerAdapter:
+    return logging.LoggerAdapter(logger, {"document_id": str(document_id)})
+
+
+def make_celery_client(config: ApiConfig) -> Celery:
+    """A Celery client with the pipeline's routing table, bound to this config's broker.
+
+    Built from processing's `create_app` (queues and routes in one place); the API only
+    sends tasks by name, so no stage code is imported. Short socket timeouts keep an upload
+    from hanging on a broker that does not answer.
+    """
+    client = create_celery(config.processing)
+    client.conf.broker_transport_options = {
+        **client.conf.broker_transport_options,
+        "socket_connect_timeout": config.broker_timeout_s,
+        "socket_timeout": config.broker_timeout_s,
+    }
+    client.conf.broker_connection_timeout = config.broker_timeout_s
+    return client
+
+
+@dataclass
+class ApiState:
+    """Everything one Flask app holds: config, repository, broker clients, metrics."""
+
+    config: ApiConfig
+    repo: ApiRepository
+    celery: Celery
+    redis: redis.Redis
+    rate_limiter: LoginRateLimiter
+    registry: CollectorRegistry
+    uploads: Counter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.uploads = Counter("invoice_scanner_uploads", "Upload requests by outcome (this process)",
+                               ["outcome"], registry=self.registry)
+
+    @classmethod
+    def build(cls, config: ApiConfig) -> "ApiState":
+        client = redis.Redis.from_url(config.redis_url, socket_connect_timeout=config.broker_timeout_s,
+                                      socket_timeout=config.broker_timeout_s)
+        return cls(
+            config=config,
+            repo=ApiRepository(config.database_url, config.db_pool_size),
+            celery=make_celery_client(config),
+            redis=client,
+            rate_limiter=LoginRateLimiter(client, config.login_rate_limit, config.login_rate_window_s),
+            registry=CollectorRegistry(auto_describe=True),
+        )
+
+    # -- pipeline ------------------------------------------------------------------------
+
+    def send_orchestrate(self, document_id: Any, company_id: Any, **kwargs: Any) -> str:
+        """Publish the orchestrator task (routed to the `orchestrator` queue); its task id."""
+        try:
+            result = self.celery.send_task(
+                ORCHESTRATE_TASK, args=[str(document_id), str(company_id)], kwargs=kwargs,
+                retry=True, retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                                          "interval_max": 0.2},
+            )
+        except BROKER_ERRORS as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+        return result.id
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    document: DocumentRecord
+    task_id: str | None
+
+
+def upload_document(state: ApiState, data: bytes, filename: str, company_id: uuid.UUID,
+                    user_id: uuid.UUID) -> UploadResult:
+    """Check, store, record, then start the pipeline. Raises `UploadRejected` or `DuplicateDocument`."""
+    cfg = state.config
+    try:
+        inspected = inspect_upload(data, cfg.max_upload_bytes, cfg.max_pages, cfg.max_image_pixels)
+    except UploadRejected as exc:
+        state.uploads.labels(exc.reason).inc()
+        raise
+    existing = state.repo.find_document_by_sha256(company_id, inspected.sha256)
+    if existing is not None:
+        state.uploads.labels("duplicate").inc()
+        raise DuplicateDocument(str(existing))
+
+    document_id = uuid.uuid4()
+    log = _doc_log(document_id)
+    root = Path(cfg.documents_dir).resolve()
+    path = storage.original_path(root, str(company_id), str(document_id), inspected.content_type)
+    storage.write_atomically(path, data)
+    try:
+        doc = state.repo.create_document(NewDocument(
+            id=document_id, company_id=company_id, uploaded_by=user_id, original_filename=filename,
+            stored_path=str(path), sha256=inspected.sha256, content_type=inspected.content_type,
+            size_bytes=inspected.size_bytes, pages=inspected.pages,
+        ))
+    except BaseException as exc:
+        # Nothing half-written: the row did not commit, so the file goes too.
+        shutil.rmtree(path.parent, ignore_errors=True)
+        if isinstance(exc, DuplicateDocument):
+            state.uploads.labels("duplicate").inc()
+        else:
+            state.uploads.labels("error").inc()
+        raise
+    log.info("document %s stored (%s, %d bytes, %d page(s)) for company %s", document_id,
+             inspected.content_type, inspected.size_bytes, inspected.pages, company_id)
+
+    task_id: str | None = None
+    try:
+        task_id = state.send_orchestrate(doc.id, company_id, expected_run=doc.pipeline_run)
+    except BrokerUnavailable as exc:
+        log.warning("document %s recorded but not queued, broker unreachable (%s); the sweeper will queue it",
+                    document_id, exc)
+    else:
+        state.repo.record_enqueued(doc.id, task_id)
+        log.info("document %s queued for processing, task %s", document_id, task_id)
+    state.uploads.labels("accepted" if task_id else "accepted_not_queued").inc()
+    return UploadResult(doc, task_id)
+
+
+def retry_document(state: ApiState, company_id: uuid.UUID, document_id: str, user_id: uuid.UUID) -> RetryClaim:
+    """Resume a failed document from its failed stage. Raises `NotRetryable`, `BrokerUnavailable`."""
+    claim = state.repo.claim_retry(company_id, document_id, user_id)
+    log = _doc_log(claim.document_id)
+    try:
+        state.send_orchestrate(claim.document_id, claim.company_id, from_stage=claim.from_stage,
+                               expected_run=claim.pipeline_run)
+    except BrokerUnavailable as exc:
+        state.repo.release_retry(claim, f"broker unreachable: {exc}")
+        log.warning("retry of document %s not queued, broker unreachable: %s", claim.document_id, exc)
+        raise
+    log.info("document %s retried from stage %s by user %s", claim.document_id, claim.from_stage, user_id)
+    return claim
+
+
+# -- health ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DependencyCheck:
+    ok: bool
+    latency_ms: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ok": self.ok, "latency_ms": None if self.latency_ms is None
+                               else round(self.latency_ms, 2)}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _timed(check) -> DependencyCheck:
+    start = time.perf_counter()
+    try:
+        check()
+    except Exception as exc:  # a health probe reports any failure as the dependency being down
+        return DependencyCheck(False, error=f"{type(exc).__name__}: {exc}")
+    return DependencyCheck(True, latency_ms=(time.perf_counter() - start) * 1000)
+
+
+def _documents_dir_writable(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=root, prefix=".health-"):
+        pass
+    if not os.access(root, os.W_OK):
+        raise PermissionError(f"{root} is not writable")
+
+
+def check_health(state: ApiState) -> tuple[bool, dict[str, Any]]:
+    deps = {
+        "database": _timed(state.repo.ping),
+        "broker": _timed(state.redis.ping),
+        "documents_dir": _timed(lambda: _documents_dir_writable(Path(state.config.documents_dir))),
+    }
+    ok = all(d.ok for d in deps.values())
+    body: dict[str, Any] = {
+        "status": "ok" if ok else "degraded",
+        "dependencies": {name: d.to_dict() for name, d in deps.items()},
+    }
+    if deps["database"].ok:
+        try:
+            stuck = state.repo.count_stuck(state.config.stuck_after_s)
+        except Exception as exc:  # informational only; the database check above decides
+            logger.warning("could not count stuck documents: %s", exc)
+        else:
+            body["stuck_documents"] = {"older_than_s": state.config.stuck_after_s,
+                                       "total": sum(stuck.values()), "by_status": stuck}
+    return ok, body

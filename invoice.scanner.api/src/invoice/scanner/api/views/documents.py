@@ -1,0 +1,272 @@
+"""Documents: upload, status, extracted data, list, history, retry."""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from invoice.scanner.processing.fields import CONTRACT_FLAT_FIELDS, FIELD_BY_NAME
+from invoice.scanner.processing.status import STATUS_INFO, Status, progress
+
+from invoice.scanner.api.auth import current_principal
+from invoice.scanner.api.errors import (
+    BrokerUnavailable,
+    DocumentNotFound,
+    DuplicateDocument,
+    InvalidCursor,
+    NotRetryable,
+    UploadRejected,
+)
+from invoice.scanner.api.repository import DocumentDetail, DocumentRecord, DocumentSummary
+from invoice.scanner.api.schemas import (
+    DocumentListQuerySchema,
+    DocumentListSchema,
+    DocumentSchema,
+    DuplicateErrorSchema,
+    HistoryListSchema,
+    StatusSchema,
+    UploadFileSchema,
+    UploadResponseSchema,
+)
+from invoice.scanner.api.services import retry_document, upload_document
+from invoice.scanner.api.uploads import sanitize_filename
+
+logger = logging.getLogger(__name__)
+
+blp = Blueprint("documents", __name__, url_prefix="/documents", description="Invoices: upload, follow, read")
+
+NOT_FOUND = "Document not found"
+
+
+def _state():
+    return current_app.extensions["invoice_scanner"]
+
+
+# -- presenting ------------------------------------------------------------------------------
+
+
+def _as_number(value: Any) -> float | None:
+    """Amounts are JSON numbers in the contract, whatever the extraction stored."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _flat_value(name: str, value: Any) -> Any:
+    return _as_number(value) if FIELD_BY_NAME[name].kind == "amount" else _as_text(value)
+
+
+def status_body(doc: DocumentRecord) -> dict[str, Any]:
+    status = Status(doc.status)
+    info = STATUS_INFO[status]
+    return {
+        "document_id": doc.id,
+        "status": status.value,
+        "status_name": info.name,
+        "status_description": info.description,
+        "progress": progress(status),
+        "quality_score": doc.quality_score,
+        "error": doc.error,
+        "created_at": doc.created_at,
+        "last_update": doc.updated_at,
+    }
+
+
+def document_body(detail: DocumentDetail) -> dict[str, Any]:
+    doc = detail.document
+    fields = {
+        f.name: {"value": f.value, "confidence": f.confidence, "page": f.page, "bbox": f.bbox,
+                 "raw_value": f.raw_value, "valid": f.valid, "error": f.error}
+        for f in detail.fields
+    }
+    flat = {name: _flat_value(name, fields[name]["value"]) if name in fields else None
+            for name in CONTRACT_FLAT_FIELDS}
+    return {
+        "id": doc.id,
+        "status": doc.status,
+        **flat,
+        "predicted_accuracy": doc.predicted_accuracy,
+        "quality_score": doc.quality_score,
+        "created_at": doc.created_at,
+        "status_name": STATUS_INFO[Status(doc.status)].name,
+        "error": doc.error,
+        "last_update": doc.updated_at,
+        "completed_at": doc.completed_at,
+        "original_filename": doc.original_filename,
+        "content_type": doc.content_type,
+        "size_bytes": doc.size_bytes,
+        "page_count": doc.pages,
+        "fields": fields,
+        "line_items": detail.line_items,
+        "pages": detail.pages,
+        "evaluation": doc.evaluation,
+        "llm_usage": doc.llm_usage,
+        "history": detail.history,
+    }
+
+
+def summary_body(s: DocumentSummary) -> dict[str, Any]:
+    return {
+        "id": s.id, "status": s.status, "status_name": STATUS_INFO[Status(s.status)].name, "error": s.error,
+        "original_filename": s.original_filename, "content_type": s.content_type, "size_bytes": s.size_bytes,
+        "page_count": s.pages, "quality_score": s.quality_score,
+        **{name: _flat_value(name, s.fields.get(name))
+           for name in ("invoice_number", "invoice_date", "vendor_name", "currency", "total")},
+        "created_at": s.created_at, "last_update": s.updated_at,
+    }
+
+
+# -- keyset cursor ---------------------------------------------------------------------------
+
+
+def encode_cursor(created_at: datetime, document_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{document_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, _, doc_id = raw.partition("|")
+        position = datetime.fromisoformat(created), uuid.UUID(doc_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursor(cursor) from exc
+    if position[0].tzinfo is None:
+        raise InvalidCursor(cursor)
+    return position
+
+
+# -- views -----------------------------------------------------------------------------------
+
+
+@blp.route("/upload")
+class Upload(MethodView):
+    @blp.arguments(UploadFileSchema, location="files")
+    @blp.response(201, UploadResponseSchema)
+    @blp.alt_response(400, description="Empty file")
+    @blp.alt_response(409, schema=DuplicateErrorSchema, description="Same content already uploaded by this company")
+    @blp.alt_response(413, description="File over the size limit")
+    @blp.alt_response(415, description="Not a PDF, PNG, JPEG or TIFF (judged by content)")
+    @blp.alt_response(422, description="PDF that cannot be opened or is encrypted; too many pages or pixels")
+    def post(self, files):
+        """Upload an invoice; it is stored, recorded and queued for processing at once."""
+        principal = current_principal()
+        upload = files["file"]
+        # MAX_CONTENT_LENGTH has already bounded the body; read one byte over the file limit
+        # so an oversized file inside a padded body is still caught.
+        data = upload.stream.read(_state().config.max_upload_bytes + 1)
+        try:
+            result = upload_document(_state(), data, sanitize_filename(upload.filename), principal.company_id,
+                                     principal.user_id)
+        except UploadRejected as exc:
+            abort(exc.http_status, message=exc.message)
+        except DuplicateDocument as exc:
+            abort(409, message="This file was already uploaded; it is not processed again",
+                  document_id=exc.document_id)
+        doc = result.document
+        return {
+            "message": "Document uploaded and queued for processing",
+            "document": {"id": doc.id, "status": doc.status, "created_at": doc.created_at},
+            "task_id": result.task_id,
+        }
+
+
+@blp.route("")
+class DocumentList(MethodView):
+    @blp.arguments(DocumentListQuerySchema, location="query")
+    @blp.response(200, DocumentListSchema)
+    def get(self, query):
+        """The company's documents, newest first; page with `cursor` (keyset) or `offset`."""
+        principal = current_principal()
+        after = None
+        if query.get("cursor"):
+            try:
+                after = decode_cursor(query["cursor"])
+            except InvalidCursor:
+                abort(422, message="Invalid query", errors={"query": {"cursor": ["Not a valid cursor."]}})
+        limit, offset, status = query["limit"], query.get("offset") or 0, query.get("status")
+        repo = _state().repo
+        rows = repo.list_documents(principal.company_id, limit + 1, status=status, after=after, offset=offset)
+        page, more = rows[:limit], len(rows) > limit
+        return {
+            "documents": [summary_body(s) for s in page],
+            "total": repo.count_documents(principal.company_id, status),
+            "limit": limit,
+            "offset": None if after else offset,
+            "next_cursor": encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+        }
+
+
+@blp.route("/<document_id>")
+class Document(MethodView):
+    @blp.response(200, DocumentSchema)
+    @blp.alt_response(404, description="No such document in your company")
+    def get(self, document_id):
+        """The extracted invoice data: contract's flat keys, every field, line items, pages, history."""
+        try:
+            detail = _state().repo.get_document_detail(current_principal().company_id, document_id)
+        except DocumentNotFound:
+            abort(404, message=NOT_FOUND)
+        return document_body(detail)
+
+
+@blp.route("/<document_id>/status")
+class DocumentStatus(MethodView):
+    @blp.response(200, StatusSchema)
+    @blp.alt_response(404, description="No such document in your company")
+    def get(self, document_id):
+        """Where the document is in the pipeline (what the client polls)."""
+        try:
+            doc = _state().repo.get_document_for_company(current_principal().company_id, document_id)
+        except DocumentNotFound:
+            abort(404, message=NOT_FOUND)
+        return status_body(doc)
+
+
+@blp.route("/<document_id>/history")
+class DocumentHistory(MethodView):
+    @blp.response(200, HistoryListSchema)
+    @blp.alt_response(404, description="No such document in your company")
+    def get(self, document_id):
+        """Every status transition, oldest first (audit trail)."""
+        principal = current_principal()
+        try:
+            history = _state().repo.get_history(principal.company_id, document_id)
+        except DocumentNotFound:
+            abort(404, message=NOT_FOUND)
+        return {"document_id": document_id, "history": history}
+
+
+@blp.route("/<document_id>/retry")
+class DocumentRetry(MethodView):
+    @blp.response(202, StatusSchema)
+    @blp.alt_response(404, description="No such document in your company")
+    @blp.alt_response(409, description="The document is not in an error status")
+    @blp.alt_response(503, description="The broker is unreachable; nothing was changed")
+    def post(self, document_id):
+        """Resume a failed document from the stage that failed."""
+        principal = current_principal()
+        state = _state()
+        try:
+            retry_document(state, principal.company_id, document_id, principal.user_id)
+        except DocumentNotFound:
+            abort(404, message=NOT_FOUND)
+        except NotRetryable as exc:
+            abort(409, message=f"Only a document in an error status can be retried; this one is {exc.status}")
+        except BrokerUnavailable:
+            abort(503, message="The task queue is unreachable; try again shortly")
+        return status_body(state.repo.get_document_for_company(principal.company_id, document_id))
