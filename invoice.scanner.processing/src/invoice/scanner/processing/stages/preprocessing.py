@@ -2,18 +2,145 @@
 keep a PDF's text layer.  (Pure functions above, the thin task at the bottom.)"""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from invoice.scanner.processing.config import Settings
-from invoice.scanner.processing.models import PageImage
+from invoice.scanner.processing.errors import PermanentStageError
+from invoice.scanner.processing.models import OcrWord, PageImage
 from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.status import Status
 from invoice.scanner.processing.storage import pages_dir
 
+logger = logging.getLogger(__name__)
+
+PDF_RENDERERS = ("pypdfium2", "pdf2image")
+
+# OpenCV, pypdfium2 and ONNX Runtime are imported inside the functions below: every worker
+# imports every stage module (celery_app.TASK_MODULES), and only preprocessing workers should
+# pay for these libraries.
+
+
+def page_path(out_dir: Path, page_no: int) -> Path:
+    return out_dir / f"page-{page_no:04d}.png"
+
 
 def preprocess(source: Path, content_type: str, out_dir: Path, settings: Settings) -> list[PageImage]:
     """Render `source` into upright, cleaned page images in `out_dir` (page-0001.png, ...)."""
-    raise NotImplementedError  # being written
+    from invoice.scanner.processing.vision.sniff import PDF, SUPPORTED, sniff_file
+
+    source = Path(source)
+    if not source.is_file():
+        raise PermanentStageError(f"the uploaded file is missing: {source.name}")
+    if source.stat().st_size == 0:
+        raise PermanentStageError("the uploaded file is empty")
+    actual = sniff_file(source)
+    if actual is None:
+        raise PermanentStageError(
+            f"unsupported file: its content is not a PDF, PNG, JPEG or TIFF (declared {content_type or 'nothing'})")
+    if content_type and content_type != actual:
+        # Content decides; a wrong declared type is worth a line in the log, not a failure.
+        logger.warning("declared content type %s but the file is %s", content_type, actual)
+    assert actual in SUPPORTED
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pages = _preprocess_pdf(source, out_dir, settings) if actual == PDF else _preprocess_image(source, out_dir, settings)
+    _remove_stale_pages(out_dir, len(pages))
+    return pages
+
+
+def _preprocess_pdf(source: Path, out_dir: Path, settings: Settings) -> list[PageImage]:
+    from invoice.scanner.processing.vision import pdf as pdfv
+
+    renderer = settings.pdf_renderer
+    if renderer not in PDF_RENDERERS:
+        raise ValueError(f"PDF_RENDERER must be one of {PDF_RENDERERS}, not {renderer!r}")
+    if renderer == "pdf2image" and not pdfv.pdftoppm_available():
+        logger.warning("PDF_RENDERER=pdf2image but poppler's pdftoppm is not installed; using pypdfium2")
+        renderer = "pypdfium2"
+    doc = pdfv.open_pdf(source)
+    try:
+        if len(doc) > settings.max_pages:
+            raise PermanentStageError(f"the PDF has {len(doc)} pages; at most {settings.max_pages} are accepted")
+        pages: list[PageImage] = []
+        for index in range(len(doc)):
+            page = doc[index]
+            try:
+                scale = pdfv.render_scale(page, settings.render_dpi, settings.max_page_pixels)
+                try:
+                    if renderer == "pdf2image":
+                        pil = pdfv.render_pdf2image(source, index + 1, page, scale)
+                    else:
+                        pil = pdfv.render_pypdfium2(page, scale)
+                except pdfv.pdfium.PdfiumError as exc:
+                    raise PermanentStageError(f"page {index + 1} of the PDF cannot be rendered: {exc}") from exc
+                layer = pdfv.text_layer(page, pil.width, pil.height)
+            finally:
+                page.close()
+            dpi = round(scale * 72)
+            logger.info("page %d: %dx%d at %d dpi, text layer %d chars (%d bad), usable=%s",
+                        index + 1, pil.width, pil.height, dpi, layer.good_chars, layer.bad_chars, layer.usable)
+            pages.append(_finish_page(index + 1, pil, dpi, out_dir, settings,
+                                      text_layer=layer.words if layer.usable else None))
+        return pages
+    finally:
+        doc.close()
+
+
+def _preprocess_image(source: Path, out_dir: Path, settings: Settings) -> list[PageImage]:
+    from invoice.scanner.processing.vision.images import iter_image_pages
+
+    pages: list[PageImage] = []
+    for index, (pil, dpi) in enumerate(iter_image_pages(source, settings.max_page_pixels, settings.max_pages)):
+        pages.append(_finish_page(index + 1, pil, dpi, out_dir, settings, text_layer=None))
+    if not pages:
+        raise PermanentStageError("the image has no pages")
+    return pages
+
+
+def _finish_page(page_no: int, pil, dpi: int, out_dir: Path, settings: Settings,
+                 text_layer: list[OcrWord] | None) -> PageImage:
+    """Orientation, skew and clean-up for pages without a usable text layer; then save."""
+    import numpy as np
+    from PIL import Image
+
+    rotation, skew = 0, 0.0
+    if text_layer is None:
+        # A born-digital page with its text layer is upright and straight by construction:
+        # the heuristics below could only break it, and its word boxes would no longer match.
+        from invoice.scanner.processing.vision.cleanup import clean_scan
+        from invoice.scanner.processing.vision.engines import get_probe
+        from invoice.scanner.processing.vision.orientation import analyze, deskew, turn
+
+        image = np.asarray(pil)
+        geometry = analyze(image, get_probe(settings))
+        logger.info("page %d orientation evidence: %s", page_no, geometry.evidence)
+        rotation, skew = geometry.rotation, geometry.skew
+        if rotation:
+            image = turn(image, rotation)
+        if skew:
+            image = deskew(image, skew)
+        image, cleaned = clean_scan(image)
+        if cleaned:
+            logger.info("page %d clean-up: %s", page_no, cleaned)
+        pil = Image.fromarray(image)
+    path = page_path(out_dir, page_no)
+    # Written under a temporary name and renamed: a redelivered task never sees half a file.
+    tmp = path.with_name(f".{path.name}.tmp")
+    pil.save(tmp, format="PNG", dpi=(dpi, dpi))
+    tmp.replace(path)
+    return PageImage(page_no=page_no, image_path=str(path), width=pil.width, height=pil.height, dpi=dpi,
+                     rotation=rotation, skew_degrees=skew, text_layer=text_layer)
+
+
+def _remove_stale_pages(out_dir: Path, count: int) -> None:
+    """A re-run must leave exactly this run's pages (an earlier run may have written more)."""
+    for path in out_dir.glob("page-*.png"):
+        try:
+            number = int(path.stem.split("-", 1)[1])
+        except ValueError:
+            continue
+        if number > count:
+            path.unlink(missing_ok=True)
 
 
 # --- task -------------------------------------------------------------------------------

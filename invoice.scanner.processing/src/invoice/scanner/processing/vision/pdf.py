@@ -137,11 +137,13 @@ def text_layer(page: pdfium.PdfPage, width: int, height: int) -> TextLayer:
                 bad += 1
                 continue
             good += 1
-            left, bottom, right, top = textpage.get_charbox(i, loose=False)
+            # Loose boxes (advance width x font ascent/descent): every glyph of a word gets the
+            # same height, so baselines group and small glyphs ('.', ',') do not open gaps.
+            left, bottom, right, top = textpage.get_charbox(i, loose=True)
             (ax, ay), (bx, by) = (_page_to_device(page, width, height, left, top),
                                   _page_to_device(page, width, height, right, bottom))
             cx0, cx1, cy0, cy1 = min(ax, bx), max(ax, bx), min(ay, by), max(ay, by)
-            if box is not None and cx0 - box[2] > max(2.0, 0.6 * (cy1 - cy0)):
+            if box is not None and cx0 - box[2] > max(2.0, 0.3 * (cy1 - cy0)):
                 flush()  # a visible gap with no space character: a new word
             if box is None:
                 box = [cx0, cy0, cx1, cy1]
