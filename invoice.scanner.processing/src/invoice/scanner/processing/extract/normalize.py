@@ -139,6 +139,8 @@ def find_amounts(text: str, decimal_sep: str | None = None) -> list[tuple[str, f
     out = []
     for m in AMOUNT_RE.finditer(text):
         raw = m.group("amt").strip()
+        if re.match(r"\s?%", text[m.end("amt"):]):
+            continue
         v = parse_amount(raw, decimal_sep)
         if v is not None:
             out.append((raw, v, m.start("amt"), m.end("amt")))
@@ -336,11 +338,16 @@ def validate_tax_id(raw: str) -> tuple[str, str | None]:
             return uid.validate(c), None
         except ValidationError as exc:
             return c, f"invalid Swiss UID: {exc}"
-    if c[:2].lower() in vat.MEMBER_STATES or c[:2] in ("EL", "XI", "GB", "EU"):
+    if c.startswith("GB"):
+        from stdnum.gb import vat as gb_vat
+
+        try:
+            return "GB" + gb_vat.validate(c), None
+        except ValidationError as exc:
+            return c, f"invalid UK VAT number: {exc}"
+    if c[:2].lower() in vat.MEMBER_STATES or c[:2] in ("EL", "XI", "EU"):
         try:
             return vat.validate(c), None
         except ValidationError as exc:
             return c, f"invalid VAT number: {exc}"
-        except Exception as exc:  # stdnum raises plain errors for some countries' formats
-            return c, f"VAT number not checkable: {exc}"
     return clean_text(raw), None

@@ -1,15 +1,186 @@
 """Stage 5: required fields, arithmetic cross-checks and field confidences -> quality score,
-predicted accuracy, and `approved` or `manual_review` with the reasons stored."""
+predicted accuracy, and `approved` or `manual_review` with the reasons stored.
+
+Two kinds of checks. *Hard* checks (a required field missing, net + VAT != total, line
+items that do not add up, an invalid IBAN, a due date before the invoice date, an
+ambiguous or unreadable value) block auto-approval whatever the score: a value that breaks
+arithmetic is never approved (LESSONS.md). *Soft* signals (low field confidence) lower
+the quality score, and the threshold decides.
+
+`predicted_accuracy` is the expected share of core fields that are right. Each field's
+probability of being right is its confidence, raised when independent evidence agrees
+(three amounts read separately that satisfy net + VAT = total are rarely all wrong) and
+lowered when a check fails; the mean over core fields is the prediction.
+"""
 from __future__ import annotations
 
-from invoice.scanner.processing.models import Evaluation, Extraction
+import logging
+from datetime import date
+from typing import Any
+
+from invoice.scanner.processing.fields import CORE_FIELDS, FIELD_BY_NAME
+from invoice.scanner.processing.models import Evaluation, Extraction, NormalizedField
 from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.status import Status
 
+logger = logging.getLogger(__name__)
+
+REQUIRED: tuple[str, ...] = ("invoice_number", "invoice_date", "vendor_name", "currency", "total")
+CENT = 0.011
+_LABELS = {
+    "invoice_number": "invoice number", "invoice_date": "invoice date", "due_date": "due date",
+    "vendor_name": "vendor name", "customer_name": "customer name", "currency": "currency",
+    "amount": "net amount", "vat": "VAT amount", "total": "total", "amount_due": "amount due",
+    "iban": "IBAN", "bic": "BIC", "vendor_tax_id": "vendor tax id", "customer_tax_id": "customer tax id",
+}
+# A field absent from the page is usually absent from the invoice (no due date printed):
+# the chance that "not found" is right, for the accuracy prediction.
+_P_ABSENT_RIGHT = 0.7
+# Confidence below this on a core field that is present sends the document to review.
+MIN_FIELD_CONFIDENCE = 0.5
+
+
+def _num(f: NormalizedField | None) -> float | None:
+    if f is None or not f.valid or not isinstance(f.value, (int, float)):
+        return None
+    return float(f.value)
+
+
+def _date(f: NormalizedField | None) -> date | None:
+    if f is None or not f.valid or not isinstance(f.value, str):
+        return None
+    try:
+        return date.fromisoformat(f.value)
+    except ValueError:
+        return None
+
+
+def _name(field: str) -> str:
+    return _LABELS.get(field, field.replace("_", " "))
+
 
 def evaluate(extraction: Extraction, threshold: float) -> Evaluation:
-    raise NotImplementedError  # being written
+    fields = extraction.fields
+    checks: dict[str, Any] = {}
+    reasons: list[str] = []
+    prob: dict[str, float] = {}
+    for name in CORE_FIELDS:
+        f = fields.get(name)
+        prob[name] = max(0.0, min(1.0, f.confidence)) if f is not None and f.value is not None else _P_ABSENT_RIGHT
 
+    # Required fields.
+    missing = [n for n in REQUIRED if fields.get(n) is None or fields[n].value is None]
+    checks["required_fields"] = {"passed": not missing, "missing": missing}
+    for n in missing:
+        reasons.append(f"Required field '{_name(n)}' was not found.")
+        prob[n] = 0.3
+
+    # Values that could not be read or validated.
+    invalid = {n: f.error for n, f in fields.items() if not f.valid}
+    checks["valid_values"] = {"passed": not invalid, "invalid": invalid}
+    for n, err in invalid.items():
+        reasons.append(f"The {_name(n)} is not valid: {err}.")
+        if n in prob:
+            prob[n] = min(prob[n], 0.2)
+    ambiguous = {n: f.error for n, f in fields.items() if f.valid and f.error and f.value is not None}
+    checks["unambiguous_values"] = {"passed": not ambiguous, "ambiguous": ambiguous}
+    for n, err in ambiguous.items():
+        reasons.append(f"The {_name(n)} needs a look: {err}.")
+
+    # Arithmetic: net + VAT = total.
+    net, vat, total = _num(fields.get("amount")), _num(fields.get("vat")), _num(fields.get("total"))
+    derived = [n for n in ("amount", "vat", "total") if fields.get(n) is not None
+               and fields[n].value is not None and fields[n].raw_value is None]
+    if net is not None and vat is not None and total is not None:
+        ok = abs(net + vat - total) <= CENT
+        checks["totals_add_up"] = {"passed": ok, "net": net, "vat": vat, "total": total, "derived": derived}
+        if not ok:
+            reasons.append(f"Net {net:.2f} plus VAT {vat:.2f} does not equal the total {total:.2f}.")
+            for n in ("amount", "vat", "total"):
+                prob[n] *= 0.5
+        elif not derived:
+            # Three separate reads that agree: an error would have to cancel out.
+            for n in ("amount", "vat", "total"):
+                prob[n] = 1 - (1 - prob[n]) * 0.15
+    else:
+        checks["totals_add_up"] = {"passed": None, "net": net, "vat": vat, "total": total, "derived": derived}
+    if total is not None and total < 0:
+        checks["positive_total"] = {"passed": False, "total": total}
+        reasons.append("The total is negative (credit note?): review before booking.")
+    else:
+        checks["positive_total"] = {"passed": total is not None or None}
+
+    # Line items.
+    items = extraction.line_items
+    item_amounts = [li.amount for li in items]
+    if items and all(a is not None for a in item_amounts):
+        s = round(sum(item_amounts), 2)
+        target, target_name = (net, "net amount") if net is not None else (total, "total")
+        ok = target is not None and (abs(s - target) <= CENT or (target_name == "net amount" and total is not None
+                                                                  and abs(s - total) <= CENT))
+        checks["line_items_sum"] = {"passed": ok, "sum": s, "expected": target, "against": target_name}
+        if not ok:
+            reasons.append(f"The line items add up to {s:.2f}, not the {target_name} "
+                           f"{'(missing)' if target is None else f'{target:.2f}'}.")
+            for n in ("amount", "total"):
+                prob[n] *= 0.8
+        elif net is not None:
+            prob["amount"] = 1 - (1 - prob["amount"]) * 0.3
+    elif items:
+        checks["line_items_sum"] = {"passed": False, "sum": None, "expected": net,
+                                    "missing_amounts": [li.position for li in items if li.amount is None]}
+        reasons.append("Some line items have no amount.")
+    else:
+        checks["line_items_sum"] = {"passed": None, "reason": "no line items"}
+    bad_rows = [li.position for li in items if li.quantity is not None and li.unit_price is not None
+                and li.amount is not None and abs(li.quantity * li.unit_price - li.amount) > max(CENT, 0.005 * abs(li.amount))]
+    checks["line_items_rows"] = {"passed": not bad_rows, "mismatched_positions": bad_rows}
+    if bad_rows:
+        reasons.append(f"Quantity x unit price differs from the amount in line item(s) {', '.join(map(str, bad_rows))}.")
+
+    # Dates.
+    inv_d, due_d = _date(fields.get("invoice_date")), _date(fields.get("due_date"))
+    if inv_d and due_d:
+        ok = due_d >= inv_d
+        checks["due_after_invoice_date"] = {"passed": ok}
+        if not ok:
+            reasons.append(f"The due date {due_d} is before the invoice date {inv_d}.")
+            prob["due_date"] *= 0.5
+            prob["invoice_date"] *= 0.7
+    else:
+        checks["due_after_invoice_date"] = {"passed": None}
+
+    # Amount due.
+    due_amt = _num(fields.get("amount_due"))
+    if due_amt is not None and total is not None:
+        ok = due_amt <= total + CENT
+        checks["amount_due_within_total"] = {"passed": ok, "amount_due": due_amt, "total": total}
+        if not ok:
+            reasons.append(f"The amount due {due_amt:.2f} is larger than the total {total:.2f}.")
+    else:
+        checks["amount_due_within_total"] = {"passed": None}
+
+    # Low confidence on a core field that was found.
+    low = sorted(n for n in CORE_FIELDS if fields.get(n) is not None and fields[n].value is not None
+                 and fields[n].confidence < MIN_FIELD_CONFIDENCE)
+    checks["field_confidence"] = {"passed": not low, "low": low,
+                                  "confidences": {n: round(fields[n].confidence, 3) for n in CORE_FIELDS
+                                                  if fields.get(n) is not None}}
+    for n in low:
+        reasons.append(f"The {_name(n)} was read with low confidence ({fields[n].confidence:.2f}).")
+
+    predicted = sum(prob.values()) / len(prob) if prob else 0.0
+    found = [prob[n] for n in CORE_FIELDS if fields.get(n) is not None and fields[n].value is not None]
+    weakest = min(found) if found else 0.0
+    quality = round(max(0.0, min(1.0, 0.5 * predicted + 0.5 * weakest)), 4)
+    hard_failed = sorted(k for k, v in checks.items() if isinstance(v, dict) and v.get("passed") is False)
+    checks["hard_failures"] = hard_failed
+    if quality < threshold:
+        reasons.append(f"Quality score {quality:.2f} is below the approval threshold {threshold:.2f}.")
+    approved = quality >= threshold and not hard_failed
+    checks["threshold"] = threshold
+    return Evaluation(approved=approved, quality_score=quality, predicted_accuracy=round(predicted, 4),
+                      reasons=[] if approved else reasons, checks=checks)
 
 # --- task -------------------------------------------------------------------------------
 

@@ -1,14 +1,180 @@
 """Stage 4: validate and normalize the predicted fields (dates, amounts, currency, IDs,
-derived values, line items)."""
+derived values, line items).
+
+Day/month order of numeric dates is decided once per document from evidence, strongest
+first: a date on the page that reads only one way (a part > 12), the language of the
+labels (German, French, Spanish, Dutch write day first), the currency (USD: month first;
+EUR, GBP, CHF...: day first). With no evidence a date that reads both ways keeps a
+lower confidence and an `error`, so the evaluation stage sends it to review.
+"""
 from __future__ import annotations
 
-from invoice.scanner.processing.models import Extraction, OcrPage, Prediction
+import logging
+import re
+from dataclasses import dataclass
+
+from invoice.scanner.processing.extract.labels import detect_language
+from invoice.scanner.processing.extract.normalize import (CURRENCY_CODES, clean_text, currency_in,
+                                                          date_order_from_dates, detect_decimal_separator,
+                                                          find_dates, parse_amount, parse_date, validate_bic,
+                                                          validate_iban, validate_tax_id)
+from invoice.scanner.processing.fields import FIELD_BY_NAME, FIELD_NAMES
+from invoice.scanner.processing.models import (Extraction, FieldPrediction, NormalizedField, NormalizedLineItem,
+                                               OcrPage, Prediction)
 from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
+
+logger = logging.getLogger(__name__)
+
+_MONTH_FIRST_CURRENCIES = {"USD"}
+_DAY_FIRST_LANGUAGES = {"de", "fr", "es", "nl"}
+
+
+@dataclass(frozen=True)
+class DocumentConventions:
+    decimal_sep: str | None
+    date_order: str | None  # DMY | MDY | None
+    date_evidence: str  # dates | language | currency | none
+    language: str
+
+
+def conventions(prediction: Prediction, pages: list[OcrPage]) -> DocumentConventions:
+    texts = [p.text for p in pages] or [f.value for f in prediction.fields.values() if f.value]
+    decimal_sep = detect_decimal_separator(texts)
+    all_text = "\n".join(texts)
+    language = detect_language(all_text)
+    raws = [raw for t in texts for raw, _, _ in find_dates(t)]
+    raws += [f.value for f in prediction.fields.values() if f.value and FIELD_BY_NAME.get(f.name)
+             and FIELD_BY_NAME[f.name].kind == "date"]
+    order = date_order_from_dates(raws)
+    if order:
+        return DocumentConventions(decimal_sep, order, "dates", language)
+    if language in _DAY_FIRST_LANGUAGES:
+        return DocumentConventions(decimal_sep, "DMY", "language", language)
+    cur_field = prediction.fields.get("currency")
+    cur = currency_in(cur_field.value) if cur_field and cur_field.value else currency_in(all_text)
+    if cur:
+        return DocumentConventions(decimal_sep, "MDY" if cur in _MONTH_FIRST_CURRENCIES else "DMY", "currency",
+                                   language)
+    return DocumentConventions(decimal_sep, None, "none", language)
+
+
+def _text(value: str) -> str | None:
+    t = re.sub(r"\s+", " ", clean_text(value)).strip(" ,;:")
+    return t or None
+
+
+def normalize_field(fp: FieldPrediction, conv: DocumentConventions) -> NormalizedField:
+    spec = FIELD_BY_NAME[fp.name]
+    nf = NormalizedField(name=fp.name, value=None, raw_value=fp.value, confidence=fp.confidence,
+                         page=fp.page, bbox=fp.bbox)
+    if fp.value is None or not str(fp.value).strip():
+        nf.raw_value = None
+        nf.confidence = fp.confidence if fp.value is None else 0.0
+        return nf
+    raw = str(fp.value)
+    if spec.kind == "date":
+        parsed = parse_date(raw, conv.date_order, (conv.language,))
+        if parsed is None:
+            nf.valid, nf.error, nf.confidence = False, f"unreadable date {raw!r}", fp.confidence * 0.3
+            return nf
+        nf.value = parsed.iso
+        if parsed.ambiguous:
+            nf.confidence = fp.confidence * 0.5
+            nf.error = (f"ambiguous date {raw!r}: day/month order unknown, read as "
+                        f"{'day' if parsed.order_used == 'DMY' else 'month'} first")
+        elif parsed.order_used and conv.date_evidence == "currency" and _both_le_12(raw):
+            # The order came from the currency only: right most of the time, not always.
+            nf.confidence = fp.confidence * 0.9
+    elif spec.kind == "amount":
+        v = parse_amount(raw, conv.decimal_sep)
+        if v is None:
+            nf.valid, nf.error, nf.confidence = False, f"unreadable amount {raw!r}", fp.confidence * 0.3
+        else:
+            nf.value = v
+    elif spec.kind == "currency":
+        code = raw.strip().upper() if raw.strip().upper() in CURRENCY_CODES else currency_in(raw)
+        if code is None:
+            nf.valid, nf.error = False, f"unknown currency {raw!r}"
+        nf.value = code
+    elif spec.kind == "iban":
+        nf.value, err = validate_iban(raw)
+        if err:
+            nf.valid, nf.error = False, err
+    elif spec.kind == "bic":
+        nf.value, err = validate_bic(raw)
+        if err:
+            nf.valid, nf.error = False, err
+    elif spec.kind == "tax_id":
+        nf.value, err = validate_tax_id(raw)
+        if err:
+            nf.valid, nf.error = False, err
+    else:
+        nf.value = _text(raw)
+    return nf
+
+
+def _both_le_12(raw: str) -> bool:
+    m = re.search(r"(\d{1,2})[./-](\d{1,2})[./-]\d{2,4}", raw)
+    return bool(m and int(m.group(1)) <= 12 and int(m.group(2)) <= 12 and m.group(1) != m.group(2))
+
+
+def _derive(fields: dict[str, NormalizedField]) -> None:
+    """Fill net / VAT / total / amount due from the other two when one is missing."""
+    def val(name: str) -> float | None:
+        f = fields[name]
+        return f.value if f.valid and isinstance(f.value, (int, float)) else None
+
+    def put(name: str, value: float, conf: float, src: NormalizedField) -> None:
+        fields[name] = NormalizedField(name=name, value=round(value, 2), raw_value=None, confidence=round(conf, 3),
+                                       page=src.page, bbox=None, valid=True, error=None)
+
+    net, vat, total = val("amount"), val("vat"), val("total")
+    if net is None and vat is not None and total is not None and fields["amount"].raw_value is None:
+        put("amount", total - vat, 0.95 * min(fields["vat"].confidence, fields["total"].confidence), fields["total"])
+    elif vat is None and net is not None and total is not None and fields["vat"].raw_value is None:
+        put("vat", total - net, 0.95 * min(fields["amount"].confidence, fields["total"].confidence), fields["total"])
+    elif total is None and net is not None and vat is not None and fields["total"].raw_value is None:
+        put("total", net + vat, 0.9 * min(fields["amount"].confidence, fields["vat"].confidence), fields["amount"])
+    total = val("total")
+    if val("amount_due") is None and fields["amount_due"].raw_value is None and total is not None:
+        put("amount_due", total, fields["total"].confidence, fields["total"])
+
+
+def _num(raw: str | None, decimal_sep: str | None, percent: bool = False) -> float | None:
+    if raw is None or not str(raw).strip():
+        return None
+    s = str(raw).replace("%", "").strip()
+    v = parse_amount(s, decimal_sep)
+    if v is None:
+        m = re.search(r"-?\d+(?:[.,]\d+)?", s)
+        v = float(m.group(0).replace(",", ".")) if m else None
+    return v
 
 
 def extract(prediction: Prediction, pages: list[OcrPage]) -> Extraction:
-    raise NotImplementedError  # being written
-
+    conv = conventions(prediction, pages)
+    fields: dict[str, NormalizedField] = {}
+    for name in FIELD_NAMES:
+        fp = prediction.fields.get(name) or FieldPrediction(name=name, value=None, confidence=0.0)
+        fields[name] = normalize_field(fp, conv)
+    _derive(fields)
+    items: list[NormalizedLineItem] = []
+    for pos, li in enumerate(prediction.line_items, start=1):
+        qty = _num(li.quantity, conv.decimal_sep)
+        unit = _num(li.unit_price, conv.decimal_sep)
+        amount = _num(li.amount, conv.decimal_sep)
+        rate = _num(li.tax_rate, conv.decimal_sep, percent=True)
+        if amount is None and qty is not None and unit is not None:
+            amount = round(qty * unit, 2)
+        if unit is None and amount is not None and qty:
+            unit = round(amount / qty, 2)
+        items.append(NormalizedLineItem(
+            position=pos, description=_text(li.description) if li.description else None,
+            quantity=qty, unit_price=round(unit, 2) if unit is not None else None,
+            amount=round(amount, 2) if amount is not None else None, tax_rate=rate,
+            confidence=li.confidence, page=li.page, bbox=li.bbox))
+    logger.debug("extraction conventions %s", conv)
+    return Extraction(fields=fields, line_items=items)
 
 # --- task -------------------------------------------------------------------------------
 

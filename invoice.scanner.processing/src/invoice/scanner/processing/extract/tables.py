@@ -1,0 +1,268 @@
+"""Line items from table structure: a header row names the columns, words below it are
+assigned to columns by x-position, wrapped description lines join the item above, and a
+table that runs past the page end continues on the next page with the same columns."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from invoice.scanner.processing.extract.labels import match_label, norm
+from invoice.scanner.processing.extract.layout import PageLayout, Row, union
+from invoice.scanner.processing.extract.normalize import find_amounts, parse_amount
+from invoice.scanner.processing.models import BBox, OcrWord
+
+logger = logging.getLogger(__name__)
+
+HEADERS: dict[str, tuple[str, ...]] = {
+    "description": (
+        "description", "item description", "item", "items", "article", "product", "service", "services", "details",
+        "particulars", "item & description", "product / service", "beschreibung", "bezeichnung", "artikel",
+        "leistung", "artikelbezeichnung", "leistungsbeschreibung", "produkt", "designation", "libelle",
+        "produit", "prestation", "descripcion", "concepto", "articulo", "producto", "servicio", "omschrijving",
+        "dienst", "beschrijving", "artikelomschrijving", "activity", "task",
+    ),
+    "quantity": (
+        "qty", "quantity", "quant", "units", "hours", "hrs", "qty/hrs", "menge", "anzahl", "stk", "stuck", "anz",
+        "quantite", "qte", "qty", "cantidad", "cant", "uds", "unidades", "aantal", "hoeveelheid", "aant",
+    ),
+    "unit_price": (
+        "unit price", "price", "rate", "unit cost", "price/unit", "price per unit", "unit rate", "hourly rate",
+        "einzelpreis", "preis", "e-preis", "ep", "stuckpreis", "einzelpr", "preis/einheit", "prix unitaire",
+        "prix u", "p u", "pu", "prix", "prix unit", "prix unitaire ht", "pu ht", "precio unitario", "precio",
+        "precio unit", "precio/u", "prijs", "stukprijs", "eenheidsprijs", "prijs per stuk", "tarief", "tarif",
+        "unit price (net)", "einzelpreis netto", "net price",
+    ),
+    "amount": (
+        "amount", "total", "line total", "net amount", "sum", "amount (net)", "total price", "ext price",
+        "extended", "net", "betrag", "gesamt", "gesamtpreis", "summe", "gesamtbetrag", "gp", "netto", "betrag netto",
+        "gesamtpreis netto", "montant", "total ht", "montant ht", "prix total", "importe", "total linea",
+        "subtotal", "bedrag", "totaal", "regeltotaal", "bedrag excl btw", "totaal excl btw", "line amount",
+    ),
+    "tax_rate": (
+        "vat", "vat %", "tax", "tax %", "gst", "gst %", "mwst", "mwst %", "ust", "ust %", "steuer", "steuersatz",
+        "tva", "tva %", "taux tva", "iva", "iva %", "tipo iva", "btw", "btw %", "btw-tarief", "tax rate",
+        "vat rate", "% vat", "% tva", "% iva", "% btw", "% mwst", "%",
+    ),
+    "_pos": ("pos", "#", "no", "nr", "item no", "line", "pos nr", "n", "art nr", "art-nr", "sku", "code",
+             "artikelnr", "ref", "reference", "referencia", "ref.", "item #"),
+    "_unit": ("unit", "uom", "einheit", "me", "unite", "unidad", "eenheid", "u"),
+}
+_HEADER_PHRASES = sorted(((tuple(norm(p).split()), k) for k, ps in HEADERS.items() for p in ps if norm(p)),
+                         key=lambda x: -len(x[0]))
+_STOP_KEYS = {"amount", "vat", "total", "amount_due", "_paid", "_discount", "_shipping"}
+_CARRY = re.compile(r"(?i)^(carried forward|brought forward|ubertrag|uebertrag|report|a reporter|suma anterior|"
+                    r"transport|continued|fortsetzung|suite|continua|vervolg)")
+
+
+@dataclass
+class Column:
+    key: str
+    x0: float
+    x1: float
+
+
+@dataclass
+class ItemDraft:
+    cells: dict[str, list[OcrWord]] = field(default_factory=dict)
+    boxes: list[BBox] = field(default_factory=list)
+    page: int = 0
+    confidence: float = 1.0
+
+    def text(self, key: str) -> str | None:
+        ws = self.cells.get(key)
+        return " ".join(w.text for w in ws).strip() or None if ws else None
+
+
+def _match_header_words(words: list[OcrWord]) -> list[Column]:
+    """Greedy longest-phrase matching of header vocabulary over a row's words."""
+    toks = [(norm(w.text), w) for w in words]
+    cols: list[Column] = []
+    i = 0
+    while i < len(toks):
+        hit = None
+        for phrase, key in _HEADER_PHRASES:
+            n = len(phrase)
+            if i + n > len(toks):
+                continue
+            cand = " ".join(t for t, _ in toks[i:i + n]).split()
+            if tuple(cand) == phrase:
+                # Words of one phrase must be close together (one header cell).
+                ws = [w for _, w in toks[i:i + n]]
+                h = max(w.bbox[3] - w.bbox[1] for w in ws)
+                if all(ws[j + 1].bbox[0] - ws[j].bbox[2] < 1.5 * h for j in range(n - 1)):
+                    hit = (key, n, ws)
+                    break
+        if hit:
+            key, n, ws = hit
+            cols.append(Column(key, min(w.bbox[0] for w in ws), max(w.bbox[2] for w in ws)))
+            i += n
+        else:
+            if toks[i][0]:
+                cols.append(Column("_other", toks[i][1].bbox[0], toks[i][1].bbox[2]))
+            i += 1
+    # Merge unknown words into the cell just before them when they touch it (e.g. "Unit price (EUR)").
+    merged: list[Column] = []
+    for c in cols:
+        if merged and c.key == "_other" and c.x0 - merged[-1].x1 < 25:
+            merged[-1].x1 = c.x1
+        else:
+            merged.append(c)
+    return merged
+
+
+def find_header(layout: PageLayout) -> tuple[int, list[Column]] | None:
+    best = None
+    for row in layout.rows:
+        if len(row.words) < 2:
+            continue
+        cols = _match_header_words(row.words)
+        keys = [c.key for c in cols if not c.key.startswith("_")]
+        unknown = sum(1 for c in cols if c.key == "_other")
+        numeric = {"quantity", "unit_price", "amount"} & set(keys)
+        if len(set(keys)) >= 2 and numeric and ("description" in keys or len(set(keys)) >= 3) and unknown <= 2:
+            score = len(set(keys)) - 0.5 * unknown
+            if best is None or score > best[0]:
+                best = (score, row.index, [c for c in cols if c.key != "_other"])
+    if best is None:
+        return None
+    _, idx, cols = best
+    # One column per key: keep the first of duplicates ("Total" twice is rare; first is the line total).
+    seen: set[str] = set()
+    uniq = []
+    for c in sorted(cols, key=lambda c: c.x0):
+        if c.key in seen:
+            continue
+        seen.add(c.key)
+        uniq.append(c)
+    return idx, uniq
+
+
+def _assign(words: list[OcrWord], cols: list[Column]) -> dict[str, list[OcrWord]]:
+    cells: dict[str, list[OcrWord]] = {}
+    ordered = sorted(cols, key=lambda c: c.x0)
+    for w in words:
+        best, best_d = None, None
+        for i, c in enumerate(ordered):
+            # Column span reaches half way to its neighbours: values may be wider than headers.
+            lo = c.x0 if i == 0 else min(c.x0, (ordered[i - 1].x1 + c.x0) / 2)
+            hi = c.x1 if i == len(ordered) - 1 else max(c.x1, (c.x1 + ordered[i + 1].x0) / 2)
+            if c.key == "description" and i + 1 < len(ordered):
+                hi = max(c.x1, ordered[i + 1].x0 - 5)
+            if w.bbox[2] < lo:
+                d = lo - w.bbox[2]
+            elif w.bbox[0] > hi:
+                d = w.bbox[0] - hi
+            else:
+                ov = min(w.bbox[2], hi) - max(w.bbox[0], lo)
+                d = -ov
+            if best_d is None or d < best_d:
+                best, best_d = c, d
+        if best is not None:
+            cells.setdefault(best.key, []).append(w)
+    return cells
+
+
+def _is_stop(row: Row) -> bool:
+    first = row.segments[0].text if row.segments else row.text
+    hit = match_label(first, fuzzy=False)
+    if hit and hit[0] in _STOP_KEYS:
+        return True
+    # "Total" right-aligned under the amount columns (no description on that row).
+    for seg in row.segments:
+        hit = match_label(seg.text, fuzzy=False)
+        if hit and hit[0] in ("total", "amount", "amount_due", "vat") and hit[1] >= 1.0:
+            return True
+    return False
+
+
+def _has_money(cells: dict[str, list[OcrWord]], decimal_sep: str | None) -> bool:
+    for key in ("amount", "unit_price"):
+        ws = cells.get(key)
+        if ws and find_amounts(" ".join(w.text for w in ws), decimal_sep):
+            return True
+    return False
+
+
+def extract_items(layouts: list[PageLayout], decimal_sep: str | None) -> tuple[list[ItemDraft], set[tuple[int, int]]]:
+    """(items, rows used by the table as (page, row index))."""
+    items: list[ItemDraft] = []
+    used: set[tuple[int, int]] = set()
+    cols: list[Column] | None = None
+    open_table = False
+    for layout in layouts:
+        header = find_header(layout)
+        start = 0
+        if header is not None:
+            start, cols = header[0] + 1, header[1]
+            used.add((layout.page.page_no, header[0]))
+            open_table = True
+        elif not open_table or cols is None:
+            continue
+        last_row_y1: float | None = None
+        seen_item_on_page = False
+        for row in layout.rows[start:]:
+            if _is_stop(row):
+                open_table = False
+                break
+            text = row.text.strip()
+            if _CARRY.match(norm(text)):
+                used.add((layout.page.page_no, row.index))
+                continue
+            cells = _assign(row.words, cols)
+            money = _has_money(cells, decimal_sep)
+            lh = layout.line_height
+            if money:
+                d = ItemDraft(cells={k: list(v) for k, v in cells.items()}, boxes=[row.bbox],
+                              page=layout.page.page_no,
+                              confidence=min(w.confidence for w in row.words))
+                items.append(d)
+                used.add((layout.page.page_no, row.index))
+                last_row_y1 = row.bbox[3]
+                seen_item_on_page = True
+                continue
+            only_desc = set(cells) <= {"description", "_pos", "_unit"} and cells.get("description")
+            near = last_row_y1 is not None and row.bbox[1] - last_row_y1 < 1.6 * lh
+            if only_desc and items and near and seen_item_on_page:
+                items[-1].cells.setdefault("description", []).extend(cells["description"])
+                items[-1].boxes.append(row.bbox)
+                used.add((layout.page.page_no, row.index))
+                last_row_y1 = row.bbox[3]
+                continue
+            if seen_item_on_page and last_row_y1 is not None and row.bbox[1] - last_row_y1 > 4 * lh:
+                # A wide gap after the items and no totals label: the table ended (footer below).
+                open_table = False
+                break
+    return items, used
+
+
+def item_fields(d: ItemDraft, decimal_sep: str | None) -> dict[str, str | None]:
+    out = {k: d.text(k) for k in ("description", "quantity", "unit_price", "amount", "tax_rate")}
+    # A quantity cell may carry its unit ("2 pcs", "3 Std."): keep the number as printed.
+    if out["quantity"]:
+        m = re.search(r"-?\d+(?:[.,]\d+)?", out["quantity"])
+        out["quantity"] = m.group(0) if m else None
+    if out["tax_rate"]:
+        m = re.search(r"\d+(?:[.,]\d+)?\s?%?", out["tax_rate"])
+        out["tax_rate"] = m.group(0).strip() if m else None
+    for k in ("unit_price", "amount"):
+        if out[k]:
+            found = find_amounts(out[k], decimal_sep)
+            out[k] = found[-1][0] if found else None
+    return out
+
+
+def item_confidence(fields: dict[str, str | None], d: ItemDraft, decimal_sep: str | None) -> float:
+    conf = 0.75 * d.confidence
+    q = parse_amount(fields.get("quantity"), decimal_sep) if fields.get("quantity") else None
+    u = parse_amount(fields.get("unit_price"), decimal_sep) if fields.get("unit_price") else None
+    a = parse_amount(fields.get("amount"), decimal_sep) if fields.get("amount") else None
+    if q is not None and u is not None and a is not None:
+        conf = d.confidence * (0.97 if abs(q * u - a) <= 0.011 + 0.005 * abs(a) / 100 else 0.5)
+    if not fields.get("description"):
+        conf *= 0.7
+    return round(max(0.0, min(1.0, conf)), 3)
+
+
+def item_bbox(d: ItemDraft) -> BBox:
+    return union(d.boxes)

@@ -1,0 +1,657 @@
+"""The offline provider: fields from OCR words and their positions, no model call.
+
+How it reads a page:
+1. words are regrouped into rows and gap-separated segments (`extract.layout`);
+2. each segment that starts with a known label (five languages, `extract.labels`) looks for
+   its value in the rest of the segment, then to its right on the same row, then below;
+   the value must fit the field's type (date, amount, identifier) or it is not taken;
+3. labels of distractors (customer number, order/delivery date, phone, bank code) win
+   the longest-match against generic labels, so their values are never taken;
+4. net / VAT / total are chosen together: among the labelled candidates the combination
+   with net + VAT = total (and line items summing to net) scores highest;
+5. the vendor is the prominent name at the top (legal form, font size, repetition in the
+   footer), the customer the block under a "Bill to" style label;
+6. line items come from the table under a header row (`extract.tables`).
+
+Confidences multiply label strength, value-pattern validity, the OCR word confidence and
+arithmetic agreement; the evaluation stage turns them into the approval decision.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from invoice.scanner.processing.extract import tables
+from invoice.scanner.processing.extract.labels import LEGAL_FORMS, TITLE_WORDS, detect_language, match_label, norm
+from invoice.scanner.processing.extract.layout import (PageLayout, Segment, build_layout, norm_bbox, sub_bbox,
+                                                       sub_confidence, union)
+from invoice.scanner.processing.extract.normalize import (BIC_RE, CURRENCY_CODES, IBAN_RE, OTHER_TAX_RE, VAT_RE,
+                                                          currency_in, detect_decimal_separator, find_amounts,
+                                                          find_dates, has_decimals, parse_amount, validate_bic,
+                                                          validate_iban, validate_tax_id)
+from invoice.scanner.processing.fields import FIELD_BY_NAME, FIELD_NAMES
+from invoice.scanner.processing.models import (BBox, FieldPrediction, LineItemPrediction, LlmUsage, OcrPage,
+                                               PageImage, Prediction)
+from invoice.scanner.processing.stages.llm.base import LlmProvider
+
+logger = logging.getLogger(__name__)
+
+MODEL = "layout-rules-v1"
+_ID_RE = re.compile(r"(?<![\w])([A-Z0-9][A-Z0-9\-/._#]*\d[A-Z0-9\-/._]*|\d[A-Z0-9\-/._]*)(?![\w])", re.I)
+_SKIP_PREFIX = re.compile(r"(?i)^(zzgl\.?|zuzgl\.?|plus|add|\+|incl\.?|inkl\.?|inc\.?|excl\.?|exkl\.?|"
+                          r"\d{1,2}(?:[.,]\d{1,2})?\s?%|\d{1,2}(?:[.,]\d{1,2})?)\s+")
+_PHONE_RE = re.compile(r"(?:\+\d{1,3}[\s/-]?)?(?:\(0?\d{1,5}\)[\s/-]?)?\d{2,5}[\s/-]\d{3,}(?:[\s/-]\d{2,})*")
+_POSTCODE_RE = re.compile(r"(?<!\d)(\d{4,5}|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{4}\s?[A-Z]{2})(?!\d)")
+_STREET_RE = re.compile(r"(?i)(str\.|strasse|straße|weg|platz|allee|gasse|ring|street|st\.|road|rd\.|avenue|ave|"
+                        r"lane|drive|blvd|rue|avenue|boulevard|chemin|place|calle|avda|avenida|paseo|plaza|"
+                        r"straat|laan|plein|gracht|kade|\d+\s?[a-z]?$|^\d+\s)")
+
+
+@dataclass
+class Candidate:
+    field: str
+    value: str
+    score: float
+    page: int
+    bbox: BBox
+    number: float | None = None
+    row: tuple[int, int] | None = None
+
+
+@dataclass
+class LabelHit:
+    key: str
+    strength: float
+    seg: Segment
+    rest: str  # text after the label in the same segment
+    rest_start: int  # char offset of `rest` in seg.text
+    layout: PageLayout
+
+
+class LocalProvider(LlmProvider):
+    name = "local"
+
+    def predict(self, pages: list[OcrPage], images: list[PageImage]) -> Prediction:
+        t0 = time.perf_counter()
+        reader = _DocumentReader(pages)
+        fields, items = reader.read()
+        usage = LlmUsage(provider="local", model=MODEL, latency_s=round(time.perf_counter() - t0, 4))
+        return Prediction(fields=fields, line_items=items, usage=usage)
+
+
+class _DocumentReader:
+    def __init__(self, pages: list[OcrPage]):
+        self.pages = sorted(pages, key=lambda p: p.page_no)
+        self.layouts = [build_layout(p) for p in self.pages]
+        self.page_by_no = {p.page_no: p for p in self.pages}
+        all_text = "\n".join(p.text for p in self.pages)
+        self.language = detect_language(all_text)
+        self.decimal_sep = detect_decimal_separator([p.text for p in self.pages])
+        self.cands: dict[str, list[Candidate]] = {}
+        self.hits: list[LabelHit] = []
+        self.table_rows: set[tuple[int, int]] = set()
+
+    # --- entry ---------------------------------------------------------------------------
+
+    def read(self) -> tuple[dict[str, FieldPrediction], list[LineItemPrediction]]:
+        drafts, self.table_rows = tables.extract_items(self.layouts, self.decimal_sep)
+        items = self._line_items(drafts)
+        self._label_hits()
+        for hit in self.hits:
+            self._values_for(hit)
+        self._identifiers()
+        chosen: dict[str, Candidate | None] = {}
+        chosen.update(self._totals(items))
+        chosen["currency"] = self._currency(chosen)
+        for name in ("invoice_number", "invoice_date", "due_date", "purchase_order", "payment_terms"):
+            chosen[name] = self._best(name)
+        if chosen["invoice_date"] is None:
+            chosen["invoice_date"] = self._fallback_invoice_date(chosen)
+        chosen.update(self._parties())
+        chosen.update(self._bank_and_tax(chosen))
+        out: dict[str, FieldPrediction] = {}
+        for name in FIELD_NAMES:
+            c = chosen.get(name)
+            if c is None:
+                out[name] = FieldPrediction(name=name, value=None, confidence=0.0)
+            else:
+                page = self.page_by_no[c.page]
+                out[name] = FieldPrediction(name=name, value=c.value.strip(), confidence=round(_clip(c.score), 3),
+                                            page=c.page, bbox=norm_bbox(c.bbox, page))
+        return out, items
+
+    # --- labels and values ---------------------------------------------------------------
+
+    def _label_hits(self) -> None:
+        for layout in self.layouts:
+            for row in layout.rows:
+                if (layout.page.page_no, row.index) in self.table_rows:
+                    continue
+                for seg in row.segments:
+                    hit = self._match(seg)
+                    if hit is not None:
+                        key, strength, rest, start = hit
+                        self.hits.append(LabelHit(key, strength, seg, rest, start, layout))
+
+    @staticmethod
+    def _match(seg: Segment) -> tuple[str, float, str, int] | None:
+        text = seg.text
+        offset = 0
+        for _ in range(3):
+            m = match_label(text[offset:])
+            if m is not None:
+                key, strength, nwords = m
+                # Map the label's normalized word count back onto the original characters.
+                consumed, pos = 0, offset
+                tokens = list(re.finditer(r"\S+", text[offset:]))
+                for tok in tokens:
+                    if consumed >= nwords:
+                        break
+                    consumed += max(1, len(norm(tok.group(0)).split()))
+                    pos = offset + tok.end()
+                rest = text[pos:]
+                stripped = rest.lstrip(" :.#-–|")
+                return key, strength, stripped, pos + (len(rest) - len(stripped))
+            sm = _SKIP_PREFIX.match(text[offset:])
+            if not sm:
+                return None
+            offset += sm.end()
+        return None
+
+    def _values_for(self, hit: LabelHit) -> None:
+        key = hit.key
+        field_name = key if not key.startswith("_") else None
+        kind = FIELD_BY_NAME[field_name].kind if field_name else None
+        if field_name in ("vendor_name", "customer_name"):
+            return  # handled by the party logic, which reads whole blocks
+        if field_name is None:
+            return
+        seg, layout = hit.seg, hit.layout
+        lh = layout.line_height
+        sources: list[tuple[Segment, str, int, float]] = []  # (segment, text, char offset, position factor)
+        if hit.rest:
+            sources.append((seg, hit.rest, hit.rest_start, 1.0))
+        row = layout.rows[seg.row]
+        right = [s for s in row.segments if s.x0 >= seg.x1 - 1]
+        for i, s in enumerate(sorted(right, key=lambda s: s.x0)):
+            if match_label(s.text, fuzzy=False) and not (kind == "amount" and find_amounts(s.text)):
+                break  # another label: the values of this one are not to its right
+            sources.append((s, s.text, 0, 0.95 - 0.05 * i))
+        if kind != "amount" or not sources:
+            for r in layout.rows[seg.row + 1: seg.row + 4]:
+                if r.bbox[1] - seg.y1 > 2.6 * lh:
+                    break
+                below = [s for s in r.segments
+                         if s.x0 < seg.x1 + lh and s.x1 > seg.x0 - lh and abs(s.x0 - seg.x0) < 6 * lh]
+                if below:
+                    s = min(below, key=lambda s: abs(s.x0 - seg.x0))
+                    if match_label(s.text, fuzzy=False) and not _typed(kind, s.text, self.decimal_sep, field_name):
+                        break
+                    sources.append((s, s.text, 0, 0.85))
+                    break
+        for s, text, off, pos_factor in sources:
+            vals = _typed(kind, text, self.decimal_sep, field_name)
+            if not vals:
+                continue
+            for rank, (raw, start, end, validity, number) in enumerate(vals):
+                if kind == "amount" and rank < len(vals) - 1:
+                    continue  # the amount of a label is the last one on its row ("VAT 19% 190.00")
+                if kind != "amount" and rank > 0:
+                    break
+                conf = sub_confidence(s, off + start, off + end)
+                score = hit.strength * pos_factor * validity * (0.5 + 0.5 * conf)
+                self.cands.setdefault(field_name, []).append(
+                    Candidate(field_name, raw, score, s.page, sub_bbox(s, off + start, off + end), number,
+                              (s.page, s.row)))
+            if kind != "amount":
+                break
+            break
+
+    def _best(self, name: str) -> Candidate | None:
+        cs = self.cands.get(name)
+        if not cs:
+            return None
+        best = max(cs, key=lambda c: (c.score, -c.page))
+        # Agreement: the same value found under several labels is more certain.
+        agree = sum(1 for c in cs if c.value == best.value)
+        disagree = sum(1 for c in cs if c.value != best.value and c.score > 0.6 * best.score)
+        if agree > 1:
+            best.score = min(1.0, best.score * 1.05)
+        if disagree:
+            best.score *= 0.85
+        return best
+
+    # --- dates ---------------------------------------------------------------------------
+
+    def _fallback_invoice_date(self, chosen: dict[str, Candidate | None]) -> Candidate | None:
+        """No labelled invoice date: the first date in the top part of page 1 that no other
+        label claims (order/delivery/due dates are claimed by theirs)."""
+        claimed = {(h.seg.page, h.seg.row) for h in self.hits if h.key in ("_order_date", "_delivery_date", "due_date")}
+        layout = self.layouts[0] if self.layouts else None
+        if layout is None:
+            return None
+        for row in layout.rows:
+            if (layout.page.page_no, row.index) in claimed or row.bbox[1] > 0.5 * layout.page.height:
+                continue
+            for seg in row.segments:
+                ds = find_dates(seg.text)
+                if ds:
+                    raw, s, e = ds[0]
+                    return Candidate("invoice_date", raw, 0.45 * seg.confidence, seg.page, sub_bbox(seg, s, e))
+        return None
+
+    # --- totals --------------------------------------------------------------------------
+
+    def _totals(self, items: list[LineItemPrediction]) -> dict[str, Candidate | None]:
+        def pool(name: str) -> list[Candidate]:
+            out: dict[tuple, Candidate] = {}
+            for c in self.cands.get(name, []):
+                k = (c.number, c.row)
+                if k not in out or out[k].score < c.score:
+                    out[k] = c
+            return sorted(out.values(), key=lambda c: -c.score)[:6]
+
+        nets, vats, tots, dues = pool("amount"), pool("vat"), pool("total"), pool("amount_due")
+        item_sum = None
+        amounts = [parse_amount(i.amount, self.decimal_sep) for i in items]
+        if items and all(a is not None for a in amounts):
+            item_sum = round(sum(amounts), 2)
+        # A VAT split over several rates: the sum of distinct VAT rows is one more candidate.
+        vat_options: list[list[Candidate]] = [[v] for v in vats]
+        if len(vats) >= 2:
+            rows = {}
+            for v in vats:
+                rows.setdefault(v.row, v)
+            if len(rows) >= 2:
+                vat_options.append(list(rows.values()))
+        best = None
+        for n, vs, t in itertools.product([None, *nets], [None, *vat_options], [None, *tots]):
+            if n is not None and t is not None and n.row == t.row:
+                continue
+            score = (n.score if n else 0) + (sum(v.score for v in vs) / len(vs) if vs else 0) + (t.score if t else 0)
+            vsum = round(sum(v.number for v in vs), 2) if vs else None
+            consistent = None
+            if n and vs and t:
+                consistent = abs(n.number + vsum - t.number) <= 0.011
+                score += 1.5 if consistent else -1.0
+            elif n and t and not vs:
+                consistent = abs(n.number - t.number) <= 0.011  # zero-VAT invoices
+                score += 0.3 if consistent else 0.0
+            if item_sum is not None and n is not None:
+                score += 0.4 if abs(item_sum - n.number) <= 0.011 else -0.2
+            if best is None or score > best[0]:
+                best = (score, n, vs, t, consistent)
+        result: dict[str, Candidate | None] = {"amount": None, "vat": None, "total": None, "amount_due": None}
+        if best is not None:
+            _, n, vs, t, consistent = best
+            factor = 1.0 if consistent else (0.8 if consistent is None else 0.55)
+            if n:
+                result["amount"] = _scaled(n, factor)
+            if vs:
+                if len(vs) == 1:
+                    result["vat"] = _scaled(vs[0], factor)
+                else:
+                    total_vat = round(sum(v.number for v in vs), 2)
+                    first = vs[0]
+                    result["vat"] = Candidate("vat", _format_like(total_vat, first.value), first.score * factor * 0.95,
+                                              first.page, union([v.bbox for v in vs if v.page == first.page]),
+                                              total_vat, first.row)
+            if t:
+                result["total"] = _scaled(t, factor)
+        if dues:
+            due = dues[0]
+            tot = result["total"]
+            if tot is not None and due.number is not None and tot.number is not None and due.number > tot.number + 0.01:
+                due = _scaled(due, 0.6)
+            result["amount_due"] = due
+            if tot is None:
+                # Only an "amount due" printed: it is the total unless payments are listed.
+                if not self.cands.get("_paid"):
+                    result["total"] = _scaled(Candidate("total", due.value, due.score, due.page, due.bbox,
+                                                        due.number, due.row), 0.8)
+        return result
+
+    # --- currency ------------------------------------------------------------------------
+
+    def _currency(self, chosen: dict[str, Candidate | None]) -> Candidate | None:
+        labelled = [h for h in self.hits if norm(h.seg.text).startswith(("currency", "wahrung", "devise", "moneda",
+                                                                         "valuta"))]
+        counts: Counter[str] = Counter()
+        first: dict[str, tuple[str, Segment]] = {}
+        # Amount rows of the totals weigh most: that is the invoice currency.
+        weight_rows = {c.row for c in chosen.values() if c is not None and c.row}
+        for layout in self.layouts:
+            for row in layout.rows:
+                for seg in row.segments:
+                    for m in re.finditer(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])|([€$£¥₹])|(?i:(?<![a-z])(chf|fr\.)(?![a-z]))",
+                                         seg.text):
+                        tok = m.group(0)
+                        code = currency_in(tok)
+                        if code is None or (m.group(1) and m.group(1) not in CURRENCY_CODES):
+                            continue
+                        w = 3 if (seg.page, seg.row) in weight_rows else 1
+                        counts[code] += w
+                        first.setdefault(code, (tok, seg))
+        for h in labelled:
+            code = currency_in(h.rest) if h.rest else None
+            if code:
+                counts[code] += 10
+                first[code] = (h.rest.strip(), h.seg)
+        if not counts:
+            return None
+        code, n = counts.most_common(1)[0]
+        tok, seg = first[code]
+        total = sum(counts.values())
+        score = 0.55 + 0.4 * n / total + (0.05 if n >= 3 else 0)
+        start = seg.text.find(tok)
+        bbox = sub_bbox(seg, start, start + len(tok)) if start >= 0 else seg.bbox
+        return Candidate("currency", tok, min(score, 0.99) * (0.5 + 0.5 * seg.confidence), seg.page, bbox)
+
+    # --- parties -------------------------------------------------------------------------
+
+    def _block_below(self, layout: PageLayout, seg: Segment, start_text: str | None, max_lines: int = 6
+                     ) -> list[Segment]:
+        """Segments under `seg`, left-aligned with it, until a gap, a label or a rule break."""
+        out: list[Segment] = []
+        lh = layout.line_height
+        last_y1 = seg.y1
+        x_ref = seg.x0
+        for r in layout.rows[seg.row + 1:]:
+            if r.bbox[1] - last_y1 > 1.9 * lh or len(out) >= max_lines:
+                break
+            cands = [s for s in r.segments if abs(s.x0 - x_ref) < 2.5 * lh]
+            if not cands:
+                if any(s.x0 < x_ref - 2.5 * lh < s.x1 for s in r.segments):
+                    break
+                continue
+            s = cands[0]
+            m = match_label(s.text, fuzzy=False)
+            if m and m[1] >= 1.0 and m[0] not in ("customer_name", "vendor_name"):
+                break
+            out.append(s)
+            last_y1 = s.y1
+        return out
+
+    def _parties(self) -> dict[str, Candidate | None]:
+        res: dict[str, Candidate | None] = {"vendor_name": None, "customer_name": None,
+                                            "vendor_address": None, "customer_address": None}
+        customer_rows: set[tuple[int, int]] = set()
+        # Customer: the block under (or right of) a "Bill to" label.
+        cust_hits = [h for h in self.hits if h.key == "customer_name" and h.seg.page == self.pages[0].page_no]
+        cust_hits.sort(key=lambda h: (-h.strength, h.seg.y0))
+        for h in cust_hits:
+            layout = h.layout
+            lines: list[Segment] = []
+            if h.rest and not _typed("date", h.rest, None, None):
+                lines = [h.seg] + self._block_below(layout, h.seg, h.rest)
+                name_text, name_seg, off = h.rest, h.seg, h.rest_start
+            else:
+                block = self._block_below(layout, h.seg, None)
+                if not block:
+                    continue
+                lines = block
+                name_text, name_seg, off = block[0].text, block[0], 0
+                lines = block
+            if not name_text or _looks_numeric(name_text):
+                continue
+            res["customer_name"] = Candidate("customer_name", name_text,
+                                             h.strength * 0.92 * (0.5 + 0.5 * name_seg.confidence), name_seg.page,
+                                             sub_bbox(name_seg, off, off + len(name_text)))
+            addr = [s for s in lines if s is not name_seg][:4]
+            addr = [s for s in addr if not _contact_line(s.text)]
+            if addr:
+                res["customer_address"] = Candidate(
+                    "customer_address", ", ".join(s.text.strip() for s in addr),
+                    0.8 * h.strength * min(s.confidence for s in addr), addr[0].page, union([s.bbox for s in addr]))
+            customer_rows = {(s.page, s.row) for s in [h.seg, *lines]}
+            break
+        # Vendor: score prominent lines on page 1 (top, big, legal form, repeated in footer).
+        first = self.layouts[0] if self.layouts else None
+        if first is None:
+            return res
+        all_text = norm("\n".join(p.text for p in self.pages))
+        from_hits = [h for h in self.hits if h.key == "vendor_name" and h.strength >= 1.0]
+        best: tuple[float, Segment, list[Segment]] | None = None
+        ph = float(first.page.height or 1)
+        heights = sorted(s.height for s in first.segments) or [1.0]
+        med_h = heights[len(heights) // 2]
+        for h in from_hits:
+            block = [h.seg] if h.rest else self._block_below(first, h.seg, None)
+            if block:
+                s = block[0]
+                best = (2.0, s if not h.rest else s, self._block_below(first, s, None))
+                break
+        for row in first.rows:
+            if (first.page.page_no, row.index) in self.table_rows or (first.page.page_no, row.index) in customer_rows:
+                continue
+            for seg in row.segments:
+                t = seg.text.strip()
+                nt = norm(t)
+                if len(nt) < 2 or nt in TITLE_WORDS or _looks_numeric(t) or "@" in t or "www" in nt:
+                    continue
+                m = match_label(t, fuzzy=False)
+                if m and (m[2] >= len(nt.split()) or m[0].startswith("_") or m[1] >= 1.0):
+                    continue
+                if find_dates(t) or _contact_line(t):
+                    continue
+                y_rel = seg.y0 / ph
+                legal = bool(LEGAL_FORMS.search(t))
+                score = 0.0
+                score += 0.9 if legal else 0.0
+                score += min(0.8, 0.4 * (seg.height / med_h - 1)) if seg.height > med_h * 1.15 else 0.0
+                score += 0.5 * max(0.0, 1 - y_rel / 0.3)
+                score -= 0.8 if y_rel > 0.45 else 0.0
+                if len(nt) > 3 and all_text.count(nt) >= 2:
+                    score += 0.3
+                if sum(ch.isdigit() for ch in t) > 2:
+                    score -= 0.6
+                if len(t) > 60:
+                    score -= 0.5
+                # German sender line "Firma GmbH · Str. 1 · 12345 Ort": the name is its first part.
+                if best is None or score > best[0]:
+                    best = (score, seg, [])
+        if best is not None and best[0] > 0.2:
+            score, seg, block = best
+            name = re.split(r"\s[·•|]\s|\s-\s", seg.text)[0].strip(" ,")
+            conf = _clip(0.45 + 0.25 * min(score, 2.0)) * (0.5 + 0.5 * seg.confidence)
+            res["vendor_name"] = Candidate("vendor_name", name, conf, seg.page, sub_bbox(seg, 0, len(name)))
+            if not block:
+                block = self._block_below(first, seg, None, max_lines=4)
+            block = [s for s in block if not _contact_line(s.text) and not match_label(s.text, fuzzy=False)
+                     and (s.page, s.row) not in customer_rows]
+            if not block and name != seg.text.strip():
+                rest = seg.text[len(name):].strip(" ·•|-")
+                if rest:
+                    res["vendor_address"] = Candidate("vendor_address", ", ".join(p.strip() for p in re.split(r"\s[·•|]\s", rest)),
+                                                      conf * 0.8, seg.page, seg.bbox)
+            elif block:
+                addr = [s for s in block if _POSTCODE_RE.search(s.text) or _STREET_RE.search(s.text)][:3] or block[:2]
+                res["vendor_address"] = Candidate("vendor_address", ", ".join(s.text.strip() for s in addr),
+                                                  conf * 0.8, addr[0].page, union([s.bbox for s in addr]))
+        return res
+
+    # --- identifiers ---------------------------------------------------------------------
+
+    def _identifiers(self) -> None:
+        """IBAN, BIC and VAT ids found by pattern anywhere, tagged by their label or block."""
+        for layout in self.layouts:
+            for row in layout.rows:
+                for seg in row.segments:
+                    up = seg.text.upper()
+                    for m in IBAN_RE.finditer(up):
+                        raw = seg.text[m.start(1):m.end(1)]
+                        _, err = validate_iban(raw)
+                        if err and not re.search(r"(?i)iban", seg.text + " " + row.text):
+                            continue
+                        score = 0.97 if not err else 0.35
+                        self.cands.setdefault("iban", []).append(Candidate(
+                            "iban", raw, score * (0.6 + 0.4 * seg.confidence), seg.page,
+                            sub_bbox(seg, m.start(1), m.end(1)), row=(seg.page, seg.row)))
+                    for m in VAT_RE.finditer(up):
+                        raw = seg.text[m.start(1):m.end(1)]
+                        _, err = validate_tax_id(raw)
+                        lab = self._row_label(layout, seg)
+                        field = "customer_tax_id" if lab == "customer_tax_id" else "vendor_tax_id"
+                        score = (0.95 if not err else 0.4) * (1.0 if lab in ("vendor_tax_id", "customer_tax_id") else 0.85)
+                        self.cands.setdefault("_tax", []).append(Candidate(
+                            field, raw, score * (0.6 + 0.4 * seg.confidence), seg.page,
+                            sub_bbox(seg, m.start(1), m.end(1)), row=(seg.page, seg.row)))
+
+    def _row_label(self, layout: PageLayout, seg: Segment) -> str | None:
+        for h in self.hits:
+            if h.seg.page == seg.page and h.seg.row == seg.row and h.seg.x0 <= seg.x0 + 1:
+                if h.key in ("vendor_tax_id", "customer_tax_id"):
+                    last = h.key
+                    if h.seg is seg or h.seg.x1 <= seg.x0 + 1:
+                        return last
+        return None
+
+    def _bank_and_tax(self, chosen: dict[str, Candidate | None]) -> dict[str, Candidate | None]:
+        res: dict[str, Candidate | None] = {}
+        ibans = sorted(self.cands.get("iban", []), key=lambda c: -c.score)
+        res["iban"] = ibans[0] if ibans else None
+        bics = [c for c in self.cands.get("bic", []) if BIC_RE.fullmatch(re.sub(r"\s", "", c.value.upper()))]
+        bic = None
+        for c in sorted(bics, key=lambda c: -c.score):
+            _, err = validate_bic(c.value)
+            c.score *= 1.0 if not err else 0.4
+            bic = c
+            break
+        if bic is None and res["iban"] is not None:
+            # Unlabelled BIC on the IBAN's row or the next ones.
+            ib = res["iban"]
+            for layout in self.layouts:
+                if layout.page.page_no != ib.page:
+                    continue
+                for row in layout.rows[ib.row[1]: ib.row[1] + 3]:
+                    for seg in row.segments:
+                        for m in BIC_RE.finditer(seg.text):
+                            _, err = validate_bic(m.group(1))
+                            if not err and m.group(1)[4:6] == re.sub(r"\s", "", ib.value)[:2].upper():
+                                bic = Candidate("bic", m.group(1), 0.8 * seg.confidence, seg.page,
+                                                sub_bbox(seg, m.start(1), m.end(1)))
+                                break
+                        if bic:
+                            break
+                    if bic:
+                        break
+        res["bic"] = bic
+        # Tax ids: pattern hits first, then labelled values that fit no pattern (Steuernummer, EIN).
+        cust_rows = set()
+        if chosen.get("customer_name") is not None:
+            cn = chosen["customer_name"]
+            cust_rows = {(cn.page, r) for r in range(cn.row[1] if cn.row else 0, (cn.row[1] if cn.row else 0) + 1)}
+        taxes = self.cands.get("_tax", [])
+        vend = [c for c in taxes if c.field == "vendor_tax_id" and c.row not in cust_rows]
+        cust = [c for c in taxes if c.field == "customer_tax_id"]
+        for name, pat, labelled in (("vendor_tax_id", vend, self.cands.get("vendor_tax_id", [])),
+                                    ("customer_tax_id", cust, self.cands.get("customer_tax_id", []))):
+            if pat:
+                res[name] = max(pat, key=lambda c: c.score)
+            elif labelled:
+                c = max(labelled, key=lambda c: c.score)
+                res[name] = _scaled(c, 0.75)
+            else:
+                res[name] = None
+        if res.get("customer_tax_id") and res.get("vendor_tax_id") and \
+                res["customer_tax_id"].value == res["vendor_tax_id"].value:
+            others = [c for c in vend if c.value != res["customer_tax_id"].value]
+            res["vendor_tax_id"] = max(others, key=lambda c: c.score) if others else None
+        return res
+
+    # --- line items ----------------------------------------------------------------------
+
+    def _line_items(self, drafts: list[tables.ItemDraft]) -> list[LineItemPrediction]:
+        out = []
+        for d in drafts:
+            f = tables.item_fields(d, self.decimal_sep)
+            conf = tables.item_confidence(f, d, self.decimal_sep)
+            page = self.page_by_no[d.page]
+            out.append(LineItemPrediction(description=f["description"], quantity=f["quantity"],
+                                          unit_price=f["unit_price"], amount=f["amount"], tax_rate=f["tax_rate"],
+                                          confidence=conf, page=d.page,
+                                          bbox=norm_bbox(tables.item_bbox(d), page)))
+        return out
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+def _typed(kind: str | None, text: str, decimal_sep: str | None, field_name: str | None
+           ) -> list[tuple[str, int, int, float, float | None]]:
+    """Values of `kind` in `text`: (raw, start, end, validity, number)."""
+    if kind is None:
+        return []
+    if kind == "date":
+        return [(raw, s, e, 1.0, None) for raw, s, e in find_dates(text)]
+    if kind == "amount":
+        out = []
+        for raw, v, s, e in find_amounts(text, decimal_sep):
+            out.append((raw, s, e, 1.0 if has_decimals(raw) else 0.6, v))
+        return out
+    if field_name in ("invoice_number", "purchase_order"):
+        t = text.strip()
+        if find_dates(t) and len(find_dates(t)[0][0]) >= len(t) - 2:
+            return []
+        for m in _ID_RE.finditer(t):
+            tok = m.group(1).strip("._-/")
+            if len(tok) < 2 or find_dates(tok) or _PHONE_RE.fullmatch(tok):
+                continue
+            if re.fullmatch(r"(?i)(no|nr|n|#)\.?", tok):
+                continue
+            return [(tok, m.start(1), m.start(1) + len(tok), 1.0 if len(tok) >= 3 else 0.6, None)]
+        return []
+    if kind == "tax_id":
+        m = VAT_RE.search(text.upper()) or OTHER_TAX_RE.search(text)
+        if m:
+            return [(text[m.start(1):m.end(1)], m.start(1), m.end(1), 1.0, None)]
+        m = re.search(r"[A-Z0-9][A-Z0-9 ./-]{5,20}\d", text.upper())
+        if m:
+            return [(text[m.start():m.end()], m.start(), m.end(), 0.7, None)]
+        return []
+    if kind == "iban":
+        m = IBAN_RE.search(text.upper())
+        return [(text[m.start(1):m.end(1)], m.start(1), m.end(1), 1.0, None)] if m else []
+    if kind == "bic":
+        m = BIC_RE.search(re.sub(r"^[\s:]+", "", text).upper())
+        if m:
+            off = len(text) - len(re.sub(r"^[\s:]+", "", text))
+            return [(text[off + m.start(1):off + m.end(1)], off + m.start(1), off + m.end(1), 1.0, None)]
+        return []
+    if kind == "currency":
+        return []
+    t = text.strip()
+    if not t or len(t) > 80:
+        return []
+    return [(t, text.find(t), text.find(t) + len(t), 0.9, None)]
+
+
+def _looks_numeric(text: str) -> bool:
+    letters = sum(c.isalpha() for c in text)
+    return letters < 2
+
+
+def _contact_line(text: str) -> bool:
+    n = norm(text)
+    if "@" in text or "www" in n or "http" in n:
+        return True
+    m = match_label(text, fuzzy=False)
+    return bool(m and m[0] in ("_phone", "_email", "_bank_code", "iban", "bic", "vendor_tax_id", "_customer_number"))
+
+
+def _scaled(c: Candidate, factor: float) -> Candidate:
+    return Candidate(c.field, c.value, c.score * factor, c.page, c.bbox, c.number, c.row)
+
+
+def _format_like(value: float, example: str) -> str:
+    s = f"{value:,.2f}"
+    if re.search(r"\d,\d{2}(?!\d)", example):
+        s = s.replace(",", "X").replace(".", ",").replace("X", ".")
+    return s
+
+
+def _clip(x: float) -> float:
+    return max(0.0, min(1.0, x))
