@@ -283,8 +283,12 @@ class ApiRepository:
 
     def find_document_by_sha256(self, company_id: uuid.UUID, sha256: str) -> uuid.UUID | None:
         with self.tx() as cur:
-            cur.execute("SELECT id FROM documents WHERE company_id = %s AND sha256 = %s", (str(company_id), sha256))
-            row = cur.fetchone()
+            return self._id_by_sha256(cur, company_id, sha256)
+
+    @staticmethod
+    def _id_by_sha256(cur, company_id: uuid.UUID, sha256: str) -> uuid.UUID | None:
+        cur.execute("SELECT id FROM documents WHERE company_id = %s AND sha256 = %s", (str(company_id), sha256))
+        row = cur.fetchone()
         return row["id"] if row else None
 
     def create_document(self, new: NewDocument) -> DocumentRecord:
@@ -313,7 +317,8 @@ class ApiRepository:
         except psycopg2.errors.UniqueViolation as exc:
             if exc.diag.constraint_name != "documents_company_sha256_key":
                 raise
-            existing = self.find_document_by_sha256(new.company_id, new.sha256)
+            with self.tx() as cur:
+                existing = self._id_by_sha256(cur, new.company_id, new.sha256)
             raise DuplicateDocument(str(existing)) from exc
         return doc
 
