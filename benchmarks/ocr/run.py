@@ -1,0 +1,102 @@
+"""OCR benchmark: pages/second, peak RSS and accuracy per engine/model set on generated pages.
+
+    python benchmarks/ocr/run.py [--pages 10] [--models ppocrv4,ppocrv5] [--engine rapidocr] [--scanned]
+
+Each model set runs in its own process, so the peak RSS printed is that model set's alone
+(interpreter + libraries + model + pages). Accuracy is measured against the text the pages
+were generated from:
+- CER: character error rate (Levenshtein distance / ground-truth length) on the page text
+  in reading order;
+- words: share of ground-truth words found as exact tokens (a dropped space merges two
+  words and costs both);
+- spaces: spaces read / spaces in the ground truth (1.0 = word spacing preserved).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _measure(engine: str, models: str, pages: int, scanned: bool) -> dict:
+    from rapidfuzz.distance import Levenshtein
+
+    from invoice.scanner.processing.config import Settings
+    from invoice.scanner.processing.vision.engines import get_engine
+    from invoice.scanner.processing.vision.layout import reading_order, split_words
+    from invoice.scanner.processing.models import OcrLine
+    from pages import invoice_pdf, render_page
+
+    settings = Settings(ocr_engine=engine, ocr_models=models)
+    started = time.perf_counter()
+    ocr = get_engine(settings)
+    load_s = time.perf_counter() - started
+    docs = [invoice_pdf(seed) for seed in range(pages)]
+    images = [render_page(pdf, scanned=scanned, seed=i) for i, (pdf, _) in enumerate(docs)]
+    ocr.read(images[0][:200])  # first inference allocates; keep it out of the timing
+    cer_num = cer_den = 0
+    found = total_words = 0
+    spaces_read = spaces_gt = 0
+    started = time.perf_counter()
+    texts = []
+    for image in images:
+        raw = ocr.read(image)
+        lines = reading_order([OcrLine(r.text, r.bbox, r.confidence, split_words(r.text, r.bbox, r.confidence)) for r in raw])
+        texts.append("\n".join(line.text for line in lines))
+    elapsed = time.perf_counter() - started
+    for text, (_, gt) in zip(texts, docs):
+        truth = gt.text
+        cer_num += Levenshtein.distance(text, truth)
+        cer_den += len(truth)
+        gt_words = Counter(truth.split())
+        got = Counter(text.split())
+        found += sum(min(n, got[w]) for w, n in gt_words.items())
+        total_words += sum(gt_words.values())
+        spaces_read += text.count(" ")
+        spaces_gt += truth.count(" ")
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "engine": engine, "models": models, "pages": pages, "scanned": scanned,
+        "load_s": round(load_s, 2), "pages_per_s": round(pages / elapsed, 3),
+        "s_per_page": round(elapsed / pages, 2), "peak_rss_mib": round(peak_kb / 1024),
+        "cer": round(cer_num / cer_den, 4), "word_recall": round(found / total_words, 4),
+        "space_ratio": round(spaces_read / spaces_gt, 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pages", type=int, default=10)
+    parser.add_argument("--models", default="ppocrv4,ppocrv5")
+    parser.add_argument("--engine", default="rapidocr")
+    parser.add_argument("--scanned", action="store_true", help="also run on scan-like pages (noise, blur, grey)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        engine, models, scanned = args.child.split(":")
+        print(json.dumps(_measure(engine, models, args.pages, scanned == "1")))
+        return
+    variants = [False, True] if args.scanned else [False]
+    header = f"{'engine':9} {'models':8} {'pages':>5} {'kind':8} {'load s':>6} {'pages/s':>8} {'s/page':>7} " \
+             f"{'peak RSS MiB':>12} {'CER':>7} {'words':>6} {'spaces':>6}"
+    print(header)
+    for scanned in variants:
+        for models in args.models.split(","):
+            out = subprocess.run(
+                [sys.executable, __file__, "--pages", str(args.pages), "--child", f"{args.engine}:{models}:{int(scanned)}"],
+                capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{r['engine']:9} {r['models']:8} {r['pages']:>5} {'scanned' if scanned else 'clean':8} "
+                  f"{r['load_s']:>6} {r['pages_per_s']:>8} {r['s_per_page']:>7} {r['peak_rss_mib']:>12} "
+                  f"{r['cer']:>7} {r['word_recall']:>6} {r['space_ratio']:>6}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
