@@ -20,31 +20,31 @@ LABELS: dict[str, tuple[str, ...]] = {
         "no de factura", "factura n", "factura no", "num factura", "nº factura", "factura numero", "n factura",
         "factuurnummer", "factuur nr", "factuurnr", "factuur nummer", "factuur no", "invoice", "rechnung",
         "facture", "factura", "factuur",
-    ),
+     "nummer", "factura n o", "document", "doc no",),
     "invoice_date": (
         "invoice date", "date of invoice", "invoice dt", "issue date", "date of issue", "issued on", "issued",
         "billing date", "tax point", "rechnungsdatum", "rechnungs datum", "ausstellungsdatum", "datum der rechnung",
         "date de facture", "date de facturation", "date d emission", "date facture", "fecha de factura",
         "fecha factura", "fecha de emision", "fecha emision", "factuurdatum", "factuur datum", "datum factuur",
         "date", "datum", "fecha", "dated", "le",
-    ),
+     "leistungs und rechnungsdatum", "rechnungs und leistungsdatum", "date d emission",),
     "due_date": (
         "due date", "payment due", "due on", "due by", "pay by", "payable by", "payment date due", "date due",
         "falligkeitsdatum", "falligkeit", "fallig am", "fallig bis", "zahlbar bis", "zahlungsziel", "zahlbar am",
         "date d echeance", "echeance", "date limite de paiement", "a payer avant le", "payable le", "a regler avant le",
         "fecha de vencimiento", "vencimiento", "fecha vencimiento", "fecha limite de pago", "pagar antes de",
         "vervaldatum", "vervaldag", "uiterste betaaldatum", "te betalen voor", "betalen voor",
-    ),
+     "due", "fecha de pago", "payment due date", "zahlungsfrist",),
     "vendor_name": ("from", "seller", "supplier", "vendor", "issued by", "von", "absender", "lieferant",
                     "verkaufer", "fournisseur", "vendeur", "emetteur", "proveedor", "vendedor", "emisor",
-                    "leverancier", "verkoper", "afzender"),
+                    "leverancier", "verkoper", "afzender", "rechnungssteller", "datos del emisor", "van",),
     "customer_name": (
         "bill to", "billed to", "invoice to", "invoiced to", "sold to", "customer", "client", "buyer", "to",
         "recipient", "rechnungsempfanger", "rechnung an", "kunde", "empfanger", "auftraggeber", "an",
         "facture a", "facturer a", "facture au nom de", "destinataire", "client", "acheteur",
         "facturar a", "facturado a", "cliente", "comprador", "destinatario",
         "factuur aan", "gefactureerd aan", "klant", "afnemer", "koper", "ontvanger",
-    ),
+     "adresse de facturation", "datos del cliente", "factuuradres", "aan", "invoice address", "billing address", "rechnungsadresse", "direccion de facturacion",),
     "amount": (
         "subtotal", "sub total", "sub-total", "net amount", "net total", "total net", "total excl vat",
         "total excluding vat", "total excl tax", "total before tax", "amount before tax", "net", "total ht",
@@ -52,7 +52,7 @@ LABELS: dict[str, tuple[str, ...]] = {
         "warenwert", "total hors taxes", "montant ht", "sous-total", "sous total", "total ht", "montant hors taxe",
         "base imponible", "subtotal", "importe neto", "total sin iva", "neto",
         "subtotaal", "totaal excl btw", "netto bedrag", "totaal exclusief btw", "bedrag excl btw", "netto",
-    ),
+     "net total", "total net", "sous-total ht", "total sans tva", "netto totaal", "net amount due",),
     "vat": (
         "vat", "vat amount", "tax", "tax amount", "sales tax", "gst", "hst", "total vat", "total tax", "vat total",
         "mwst", "mehrwertsteuer", "ust", "umsatzsteuer", "zzgl mwst", "zzgl ust", "mwst betrag", "steuer",
@@ -65,14 +65,14 @@ LABELS: dict[str, tuple[str, ...]] = {
         "total a payer", "gesamtbetrag", "gesamtsumme", "rechnungsbetrag", "bruttobetrag", "brutto", "summe brutto",
         "gesamt brutto", "endbetrag", "gesamt", "summe", "total general", "importe total", "total factura",
         "totaal", "totaal incl btw", "totaalbedrag", "totaal inclusief btw", "bedrag incl btw", "factuurbedrag",
-    ),
+     "net a payer ttc", "total toutes taxes comprises", "total con iva", "total ttc", "montant total ttc", "gesamtbetrag brutto", "total amount due", "totaal te betalen",),
     "amount_due": (
         "amount due", "balance due", "total due", "amount payable", "balance", "amount to pay", "please pay",
         "zu zahlen", "zahlbetrag", "offener betrag", "restbetrag", "noch zu zahlen", "zahlbarer betrag",
         "montant du", "reste a payer", "net a payer", "solde du", "solde", "a payer",
         "importe adeudado", "saldo pendiente", "importe a pagar", "total a pagar", "saldo",
         "te betalen", "openstaand bedrag", "verschuldigd bedrag", "nog te betalen",
-    ),
+     "importe pendiente", "montant restant du", "remaining balance", "balance remaining",),
     "vendor_tax_id": (
         "vat id", "vat no", "vat number", "vat reg no", "vat registration number", "vat reg", "tax id", "tax no",
         "tax number", "tin", "ein", "abn", "gst no", "gst number", "ust-idnr", "ust idnr", "ust-id", "ust id",
@@ -80,7 +80,7 @@ LABELS: dict[str, tuple[str, ...]] = {
         "steuer-nr", "st-nr", "stnr", "n tva", "no tva", "tva intracommunautaire", "numero de tva", "n de tva",
         "siret", "tva intracom", "nif", "cif", "nif/cif", "n iva", "btw-nummer", "btw nummer", "btw nr",
         "btw-nr", "btw id", "btw-id", "ondernemingsnummer", "kvk",
-    ),
+     "federal tax id", "uid-nr", "uid", "nif-iva", "vat reg", "gst reg no", "btw-id", "tax reg no", "company vat",),
     "customer_tax_id": (
         "customer vat", "customer vat id", "customer vat no", "customer tax id", "buyer vat", "your vat",
         "your vat id", "client vat", "vat id customer", "ihre ust-idnr", "ihre ust-id", "ust-idnr kunde",
@@ -95,13 +95,13 @@ LABELS: dict[str, tuple[str, ...]] = {
         "commande", "votre commande", "pedido", "n de pedido", "numero de pedido", "orden de compra",
         "su pedido", "bestelnummer", "inkoopordernummer", "inkooporder", "ordernummer", "uw bestelling",
         "uw referentie",
-    ),
+     "your order ref", "p o #", "po-nummer", "ihr auftrag", "ref commande", "su referencia", "po ref", "order reference", "n de commande client",),
     "payment_terms": (
         "payment terms", "terms", "terms of payment", "payment conditions", "zahlungsbedingungen",
         "zahlungsbedingung", "zahlungskonditionen", "conditions de paiement", "conditions de reglement",
         "modalites de paiement", "condiciones de pago", "forma de pago", "terminos de pago",
         "betalingsvoorwaarden", "betalingstermijn", "betaalvoorwaarden",
-    ),
+     "plazo de pago", "condiciones",),
     "iban": ("iban",),
     "bic": ("bic", "swift", "bic/swift", "swift/bic", "swift code", "bic code", "bic swift", "swift bic"),
     # --- distractors: their values must not be taken for a field --------------------------
@@ -110,26 +110,26 @@ LABELS: dict[str, tuple[str, ...]] = {
         "client no", "client number", "kundennummer", "kunden-nr", "kundennr", "kunden nr", "kd-nr", "kd nr",
         "numero client", "n client", "no client", "code client", "numero de cliente", "n de cliente",
         "n cliente", "klantnummer", "klant nr", "klantnr", "debiteurnummer", "debitorennummer",
-    ),
+     "client id", "ref client", "codigo cliente", "cliente n", "codigo de cliente", "klant id",),
     "_order_date": (
         "order date", "date of order", "bestelldatum", "auftragsdatum", "date de commande", "fecha de pedido",
         "fecha pedido", "besteldatum", "orderdatum",
-    ),
+     "ordered", "order placed",),
     "_delivery_date": (
         "delivery date", "date of delivery", "shipping date", "ship date", "service date", "date of service",
         "service period", "performance date", "lieferdatum", "leistungsdatum", "liefertermin", "leistungszeitraum",
         "versanddatum", "date de livraison", "date d expedition", "date de prestation", "fecha de entrega",
         "fecha de envio", "leverdatum", "leveringsdatum", "verzenddatum",
-    ),
+     "date of supply", "afleverdatum", "supply date", "lieferzeitraum",),
     "_phone": ("phone", "tel", "telephone", "fax", "mobile", "mob", "telefon", "telefax", "handy", "tel.",
-               "telefono", "movil", "telefoon", "gsm", "fon"),
+               "telefono", "movil", "telefoon", "gsm", "fon", "t", "tlf", "tel",),
     "_bank_code": ("blz", "bankleitzahl", "sort code", "routing number", "aba", "bank code", "code banque",
                    "codigo banco", "account", "konto", "kontonummer", "konto-nr", "compte", "cuenta",
-                   "rekeningnummer", "rib", "bsb"),
+                   "rekeningnummer", "rib", "bsb", "code guichet", "codigo de entidad", "bankcode", "routing no", "acct #", "n de compte", "n de cuenta", "entidad",),
     "_email": ("email", "e-mail", "mail", "web", "www", "website", "internet"),
     "_paid": ("paid", "amount paid", "payment received", "deposit", "already paid", "less payment",
               "bereits bezahlt", "anzahlung", "gezahlt", "erhaltene anzahlung", "acompte", "deja paye",
-              "montant paye", "pagado", "anticipo", "importe pagado", "betaald", "aanbetaling", "reeds betaald"),
+              "montant paye", "pagado", "anticipo", "importe pagado", "betaald", "aanbetaling", "reeds betaald", "less deposit paid", "advance payment", "abzgl anzahlung", "abschlagszahlung", "deja regle", "acompte verse", "acompte recu", "anticipo recibido", "pagado a cuenta", "voldaan", "less paid", "prepaid", "payments credits",),
     "_page": ("page", "seite", "pagina", "blatt", "pag"),
     "_discount": ("discount", "rabatt", "skonto", "remise", "descuento", "korting"),
     "_shipping": ("shipping", "freight", "delivery", "versand", "versandkosten", "fracht", "livraison",
@@ -179,11 +179,12 @@ LANGUAGE_HINTS: dict[str, tuple[str, ...]] = {
 
 def norm(text: str) -> str:
     """Lower-case, accents stripped, punctuation other than # / - & to spaces, collapsed."""
-    t = unicodedata.normalize("NFKD", text)
+    t = text.replace("º", " ").replace("°", " ")
+    t = unicodedata.normalize("NFKD", t)
     t = "".join(c for c in t if not unicodedata.combining(c)).lower()
     t = t.replace("ß", "ss").replace("°", " ").replace("º", " ")
     t = re.sub(r"[^\w#/&%\- ]", " ", t)
-    t = re.sub(r"(?<=\w)-(?=\s|$)", " ", t)
+    t = re.sub(r"-(?!(?<=\w-)\w)", " ", t)
     return re.sub(r"\s+", " ", t).strip()
 
 

@@ -21,7 +21,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
         "leistung", "artikelbezeichnung", "leistungsbeschreibung", "produkt", "designation", "libelle",
         "produit", "prestation", "descripcion", "concepto", "articulo", "producto", "servicio", "omschrijving",
         "dienst", "beschrijving", "artikelomschrijving", "activity", "task",
-    ),
+     "detalle", "omschrijving", "item description",),
     "quantity": (
         "qty", "quantity", "quant", "units", "hours", "hrs", "qty/hrs", "menge", "anzahl", "stk", "stuck", "anz",
         "quantite", "qte", "qty", "cantidad", "cant", "uds", "unidades", "aantal", "hoeveelheid", "aant",
@@ -32,7 +32,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
         "prix u", "p u", "pu", "prix", "prix unit", "prix unitaire ht", "pu ht", "precio unitario", "precio",
         "precio unit", "precio/u", "prijs", "stukprijs", "eenheidsprijs", "prijs per stuk", "tarief", "tarif",
         "unit price (net)", "einzelpreis netto", "net price",
-    ),
+     "p u ht", "p unit", "prijs/stuk", "prix unit ht",),
     "amount": (
         "amount", "total", "line total", "net amount", "sum", "amount (net)", "total price", "ext price",
         "extended", "net", "betrag", "gesamt", "gesamtpreis", "summe", "gesamtbetrag", "gp", "netto", "betrag netto",
@@ -45,14 +45,16 @@ HEADERS: dict[str, tuple[str, ...]] = {
         "vat rate", "% vat", "% tva", "% iva", "% btw", "% mwst", "%",
     ),
     "_pos": ("pos", "#", "no", "nr", "item no", "line", "pos nr", "n", "art nr", "art-nr", "sku", "code",
-             "artikelnr", "ref", "reference", "referencia", "ref.", "item #"),
-    "_unit": ("unit", "uom", "einheit", "me", "unite", "unidad", "eenheid", "u"),
+             "artikelnr", "ref", "reference", "referencia", "ref.", "item #" "item code", "part no", "ref article", "lin", "codigo", "regel", "article no", "art no",),
+    "_unit": ("unit", "uom", "einheit", "me", "unite", "unidad", "eenheid", "u", "ud", "eenh", "u", "unit",),
 }
 _HEADER_PHRASES = sorted(((tuple(norm(p).split()), k) for k, ps in HEADERS.items() for p in ps if norm(p)),
                          key=lambda x: -len(x[0]))
-_STOP_KEYS = {"amount", "vat", "total", "amount_due", "_paid", "_discount", "_shipping"}
-_CARRY = re.compile(r"(?i)^(carried forward|brought forward|ubertrag|uebertrag|report|a reporter|suma anterior|"
-                    r"transport|continued|fortsetzung|suite|continua|vervolg)")
+_STOP_KEYS = {"amount", "vat", "total", "amount_due", "_paid"}
+_CARRY = re.compile(r"(?i)^(balance carried forward|balance brought forward|carried forward|brought forward|"
+                    r"zwischensumme ubertrag|ubertrag|uebertrag|report|a reporter|suma anterior|suma y sigue|"
+                    r"a trasladar|transport|over te brengen|overgebracht|continued|fortsetzung|suite|continua|"
+                    r"sigue|vervolg|zie volgende)")
 
 
 @dataclass
@@ -60,6 +62,10 @@ class Column:
     key: str
     x0: float
     x1: float
+    weak: bool = False
+
+
+_WEAK_DESCRIPTION = {"item", "items", "article", "artikel", "product", "produkt", "service", "code"}
 
 
 @dataclass
@@ -95,7 +101,8 @@ def _match_header_words(words: list[OcrWord]) -> list[Column]:
                     break
         if hit:
             key, n, ws = hit
-            cols.append(Column(key, min(w.bbox[0] for w in ws), max(w.bbox[2] for w in ws)))
+            cols.append(Column(key, min(w.bbox[0] for w in ws), max(w.bbox[2] for w in ws),
+                               weak=" ".join(norm(w.text) for w in ws) in _WEAK_DESCRIPTION))
             i += n
         else:
             if toks[i][0]:
@@ -127,6 +134,11 @@ def find_header(layout: PageLayout) -> tuple[int, list[Column]] | None:
     if best is None:
         return None
     _, idx, cols = best
+    # "Item" / "Article" name a position or code column when a real description header exists.
+    if sum(1 for c in cols if c.key == "description") > 1:
+        for c in cols:
+            if c.key == "description" and c.weak:
+                c.key = "_pos"
     # One column per key: keep the first of duplicates ("Total" twice is rare; first is the line total).
     seen: set[str] = set()
     uniq = []

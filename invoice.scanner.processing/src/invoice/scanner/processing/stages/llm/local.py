@@ -288,6 +288,13 @@ class _DocumentReader:
         result: dict[str, Candidate | None] = {"amount": None, "vat": None, "total": None, "amount_due": None}
         if best is not None:
             _, n, vs, t, consistent = best
+            # Kinds left out of the best combination although printed: they disagree with it.
+            if n is None and nets or not vs and vats or t is None and tots:
+                n = n or (nets[0] if nets else None)
+                vs = vs or ([vats[0]] if vats else None)
+                t = t or (tots[0] if tots else None)
+                if n is not None and vs and t is not None:
+                    consistent = abs(n.number + sum(v.number for v in vs) - t.number) <= 0.011
             factor = 1.0 if consistent else (0.8 if consistent is None else 0.55)
             if n:
                 result["amount"] = _scaled(n, factor)
@@ -512,7 +519,12 @@ class _DocumentReader:
 
     def _bank_and_tax(self, chosen: dict[str, Candidate | None]) -> dict[str, Candidate | None]:
         res: dict[str, Candidate | None] = {}
-        ibans = sorted(self.cands.get("iban", []), key=lambda c: -c.score)
+        ibans = []
+        for c in self.cands.get("iban", []):
+            if validate_iban(c.value)[1]:
+                c = _scaled(c, 0.35)  # printed, but its checksum fails: probably misread
+            ibans.append(c)
+        ibans.sort(key=lambda c: -c.score)
         res["iban"] = ibans[0] if ibans else None
         bics = [c for c in self.cands.get("bic", []) if BIC_RE.fullmatch(re.sub(r"\s", "", c.value.upper()))]
         bic = None
