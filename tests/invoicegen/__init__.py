@@ -20,7 +20,7 @@ from .locales import LANGUAGES
 from .model import Invoice, build_invoice
 from .scan import scan
 
-__all__ = ["GeneratedInvoice", "KINDS", "LANGUAGES", "LAYOUT_NAMES", "generate", "generate_corpus"]
+__all__ = ["GeneratedInvoice", "KINDS", "LANGUAGES", "LAYOUT_NAMES", "corpus_plan", "generate", "generate_corpus"]
 
 KINDS = ("born_digital", "scanned")
 LAYOUT_NAMES: tuple[str, ...] = tuple(LAYOUTS)
