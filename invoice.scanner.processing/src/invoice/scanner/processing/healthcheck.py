@@ -72,7 +72,11 @@ def node_name(queue: str, hostname: str | None = None) -> str:
 def celery_ping(destination: list[str], timeout: float) -> list[dict]:
     from invoice.scanner.processing.celery_app import app
 
-    return app.control.ping(destination=destination, timeout=timeout)
+    # The app retries broker connections forever (right for a worker, wrong for a check that
+    # must answer within the healthcheck's timeout): connect once, briefly, or fail.
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=timeout)
+        return app.control.ping(destination=destination, timeout=timeout, connection=connection)
 
 
 def check(node: str, timeout: float, ping: PingFn = celery_ping) -> bool:

@@ -1,0 +1,62 @@
+"""The worker liveness check against a real Celery worker and a real Redis: what every worker
+container's healthcheck runs in docker-compose."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+REDIS_DB = 14  # this module's own Redis database
+
+
+def _check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "invoice.scanner.processing.healthcheck", *args],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def maintenance_worker(redis_db_url, tmp_path):
+    env = {**os.environ, "REDIS_URL": redis_db_url(REDIS_DB), "DOCUMENTS_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoice.scanner.processing.worker", "--queue", "maintenance", "--loglevel", "WARNING"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    yield env, proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # warm shutdown, as `docker compose stop` does
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_healthcheck_passes_for_the_live_worker_and_fails_for_a_missing_one(maintenance_worker):
+    env, proc = maintenance_worker
+    deadline = time.monotonic() + 60
+    result = _check(env, "--queue", "maintenance", "--timeout", "2")
+    while result.returncode != 0 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(1)  # the worker is still starting
+        result = _check(env, "--queue", "maintenance", "--timeout", "2")
+    assert result.returncode == 0, result.stderr + (proc.stdout.read() if proc.poll() is not None else "")
+
+    # Same broker, but no worker consumes as this node (another container, another queue).
+    assert _check(env, "--queue", "ocr", "--timeout", "1").returncode == 1
+    assert _check(env, "--queue", "maintenance", "--hostname", f"not-{socket.gethostname()}",
+                  "--timeout", "1").returncode == 1
+
+    # SIGTERM: the worker shuts down warm and exits 0; afterwards it no longer answers.
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert _check(env, "--queue", "maintenance", "--timeout", "2").returncode == 1
+
+
+def test_healthcheck_fails_when_the_broker_is_unreachable(tmp_path):
+    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0", "DOCUMENTS_DIR": str(tmp_path)}
+    result = _check(env, "--queue", "maintenance", "--timeout", "2")
+    assert result.returncode == 1
