@@ -7,6 +7,7 @@ own way to say "call it again, correctly". Key from `LLM_API_KEY` or `ANTHROPIC_
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from invoice.scanner.processing.fields import json_schema
@@ -15,6 +16,15 @@ from invoice.scanner.processing.stages.llm.prompt import Prompt
 from invoice.scanner.processing.stages.llm.vendors import SCHEMA_NAME, ReAsk, VendorProvider, VendorReply
 
 TOOL_DESCRIPTION = "Record the fields and line items read from the invoice, values exactly as printed."
+
+
+def _accepts_temperature(client: Any) -> bool:
+    """Recent SDK releases dropped sampling parameters from `messages.create` (newer
+    models fix them); older ones take `temperature`. Send it only where it is accepted."""
+    try:
+        return "temperature" in inspect.signature(client.messages.create).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def tool_definition() -> dict:
@@ -51,14 +61,17 @@ class AnthropicProvider(VendorProvider):
         return messages
 
     def _request(self, client: Any, prompt: Prompt, reask: ReAsk | None) -> VendorReply:
+        kwargs: dict[str, Any] = {}
+        if _accepts_temperature(client):
+            kwargs["temperature"] = self.settings.llm_temperature
         message = client.messages.create(
             model=self.model,
             max_tokens=self.settings.llm_max_tokens,
-            temperature=self.settings.llm_temperature,
             system=prompt.system,
             messages=self._messages(prompt, reask),
             tools=[tool_definition()],
             tool_choice={"type": "tool", "name": SCHEMA_NAME},
+            **kwargs,
         )
         if message.stop_reason == "refusal":
             raise PermanentProviderError(f"{self.name}: the model refused to answer (stop_reason refusal)")

@@ -16,6 +16,8 @@ from invoice.scanner.processing.stages.llm.base import PermanentProviderError
 from invoice.scanner.processing.stages.llm.prompt import Prompt
 from invoice.scanner.processing.stages.llm.vendors import ReAsk, VendorProvider, VendorReply
 
+API_VERSION = "v1beta"
+
 # Stops that mean the answer was withheld; the same document would be withheld again.
 BLOCKING_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
                    "IMAGE_PROHIBITED_CONTENT", "LANGUAGE"}
@@ -38,6 +40,8 @@ class GeminiProvider(VendorProvider):
 
         http_options = types.HttpOptions(
             base_url=self.settings.llm_base_url or None,
+            # v1beta carries every structured-output field; recent SDKs default to v1.
+            api_version=API_VERSION,
             timeout=int(self.settings.llm_timeout_s * 1000),  # milliseconds
             retry_options=types.HttpRetryOptions(attempts=1),
         )

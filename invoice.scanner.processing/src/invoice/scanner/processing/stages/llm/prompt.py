@@ -156,7 +156,7 @@ def encode_image(image: PageImage, max_side: int = IMAGE_MAX_SIDE) -> PromptImag
         im = im.convert("L" if im.mode in {"1", "L"} else "RGB")
         im.thumbnail((max_side, max_side))
         buf = io.BytesIO()
-        im.save(buf, format="PNG", optimize=True)
+        im.save(buf, format="PNG")
     return PromptImage(page_no=image.page_no, png=buf.getvalue())
 
 
