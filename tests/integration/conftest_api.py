@@ -130,7 +130,7 @@ def make_image(fmt: str = "PNG", size: tuple[int, int] = (120, 80), mode: str = 
     from PIL import Image, ImageDraw
 
     images = []
-    for n in range(frames):
+    for _ in range(frames):
         img = Image.new(mode, size, "white")
         ImageDraw.Draw(img).text((5, 5), uuid.uuid4().hex[:8], fill="black")
         images.append(img)

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest_api import (  # noqa: F401  (fixtures)
-    api_config, api_database_url, api_redis_url, app, client, make_app, make_tenant, redis_client, repo, tenant,
-)
 from invoice.scanner.api import cli
 from invoice.scanner.api.auth import issue_token, token_digest
+
+pytest_plugins = ["conftest_api"]  # the API fixtures
 
 
 def test_login_returns_a_bearer_token_that_works(client, tenant, api_config, repo):

@@ -6,16 +6,15 @@ import uuid
 
 import pytest
 
-from conftest_api import (  # noqa: F401  (fixtures)
-    api_config, api_database_url, api_redis_url, app, client, make_app, make_image, make_pdf, make_tenant,
-    queued_messages, redis_client, repo, tenant, upload,
-)
+from conftest_api import make_pdf, queued_messages, upload
 from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK
 from invoice.scanner.processing.db.repository import Repository
 from invoice.scanner.processing.models import Evaluation, Extraction, NormalizedField, NormalizedLineItem, PageImage
 from invoice.scanner.processing.status import Status
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+pytest_plugins = ["conftest_api"]  # the API fixtures
 
 
 def _upload_id(client, tenant, data=None) -> str:

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import re
 
-from conftest_api import (  # noqa: F401  (fixtures)
-    api_config, api_database_url, api_redis_url, app, client, make_app, make_pdf, make_tenant, redis_client, repo,
-    tenant, upload,
-)
+from conftest_api import make_pdf, upload
 from invoice.scanner.processing.db.repository import Repository
 from invoice.scanner.processing.models import LlmUsage, Prediction
 from invoice.scanner.processing.status import Status
+
+pytest_plugins = ["conftest_api"]  # the API fixtures
 
 
 def test_health_ok_without_a_token(client):

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest_api import (  # noqa: F401  (fixtures)
-    api_config, api_database_url, api_redis_url, app, client, make_app, make_image, make_pdf, make_tenant,
-    queued_messages, redis_client, repo, tenant, upload,
-)
+from conftest_api import make_image, make_pdf, queued_messages, upload
 from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK
 from invoice.scanner.processing.status import Status
+
+pytest_plugins = ["conftest_api"]  # the API fixtures
 
 
 def _row(repo, sql: str, *args):
