@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import shutil
 import unicodedata
 from dataclasses import dataclass
@@ -35,14 +36,20 @@ class TextLayer:
     usable: bool
 
 
+def _declares_encryption(path: Path) -> bool:
+    # pdfium's last-error code is per thread and can be stale after an earlier failure, so the
+    # file itself says whether it is encrypted: an /Encrypt entry in its trailer.
+    with open(path, "rb") as fh:
+        return b"/Encrypt" in fh.read()
+
+
 def open_pdf(path: Path) -> pdfium.PdfDocument:
     try:
         doc = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
-        msg = str(exc).lower()
-        if "password" in msg:
+        if _declares_encryption(path):
             raise PermanentStageError("the PDF is encrypted with a password; upload an unprotected copy") from exc
-        raise PermanentStageError(f"the PDF cannot be read (corrupt or not a PDF): {exc}") from exc
+        raise PermanentStageError("the PDF cannot be read: it is corrupt, truncated or has no pages") from exc
     if len(doc) == 0:
         doc.close()
         raise PermanentStageError("the PDF has no pages")
@@ -58,11 +65,10 @@ def render_scale(page: pdfium.PdfPage, dpi: int, max_pixels: int) -> float:
     pixels = (w_pt * scale) * (h_pt * scale)
     if pixels > max_pixels:
         scale *= (max_pixels / pixels) ** 0.5
+        # Renderers round the bitmap size up: step down until the rounded size fits too.
+        while math.ceil(w_pt * scale) * math.ceil(h_pt * scale) > max_pixels and scale > 0.01:
+            scale *= 0.999
     return scale
-
-
-def _fits(size: tuple[int, int], max_pixels: int) -> bool:
-    return size[0] * size[1] <= max_pixels
 
 
 def render_pypdfium2(page: pdfium.PdfPage, scale: float) -> Image.Image:
@@ -83,7 +89,7 @@ def render_pdf2image(path: Path, page_no: int, page: pdfium.PdfPage, scale: floa
     w_pt, h_pt = page.get_size()
     # Ask poppler for the exact pixel size pdfium would produce, so the text layer (converted
     # with pdfium's page geometry) lines up with the image.
-    size = (max(1, round(w_pt * scale)), max(1, round(h_pt * scale)))
+    size = (max(1, math.ceil(w_pt * scale)), max(1, math.ceil(h_pt * scale)))
     images = convert_from_path(str(path), first_page=page_no, last_page=page_no, size=size, fmt="png")
     if not images:
         raise PermanentStageError(f"page {page_no} could not be rendered")
@@ -107,7 +113,7 @@ def _image_area_ratio(page: pdfium.PdfPage) -> float:
     w_pt, h_pt = page.get_size()
     area = 0.0
     for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
-        left, bottom, right, top = obj.get_pos()
+        left, bottom, right, top = obj.get_bounds()
         area = max(area, max(0.0, right - left) * max(0.0, top - bottom))
     return area / (w_pt * h_pt) if w_pt * h_pt else 0.0
 
