@@ -13,7 +13,7 @@ import unicodedata
 LABELS: dict[str, tuple[str, ...]] = {
     "invoice_number": (
         "invoice number", "invoice no", "invoice nr", "invoice #", "invoice num", "invoice id", "invoice ref",
-        "inv no", "inv #", "bill no", "bill number", "tax invoice no", "document no", "document number",
+        "inv no", "inv #", "bill no", "bill number", "tax invoice no", "tax invoice", "sales invoice", "document no", "document number",
         "rechnungsnummer", "rechnungs nr", "rechnungsnr", "rechnung nr", "rechnung #", "re nr", "belegnummer",
         "beleg nr", "rechnungs-nr", "numero de facture", "n de facture", "no de facture", "facture n", "facture no",
         "n facture", "facture numero", "numero facture", "ref facture", "numero de factura", "n de factura",

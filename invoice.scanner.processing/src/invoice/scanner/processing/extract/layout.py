@@ -13,6 +13,9 @@ from statistics import median
 from invoice.scanner.processing.models import BBox, OcrPage, OcrWord
 
 
+_SEPARATORS = frozenset({"·", "•", "|", "‧", "∙"})
+
+
 @dataclass
 class Segment:
     text: str
@@ -21,6 +24,7 @@ class Segment:
     row: int  # index of the row on its page
     confidence: float
     words: list[OcrWord] = field(default_factory=list)
+    sep_after: bool = False  # a printed separator (·, |) follows on the same row
 
     @property
     def x0(self) -> float:
@@ -125,21 +129,38 @@ def build_layout(page: OcrPage, gap_factor: float = 1.1) -> PageLayout:
             rows_w.append([w])
             spans.append([w.bbox[1], w.bbox[3]])
     rows: list[Row] = []
-    for idx, (rw, _) in enumerate(sorted(zip(rows_w, spans), key=lambda p: p[1][0])):
+    for rw, _ in sorted(zip(rows_w, spans), key=lambda p: p[1][0]):
+        idx = len(rows)
         rw.sort(key=lambda w: w.bbox[0])
         segs: list[Segment] = []
-        cur: list[OcrWord] = [rw[0]]
+        cur: list[OcrWord] = [] if rw[0].text in _SEPARATORS else [rw[0]]
         for w in rw[1:]:
+            if not cur:
+                if w.text not in _SEPARATORS:
+                    cur = [w]
+                continue
             prev = cur[-1]
-            h = max(prev.bbox[3] - prev.bbox[1], w.bbox[3] - w.bbox[1], 1.0)
+            hp, hw = max(prev.bbox[3] - prev.bbox[1], 1.0), max(w.bbox[3] - w.bbox[1], 1.0)
+            h = max(hp, hw)
             gap = w.bbox[0] - prev.bbox[2]
-            # A label's colon ends a phrase even with a normal space after it.
-            if gap > gap_factor * h or (prev.text.endswith(":") and gap > 0.6 * h):
+            if w.text in _SEPARATORS:
+                # "Name · Street · City" / "Date 1.2.24 | No. 5": printed separators end a phrase.
+                segs.append(_segment(cur, page.page_no, idx))
+                segs[-1].sep_after = True
+                cur = []
+                continue
+            # A label's colon ends a phrase even with a normal space after it; so does a change
+            # of font size (a bold name followed by its address on the same baseline).
+            if (gap > gap_factor * h or (prev.text.endswith(":") and gap > 0.6 * h)
+                    or max(hp, hw) > 1.2 * min(hp, hw)):
                 segs.append(_segment(cur, page.page_no, idx))
                 cur = [w]
             else:
                 cur.append(w)
-        segs.append(_segment(cur, page.page_no, idx))
+        if cur:
+            segs.append(_segment(cur, page.page_no, idx))
+        if not segs:
+            continue
         rows.append(Row(page.page_no, idx, rw, segs, union([w.bbox for w in rw])))
     return PageLayout(page, rows, line_height)
 
@@ -185,3 +206,27 @@ def sub_confidence(seg: Segment, start_char: int, end_char: int) -> float:
             confs.append(w.confidence)
         pos = e + 1
     return min(confs) if confs else seg.confidence
+
+
+def blocks(layout: PageLayout, skip: set[tuple[int, int]] | None = None) -> list[list[Segment]]:
+    """Left-aligned runs of lines: an address block, a party block, a key/value column."""
+    out: list[list[Segment]] = []
+    lh = layout.line_height
+    for row in layout.rows:
+        if skip and (layout.page.page_no, row.index) in skip:
+            continue
+        for seg in row.segments:
+            best = None
+            for b in out:
+                last = b[-1]
+                if last.row >= seg.row or abs(last.x0 - seg.x0) > 0.8 * lh:
+                    continue
+                if seg.y0 - last.y1 > 1.0 * max(lh, min(last.height, 1.6 * lh)):
+                    continue
+                if best is None or last.y1 > best[-1].y1:
+                    best = b
+            if best is not None:
+                best.append(seg)
+            else:
+                out.append([seg])
+    return out

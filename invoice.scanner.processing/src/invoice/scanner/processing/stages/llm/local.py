@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from invoice.scanner.processing.extract import tables
 from invoice.scanner.processing.extract.labels import LEGAL_FORMS, TITLE_WORDS, detect_language, match_label, norm
-from invoice.scanner.processing.extract.layout import (PageLayout, Segment, build_layout, norm_bbox, sub_bbox,
-                                                       sub_confidence, union)
+from invoice.scanner.processing.extract.layout import (PageLayout, Segment, blocks, build_layout, norm_bbox,
+                                                       sub_bbox, sub_confidence, union)
 from invoice.scanner.processing.extract.normalize import (BIC_RE, CURRENCY_CODES, IBAN_RE, OTHER_TAX_RE, VAT_RE,
                                                           currency_in, detect_decimal_separator, find_amounts,
                                                           find_dates, has_decimals, parse_amount, validate_bic,
@@ -384,102 +384,193 @@ class _DocumentReader:
         return out
 
     def _parties(self) -> dict[str, Candidate | None]:
+        """Vendor and customer from the party blocks of page 1.
+
+        A block is a left-aligned run of lines. A block under a "Bill to"-style label is the
+        customer; one under "From"/"Seller" the vendor. Otherwise the vendor is the block
+        whose first line looks most like a letterhead (legal form, large font, near the top,
+        contact lines or a VAT id below it, name repeated in the footer) and the customer
+        the address-only block (postcode, no contact lines) that remains, as in a window
+        envelope layout. A small "sender · street · city" line above the window address is
+        the vendor's own return address."""
         res: dict[str, Candidate | None] = {"vendor_name": None, "customer_name": None,
                                             "vendor_address": None, "customer_address": None}
-        customer_rows: set[tuple[int, int]] = set()
-        # Customer: the block under (or right of) a "Bill to" label.
-        cust_hits = [h for h in self.hits if h.key == "customer_name" and h.seg.page == self.pages[0].page_no]
-        cust_hits.sort(key=lambda h: (-h.strength, h.seg.y0))
-        for h in cust_hits:
-            layout = h.layout
-            lines: list[Segment] = []
-            if h.rest and not _typed("date", h.rest, None, None):
-                lines = [h.seg] + self._block_below(layout, h.seg, h.rest)
-                name_text, name_seg, off = h.rest, h.seg, h.rest_start
-            else:
-                block = self._block_below(layout, h.seg, None)
-                if not block:
-                    continue
-                lines = block
-                name_text, name_seg, off = block[0].text, block[0], 0
-                lines = block
-            if not name_text or _looks_numeric(name_text):
-                continue
-            res["customer_name"] = Candidate("customer_name", name_text,
-                                             h.strength * 0.92 * (0.5 + 0.5 * name_seg.confidence), name_seg.page,
-                                             sub_bbox(name_seg, off, off + len(name_text)))
-            addr = [s for s in lines if s is not name_seg][:4]
-            addr = [s for s in addr if not _contact_line(s.text)]
-            if addr:
-                res["customer_address"] = Candidate(
-                    "customer_address", ", ".join(s.text.strip() for s in addr),
-                    0.8 * h.strength * min(s.confidence for s in addr), addr[0].page, union([s.bbox for s in addr]))
-            customer_rows = {(s.page, s.row) for s in [h.seg, *lines]}
-            break
-        # Vendor: score prominent lines on page 1 (top, big, legal form, repeated in footer).
-        first = self.layouts[0] if self.layouts else None
-        if first is None:
+        if not self.layouts:
             return res
-        all_text = norm("\n".join(p.text for p in self.pages))
-        from_hits = [h for h in self.hits if h.key == "vendor_name" and h.strength >= 1.0]
-        best: tuple[float, Segment, list[Segment]] | None = None
+        first = self.layouts[0]
+        lh = first.line_height
         ph = float(first.page.height or 1)
+        pw = float(first.page.width or 1)
+        blks = blocks(first, skip=self.table_rows)
+        all_text = norm("\n".join(p.text for p in self.pages))
         heights = sorted(s.height for s in first.segments) or [1.0]
         med_h = heights[len(heights) // 2]
-        for h in from_hits:
-            block = [h.seg] if h.rest else self._block_below(first, h.seg, None)
-            if block:
-                s = block[0]
-                best = (2.0, s if not h.rest else s, self._block_below(first, s, None))
-                break
-        for row in first.rows:
-            if (first.page.page_no, row.index) in self.table_rows or (first.page.page_no, row.index) in customer_rows:
+        parties: list[dict] = []
+        sender: Segment | None = None
+        used_blocks: set[int] = set()
+        for bi, b in enumerate(blks):
+            head = b[0]
+            m = self._match(head)
+            role, body, inline = None, list(b), None
+            if m and m[0] in ("customer_name", "vendor_name", "_ship_to"):
+                key, strength, rest, start = m
+                role = key
+                if rest and not _typed("date", rest, None, None) and not match_label(rest, fuzzy=False):
+                    inline = (rest, start)
+                    body = list(b)
+                else:
+                    body = b[1:]
+                    if not body:
+                        # Heading set apart from its block: the nearest block right under it.
+                        below = [(i, c) for i, c in enumerate(blks) if i != bi and c[0].y0 > head.y0
+                                 and c[0].y0 - head.y1 < 2.5 * lh and abs(c[0].x0 - head.x0) < 2.5 * lh]
+                        if below:
+                            i, c = min(below, key=lambda ic: ic[1][0].y0)
+                            body = list(c)
+                            used_blocks.add(i)
+            elif m and not m[2]:
+                continue  # a block that starts with another label: key/value pairs, not a party
+            if not body:
                 continue
-            for seg in row.segments:
-                t = seg.text.strip()
-                nt = norm(t)
-                if len(nt) < 2 or nt in TITLE_WORDS or _looks_numeric(t) or "@" in t or "www" in nt:
+            if (len(body) > 1 and body[0].sep_after and body[0].height < 0.95 * body[1].height):
+                sender = body[0]
+                body = body[1:]
+            parties.append({"index": bi, "role": role, "body": body, "inline": inline,
+                            "strength": m[1] if role else 0.0})
+        parties = [p for p in parties if p["role"] is not None or p["index"] not in used_blocks]
+
+        def name_of(p: dict) -> tuple[str, Segment, int, Segment | None]:
+            if p["inline"] is not None:
+                return p["inline"][0], p["body"][0], p["inline"][1], None
+            seg = p["body"][0]
+            wrapped = self._wrapped_name(first, seg)
+            text = seg.text.strip() if wrapped is None else f"{seg.text.strip()} {wrapped.text.strip()}"
+            return text, seg, 0, wrapped
+
+        def address_of(p: dict, wrapped: Segment | None) -> list[Segment]:
+            lines = p["body"] if p["inline"] is not None else p["body"][1:]
+            out = []
+            for s in lines:
+                if s is wrapped:
                     continue
-                m = match_label(t, fuzzy=False)
-                if m and (m[2] >= len(nt.split()) or m[0].startswith("_") or m[1] >= 1.0):
+                lab = match_label(s.text, fuzzy=False)
+                if _contact_line(s.text) or (lab and lab[1] >= 1.0) or VAT_RE.search(s.text.upper()):
+                    break
+                if re.match(r"(?i)^(attn|attention|fao|z\.?\s?hd|a l.attention|a/a|att\.|t\.a\.v)", s.text.strip()):
                     continue
-                if find_dates(t) or _contact_line(t):
+                out.append(s)
+            return out[:4]
+
+        def is_contact_block(p: dict) -> bool:
+            return any(_contact_line(s.text) or VAT_RE.search(s.text.upper()) for s in p["body"][1:8])
+
+        def cand(field: str, text: str, seg: Segment, off: int, conf: float) -> Candidate:
+            return Candidate(field, text, conf, seg.page, sub_bbox(seg, off, off + len(text)), row=(seg.page, seg.row))
+
+        def addr_cand(field: str, lines: list[Segment], conf: float) -> Candidate | None:
+            if not lines:
+                return None
+            return Candidate(field, ", ".join(s.text.strip() for s in lines), conf, lines[0].page,
+                             union([s.bbox for s in lines]))
+
+        # Customer.
+        cust = None
+        labelled = [p for p in parties if p["role"] == "customer_name"]
+        labelled.sort(key=lambda p: (-p["strength"], p["body"][0].y0))
+        for p in labelled:
+            text, seg, off, wrapped = name_of(p)
+            if not text or _looks_numeric(text) or _contact_line(text):
+                continue
+            cust = p
+            res["customer_name"] = cand("customer_name", text, seg, off,
+                                        p["strength"] * 0.93 * (0.5 + 0.5 * seg.confidence))
+            res["customer_address"] = addr_cand("customer_address", address_of(p, wrapped),
+                                                0.85 * p["strength"] * (0.5 + 0.5 * seg.confidence))
+            break
+        # Vendor.
+        vend, vend_score = None, -9.0
+        for p in parties:
+            if p is cust or p["role"] in ("customer_name", "_ship_to"):
+                continue
+            text, seg, off, wrapped = name_of(p)
+            t = text.strip()
+            nt = norm(t)
+            if len(nt) < 2 or nt in TITLE_WORDS or _looks_numeric(t) or _contact_line(t) or find_dates(t):
+                continue
+            lab = match_label(t, fuzzy=False)
+            if lab and (lab[0].startswith("_") or lab[1] >= 1.0) and p["inline"] is None:
+                continue
+            y_rel = seg.y0 / ph
+            score = 3.0 if p["role"] == "vendor_name" else 0.0
+            score += 0.9 if LEGAL_FORMS.search(t) else 0.0
+            score += min(0.8, 0.4 * (seg.height / med_h - 1)) if seg.height > med_h * 1.15 else 0.0
+            score += 0.5 * max(0.0, 1 - y_rel / 0.3)
+            score -= 0.8 if y_rel > 0.45 else 0.0
+            score += 0.6 if is_contact_block(p) else 0.0
+            if sender is not None and norm(sender.text) == nt:
+                score += 1.2
+            if len(nt) > 3 and all_text.count(nt) >= 2:
+                score += 0.3
+            if sum(ch.isdigit() for ch in t) > 2:
+                score -= 0.6
+            if len(t) > 60:
+                score -= 0.5
+            if score > vend_score:
+                vend, vend_score = p, score
+        if vend is not None and vend_score > 0.2:
+            text, seg, off, wrapped = name_of(vend)
+            conf = _clip(0.45 + 0.25 * min(vend_score, 2.0)) * (0.5 + 0.5 * seg.confidence)
+            res["vendor_name"] = cand("vendor_name", text, seg, off, conf)
+            res["vendor_address"] = addr_cand("vendor_address", address_of(vend, wrapped), conf * 0.85)
+        elif sender is not None:
+            res["vendor_name"] = cand("vendor_name", sender.text.strip(), sender, 0, 0.6 * sender.confidence)
+        if res["vendor_address"] is None and sender is not None and res["vendor_name"] is not None \
+                and norm(sender.text) == norm(res["vendor_name"].value):
+            row = first.rows[sender.row]
+            rest = [s for s in row.segments if s.x0 > sender.x0]
+            res["vendor_address"] = addr_cand("vendor_address", rest, 0.7)
+        # Customer with no label: the address-only block left over (window envelope layouts).
+        if res["customer_name"] is None:
+            best_c, best_s = None, 0.0
+            for p in parties:
+                if p is vend or p["role"] is not None or len(p["body"]) < 2:
                     continue
-                y_rel = seg.y0 / ph
-                legal = bool(LEGAL_FORMS.search(t))
-                score = 0.0
-                score += 0.9 if legal else 0.0
-                score += min(0.8, 0.4 * (seg.height / med_h - 1)) if seg.height > med_h * 1.15 else 0.0
-                score += 0.5 * max(0.0, 1 - y_rel / 0.3)
-                score -= 0.8 if y_rel > 0.45 else 0.0
-                if len(nt) > 3 and all_text.count(nt) >= 2:
-                    score += 0.3
-                if sum(ch.isdigit() for ch in t) > 2:
-                    score -= 0.6
-                if len(t) > 60:
-                    score -= 0.5
-                # German sender line "Firma GmbH · Str. 1 · 12345 Ort": the name is its first part.
-                if best is None or score > best[0]:
-                    best = (score, seg, [])
-        if best is not None and best[0] > 0.2:
-            score, seg, block = best
-            name = re.split(r"\s[·•|]\s|\s-\s", seg.text)[0].strip(" ,")
-            conf = _clip(0.45 + 0.25 * min(score, 2.0)) * (0.5 + 0.5 * seg.confidence)
-            res["vendor_name"] = Candidate("vendor_name", name, conf, seg.page, sub_bbox(seg, 0, len(name)))
-            if not block:
-                block = self._block_below(first, seg, None, max_lines=4)
-            block = [s for s in block if not _contact_line(s.text) and not match_label(s.text, fuzzy=False)
-                     and (s.page, s.row) not in customer_rows]
-            if not block and name != seg.text.strip():
-                rest = seg.text[len(name):].strip(" ·•|-")
-                if rest:
-                    res["vendor_address"] = Candidate("vendor_address", ", ".join(p.strip() for p in re.split(r"\s[·•|]\s", rest)),
-                                                      conf * 0.8, seg.page, seg.bbox)
-            elif block:
-                addr = [s for s in block if _POSTCODE_RE.search(s.text) or _STREET_RE.search(s.text)][:3] or block[:2]
-                res["vendor_address"] = Candidate("vendor_address", ", ".join(s.text.strip() for s in addr),
-                                                  conf * 0.8, addr[0].page, union([s.bbox for s in addr]))
+                text, seg, off, wrapped = name_of(p)
+                if _looks_numeric(text) or _contact_line(text) or match_label(text, fuzzy=False):
+                    continue
+                addr = address_of(p, wrapped)
+                if seg.y0 / ph > 0.5 or not addr:
+                    continue
+                sc = 0.0
+                sc += 1.0 if any(_POSTCODE_RE.search(s.text) for s in addr) else 0.0
+                sc += 0.5 if _STREET_RE.search(addr[0].text) else 0.0
+                sc += 0.3 if LEGAL_FORMS.search(text) else 0.0
+                sc += 0.3 if seg.x0 / pw < 0.5 else 0.0
+                sc -= 1.0 if is_contact_block(p) and not VAT_RE.search(" ".join(s.text for s in p["body"]).upper()) else 0.0
+                if vend is not None and norm(text) == norm(name_of(vend)[0]):
+                    continue
+                if sc > best_s:
+                    best_c, best_s = p, sc
+            if best_c is not None and best_s >= 1.3:
+                text, seg, off, wrapped = name_of(best_c)
+                conf = _clip(0.35 + 0.3 * best_s) * (0.5 + 0.5 * seg.confidence)
+                res["customer_name"] = cand("customer_name", text, seg, off, conf)
+                res["customer_address"] = addr_cand("customer_address", address_of(best_c, wrapped), conf * 0.9)
         return res
+
+    @staticmethod
+    def _wrapped_name(layout: PageLayout, seg: Segment) -> Segment | None:
+        """A company name broken over two lines ("De Molen Handel" / "V.O.F."): the second
+        line sits right under the first, in the same font, and carries the legal form."""
+        if LEGAL_FORMS.search(seg.text):
+            return None
+        for r in layout.rows[seg.row + 1: seg.row + 2]:
+            for s in r.segments:
+                if (abs(s.x0 - seg.x0) < 0.8 * seg.height and s.y0 - seg.y1 < 0.9 * seg.height
+                        and abs(s.height - seg.height) < 0.2 * seg.height and len(s.text.split()) <= 3
+                        and LEGAL_FORMS.search(s.text)):
+                    return s
+        return None
 
     # --- identifiers ---------------------------------------------------------------------
 
@@ -610,7 +701,7 @@ def _typed(kind: str | None, text: str, decimal_sep: str | None, field_name: str
             return []
         for m in _ID_RE.finditer(t):
             tok = m.group(1).strip("._-/")
-            if len(tok) < 2 or find_dates(tok) or _PHONE_RE.fullmatch(tok):
+            if len(tok) < 2 or find_dates(tok):
                 continue
             if re.fullmatch(r"(?i)(no|nr|n|#)\.?", tok):
                 continue
