@@ -84,6 +84,26 @@ class _Span:
     page_size: tuple[int, int]
 
 
+def _split_words(words: list[OcrWord]) -> list[OcrWord]:
+    """Words as single tokens. Some engines give one "word" per line (or per phrase);
+    split those at spaces and share the box out by character position, so a value can
+    be found inside a line and get its own bbox."""
+    out: list[OcrWord] = []
+    for word in words:
+        tokens = word.text.split()
+        if len(tokens) <= 1:
+            out.append(word)
+            continue
+        x0, y0, x1, y1 = word.bbox
+        per_char = (x1 - x0) / max(len(word.text), 1)
+        pos = 0
+        for token in tokens:
+            start = word.text.index(token, pos)
+            pos = start + len(token)
+            out.append(OcrWord(token, (x0 + start * per_char, y0, x0 + pos * per_char, y1), word.confidence))
+    return out
+
+
 def _union(boxes: list[BBox]) -> BBox:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
@@ -104,11 +124,11 @@ class OcrIndex:
             size = (page.width, page.height)
             lines = page.lines
             for i, line in enumerate(lines):
-                words: list[OcrWord] = line.words or [OcrWord(line.text, line.bbox, line.confidence)]
+                words = _split_words(line.words or [OcrWord(line.text, line.bbox, line.confidence)])
                 for start in range(len(words)):
                     for end in range(start + 1, min(start + MAX_SPAN_WORDS, len(words)) + 1):
                         chunk = words[start:end]
-                        if len(chunk) == len(words) and line.words:
+                        if len(chunk) == len(words):
                             continue  # the whole line is added below with the line's own bbox
                         self._add(" ".join(w.text for w in chunk), page.page_no, _union([w.bbox for w in chunk]),
                                   min(w.confidence for w in chunk), size)
