@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from conftest_api import make_pdf, queued_messages, upload
+pytest.register_assert_rewrite("conftest_api")
+from conftest_api import make_pdf, queued_messages, upload  # noqa: E402
 from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK
 from invoice.scanner.processing.db.repository import Repository
 from invoice.scanner.processing.models import Evaluation, Extraction, NormalizedField, NormalizedLineItem, PageImage

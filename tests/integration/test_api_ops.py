@@ -1,9 +1,12 @@
 """Health, metrics, CORS, the OpenAPI document and the one error shape."""
 from __future__ import annotations
 
+import pytest
+
 import re
 
-from conftest_api import make_pdf, upload
+pytest.register_assert_rewrite("conftest_api")
+from conftest_api import make_pdf, upload  # noqa: E402
 from invoice.scanner.processing.db.repository import Repository
 from invoice.scanner.processing.models import LlmUsage, Prediction
 from invoice.scanner.processing.status import Status

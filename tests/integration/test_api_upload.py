@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest_api import make_image, make_pdf, queued_messages, upload
+pytest.register_assert_rewrite("conftest_api")
+from conftest_api import make_image, make_pdf, queued_messages, upload  # noqa: E402
 from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK
 from invoice.scanner.processing.status import Status
 
@@ -118,7 +119,7 @@ def test_oversize_upload_is_413_before_reading_the_body(make_app, api_config, te
     client = make_app(cfg).test_client()
     data = make_pdf(text="x" * 50) + b"%" + b"0" * 200_000  # a valid PDF padded past the limit
     resp = upload(client, tenant, data, "big.pdf")
-    _assert_rejected(resp, 413, "", repo, tenant, cfg, redis_client)
+    _assert_rejected(resp, 413, "size limit of 10,000 bytes", repo, tenant, cfg, redis_client)
     assert resp.json["status"] == "Request Entity Too Large"
     # a file just over the limit inside a body that the framing margin lets through is caught too
     resp = upload(client, tenant, make_pdf() + b"%" + b"0" * 10_000, "big.pdf")

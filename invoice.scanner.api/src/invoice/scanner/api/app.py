@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -26,6 +26,9 @@ class InvoiceApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         payload, code, headers = super().handle_http_exception(error)
+        if code == 413 and "message" not in payload:
+            limit = current_app.extensions["invoice_scanner"].config.max_upload_bytes
+            payload["message"] = f"The upload is over the size limit of {limit:,} bytes"
         payload.setdefault("message", error.description)
         data = getattr(error, "data", None) or {}
         for key in EXTRA_ERROR_KEYS:
