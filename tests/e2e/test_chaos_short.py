@@ -1,0 +1,44 @@
+"""The short chaos run of `make test`: a few documents on the real stack while every stage
+worker is SIGKILLed (its whole process group, restarted a moment later) and Redis restarts.
+Nothing may be lost, duplicated or left stuck. The long run is `benchmarks/chaos/run.py`.
+
+Redis is the harness' own (restarting it disturbs nothing else); PostgreSQL is the test
+server with a database of this test's own, so it is not restarted here.
+"""
+from __future__ import annotations
+
+import pytest
+
+from chaoskit import ChaosHarness, ChaosPlan, make_documents
+from invoice.scanner.processing.celery_app import STAGE_QUEUES
+
+pytestmark = pytest.mark.e2e
+
+
+def test_kills_and_a_redis_restart_lose_nothing(fresh_database, tmp_path):
+    database_url = fresh_database("invoice_scanner_e2e_chaos_short")
+    plan = ChaosPlan(
+        docs=4, duration_s=50, seed=11, scanned_share=0.5, upload_window_share=0.3, fault_window_share=0.9,
+        kill_every_s=(6.0, 8.0), kill_sequence=tuple(STAGE_QUEUES), kill_when_busy_s=6.0, pool_kill_share=0.0,
+        redis_restarts=1, postgres_restarts=0, memory_faults=0, outage_s=3.0, settle_timeout_s=240,
+        # Shorter deadlines than the long run: a stranded message is re-driven within ~25 s.
+        extra_env={"OCR_DEADLINE_S": "40", "PREPROCESSING_DEADLINE_S": "25", "LLM_DEADLINE_S": "20",
+                   "EXTRACTION_DEADLINE_S": "20", "EVALUATION_DEADLINE_S": "20", "SWEEPER_INTERVAL_S": "3"},
+    )
+    docs = make_documents(plan.docs, plan.seed, plan.scanned_share)
+    lines: list[str] = []
+    harness = ChaosHarness(tmp_path / "chaos", plan, database_url=database_url, say=lines.append)
+    try:
+        harness.start()
+        report = harness.run(docs)
+    finally:
+        harness.stop()
+    print("\n".join(lines) + "\n" + report.fault_log() + "\n" + report.table())
+    kinds = [f.kind for f in report.faults]
+    assert kinds.count("worker_kill") == len(STAGE_QUEUES), report.fault_log()
+    assert {f.target for f in report.faults if f.kind == "worker_kill"} == {f"worker-{q}" for q in STAGE_QUEUES}
+    assert kinds.count("redis_restart") == 1
+    assert report.accepted == plan.docs, report.upload_attempts
+    assert report.lost == [] and report.duplicated == [] and report.stuck == [], report.table()
+    assert report.history_problems == [], report.table()
+    assert report.terminal == plan.docs
