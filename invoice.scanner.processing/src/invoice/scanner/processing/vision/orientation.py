@@ -24,10 +24,10 @@ from invoice.scanner.processing.vision.engines import Quad, TextProbe
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS_MAX_SIDE = 1600
+ANALYSIS_MAX_SIDE = 1280
 MIN_ASPECT = 2.5  # a "line" box is at least this much longer than it is thick
 MIN_LINES = 3  # fewer long lines than this is no evidence
-SAMPLE_LINES = 12
+SAMPLE_LINES = 8
 MIN_THICKNESS_PX = 6
 ROTATE_MARGIN = 0.10  # other angle must read this much better (mean confidence)
 ROTATE_MIN_SCORE = 0.70  # ... and this well in absolute terms
@@ -120,7 +120,10 @@ def analyze(image: np.ndarray, probe: TextProbe) -> PageGeometry:
     candidates = (90, 270) if sideways else (0, 180)
     sample = [ln[0] for ln in sorted(family, key=lambda ln: -ln[1])[:SAMPLE_LINES]]
     crops = [c for c in (_crop(small, q) for q in sample) if c.size and min(c.shape[:2]) >= 4]
-    scores = {angle: _read_score(probe, crops, angle) for angle in candidates}
+    scores = {candidates[0]: _read_score(probe, crops, candidates[0])}
+    if sideways or scores[0] + ROTATE_MARGIN <= 1.0:
+        scores[candidates[1]] = _read_score(probe, crops, candidates[1])
+    # else: upright reads so well that no other angle could beat it by the margin; not read.
     evidence.update({"vertical": len(vertical), "horizontal": len(horizontal),
                      "scores": {str(k): round(v, 3) for k, v in scores.items()}})
     keep, other = candidates
@@ -129,8 +132,9 @@ def analyze(image: np.ndarray, probe: TextProbe) -> PageGeometry:
         keep, other = sorted(candidates, key=lambda a: -scores[a])
         rotation = keep if scores[keep] >= ROTATE_MIN_SCORE and scores[keep] - scores[other] >= ROTATE_MARGIN else 0
     else:
-        rotation = other if scores[other] >= ROTATE_MIN_SCORE and scores[other] - scores[keep] >= ROTATE_MARGIN else 0
-    evidence["decision"] = f"rotate {rotation}" if rotation else "upright"
+        score = scores.get(other, 0.0)
+        rotation = other if score >= ROTATE_MIN_SCORE and score - scores[keep] >= ROTATE_MARGIN else 0
+    evidence["decision"] = f"rotate {rotation}" if rotation else ("undecided, left as is" if sideways else "upright")
     if sideways and rotation == 0:
         # Undecided sideways page: no skew either, the angles below would be meaningless.
         return PageGeometry(0, 0.0, evidence)
