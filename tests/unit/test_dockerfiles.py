@@ -243,8 +243,12 @@ def test_gpu_image_bakes_paddle_models_at_build_time():
     gpu = DOCKER / "ocr-gpu.Dockerfile"
     instructions = parse(gpu)
     final = stages(instructions)[-1]
-    assert re.match(r"\$\{PADDLE_IMAGE\}", final[0].args)
-    assert "gpu" in global_args(instructions)["PADDLE_IMAGE"]
+    assert re.match(r"\$\{CUDA_IMAGE\}", final[0].args)
+    assert "cudnn-runtime" in global_args(instructions)["CUDA_IMAGE"]
+    runs = [ins.args for ins in final if ins.keyword == "RUN"]
+    paddle_at = next(i for i, a in enumerate(runs) if "paddlepaddle-gpu==${PADDLE_VERSION}" in a)
+    requirements_at = next(i for i, a in enumerate(runs) if "-r /tmp/requirements.txt" in a)
+    assert paddle_at < requirements_at, "the GPU framework layer is cached apart from the project's dependencies"
     names = {canonicalize_name(Requirement(r).name) for r in _requirements_for(gpu)}
     assert "paddleocr" in names and "rapidocr-onnxruntime" in names
     env = " ".join(ins.args for ins in final if ins.keyword == "ENV")
