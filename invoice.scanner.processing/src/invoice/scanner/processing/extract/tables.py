@@ -68,6 +68,9 @@ class Column:
 _WEAK_DESCRIPTION = {"item", "items", "article", "artikel", "product", "produkt", "service", "code"}
 
 
+_RULE = re.compile(r"^[\s\-_=.*~·]+$")
+
+
 @dataclass
 class ItemDraft:
     cells: dict[str, list[OcrWord]] = field(default_factory=dict)
@@ -81,33 +84,35 @@ class ItemDraft:
 
 
 def _match_header_words(words: list[OcrWord]) -> list[Column]:
-    """Greedy longest-phrase matching of header vocabulary over a row's words."""
-    toks = [(norm(w.text), w) for w in words]
+    """Greedy longest-phrase matching of header vocabulary over a row's words. Matching runs
+    on normalized sub-words ("P.U." is "p u") mapped back to the printed words."""
+    stream: list[tuple[str, int]] = [(t, k) for k, w in enumerate(words) for t in norm(w.text).split()]
     cols: list[Column] = []
     i = 0
-    while i < len(toks):
+    while i < len(stream):
         hit = None
         for phrase, key in _HEADER_PHRASES:
             n = len(phrase)
-            if i + n > len(toks):
+            if i + n > len(stream) or tuple(t for t, _ in stream[i:i + n]) != phrase:
                 continue
-            cand = " ".join(t for t, _ in toks[i:i + n]).split()
-            if tuple(cand) == phrase:
-                # Words of one phrase must be close together (one header cell).
-                ws = [w for _, w in toks[i:i + n]]
-                h = max(w.bbox[3] - w.bbox[1] for w in ws)
-                if all(ws[j + 1].bbox[0] - ws[j].bbox[2] < 1.5 * h for j in range(n - 1)):
-                    hit = (key, n, ws)
-                    break
+            if i + n < len(stream) and stream[i + n][1] == stream[i + n - 1][1]:
+                continue  # the phrase would end inside a printed word
+            ws = [words[k] for k in sorted({k for _, k in stream[i:i + n]})]
+            h = max(w.bbox[3] - w.bbox[1] for w in ws)
+            # Words of one phrase must be close together (one header cell).
+            if all(ws[j + 1].bbox[0] - ws[j].bbox[2] < 1.5 * h for j in range(len(ws) - 1)):
+                hit = (key, n, ws)
+                break
         if hit:
             key, n, ws = hit
             cols.append(Column(key, min(w.bbox[0] for w in ws), max(w.bbox[2] for w in ws),
                                weak=" ".join(norm(w.text) for w in ws) in _WEAK_DESCRIPTION))
             i += n
         else:
-            if toks[i][0]:
-                cols.append(Column("_other", toks[i][1].bbox[0], toks[i][1].bbox[2]))
-            i += 1
+            k = stream[i][1]
+            cols.append(Column("_other", words[k].bbox[0], words[k].bbox[2]))
+            while i < len(stream) and stream[i][1] == k:
+                i += 1
     # Merge unknown words into the cell just before them when they touch it (e.g. "Unit price (EUR)").
     merged: list[Column] = []
     for c in cols:
@@ -143,17 +148,20 @@ def find_header(layout: PageLayout) -> tuple[int, list[Column]] | None:
     seen: set[str] = set()
     uniq = []
     for c in sorted(cols, key=lambda c: c.x0):
-        if c.key in seen:
+        if c.key in seen and not c.key.startswith("_"):
             continue
         seen.add(c.key)
         uniq.append(c)
     return idx, uniq
 
 
-def _assign(words: list[OcrWord], cols: list[Column]) -> dict[str, list[OcrWord]]:
+def _assign(words: list[OcrWord], cols: list[Column], lh: float) -> dict[str, list[OcrWord]]:
     cells: dict[str, list[OcrWord]] = {}
     ordered = sorted(cols, key=lambda c: c.x0)
+    left, right = ordered[0].x0 - 2 * lh, ordered[-1].x1 + 2 * lh
     for w in words:
+        if w.bbox[2] < left or w.bbox[0] > right:
+            continue  # beside the table (a sidebar, a margin note), not in it
         best, best_d = None, None
         for i, c in enumerate(ordered):
             # Column span reaches half way to its neighbours: values may be wider than headers.
@@ -220,10 +228,18 @@ def extract_items(layouts: list[PageLayout], decimal_sep: str | None) -> tuple[l
             text = row.text.strip()
             if _CARRY.match(norm(text)):
                 used.add((layout.page.page_no, row.index))
+                if seen_item_on_page:
+                    break  # "carried forward" closes this page's part of the table
                 continue
-            cells = _assign(row.words, cols)
-            money = _has_money(cells, decimal_sep)
+            if _RULE.match(text):
+                continue
+            cells = _assign(row.words, cols, layout.line_height)
             lh = layout.line_height
+            if seen_item_on_page and last_row_y1 is not None and row.bbox[1] - last_row_y1 > 2.5 * lh:
+                # A wide gap after the items and no totals label: the table ended (footer below).
+                open_table = False
+                break
+            money = _has_money(cells, decimal_sep)
             if money:
                 d = ItemDraft(cells={k: list(v) for k, v in cells.items()}, boxes=[row.bbox],
                               page=layout.page.page_no,
@@ -241,10 +257,6 @@ def extract_items(layouts: list[PageLayout], decimal_sep: str | None) -> tuple[l
                 used.add((layout.page.page_no, row.index))
                 last_row_y1 = row.bbox[3]
                 continue
-            if seen_item_on_page and last_row_y1 is not None and row.bbox[1] - last_row_y1 > 4 * lh:
-                # A wide gap after the items and no totals label: the table ended (footer below).
-                open_table = False
-                break
     return items, used
 
 
