@@ -22,7 +22,15 @@ from invoice.scanner.api.repository import ApiRepository
 
 API_DATABASE = "invoice_scanner_test_api"
 API_REDIS_DB = 5
+TEST_PASSWORD = "correct horse battery staple"
 _created: dict[str, str] = {}
+_password_hash: list[str] = []  # scrypt is slow by design; hash the shared test password once
+
+
+def _test_password_hash() -> str:
+    if not _password_hash:
+        _password_hash.append(hash_password(TEST_PASSWORD))
+    return _password_hash[0]
 
 
 @dataclass
@@ -94,10 +102,9 @@ def make_tenant(repo, api_config) -> Callable[[], Tenant]:
     def make() -> Tenant:
         tag = uuid.uuid4().hex[:10]
         company, _ = repo.get_or_create_company(f"Company {tag}")
-        password = f"pw-{tag}"
-        user = repo.create_user(company.id, f"user-{tag}@example.test", hash_password(password))
+        user = repo.create_user(company.id, f"user-{tag}@example.test", _test_password_hash())
         token = issue_token(repo, user.id, api_config.token_ttl_s).access_token
-        return Tenant(company.id, user.id, user.email, password, token)
+        return Tenant(company.id, user.id, user.email, TEST_PASSWORD, token)
 
     return make
 

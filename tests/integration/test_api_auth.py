@@ -111,3 +111,11 @@ def test_admin_cli_creates_company_user_and_token(client, api_config, monkeypatc
     token = capsys.readouterr().out.strip()
     assert client.get("/documents", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert cli.main(["create-token", "--email", "missing@example.test"]) == 1
+
+
+def test_rate_limit_uses_the_forwarded_address_behind_a_trusted_proxy(make_app, api_config, tenant):
+    client = make_app(api_config.with_overrides(login_rate_limit=1, proxy_hops=1)).test_client()
+    wrong = {"email": tenant.email, "password": "wrong"}
+    assert client.post("/auth/login", json=wrong, headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 401
+    assert client.post("/auth/login", json=wrong, headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 429
+    assert client.post("/auth/login", json=wrong, headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 401

@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from invoice.scanner.api.auth import require_token
 from invoice.scanner.api.config import ApiConfig
@@ -64,6 +65,9 @@ def create_app(config: ApiConfig | None = None) -> Flask:
         },
         JSON_SORT_KEYS=False,
     )
+    if config.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops,
+                                x_host=config.proxy_hops)
     state = ApiState.build(config)
     state.registry.register(PipelineCollector(state.repo))
     app.extensions["invoice_scanner"] = state

@@ -39,6 +39,9 @@ class ApiConfig:
     stuck_after_s: int = 3600  # /health counts non-terminal documents untouched this long
     broker_timeout_s: float = 2.0  # connect/publish timeout; the upload answers even if Redis is down
     db_pool_size: int = 8
+    # Reverse proxies in front of the API (nginx, a load balancer): how many X-Forwarded-For
+    # hops to trust, so the login rate limit sees the client's address, not the proxy's.
+    proxy_hops: int = 0
     swagger_ui_url: str = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
     processing: Settings = field(default_factory=Settings)
 
@@ -62,6 +65,7 @@ class ApiConfig:
             stuck_after_s=int(e.get("STUCK_AFTER_S", d.stuck_after_s)),
             broker_timeout_s=float(e.get("BROKER_TIMEOUT_S", d.broker_timeout_s)),
             db_pool_size=int(e.get("API_DB_POOL_SIZE", d.db_pool_size)),
+            proxy_hops=int(e.get("PROXY_HOPS", d.proxy_hops)),
             swagger_ui_url=e.get("SWAGGER_UI_URL", d.swagger_ui_url),
             processing=settings,
         )
