@@ -154,3 +154,20 @@ def test_unhandled_error_is_a_json_500(make_app, api_config, tenant):
     assert resp.status_code == 500
     assert resp.json["code"] == 500 and resp.json["status"] == "Internal Server Error" and resp.json["message"]
     assert "boom" not in resp.json["message"]
+
+
+def test_the_api_imports_no_ocr_opencv_or_llm_code(api_config):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from invoice.scanner.api import create_app\n"
+        "from invoice.scanner.api.config import ApiConfig\n"
+        f"create_app(ApiConfig.from_env({{}}).with_overrides(database_url={api_config.database_url!r}))\n"
+        "heavy = {'cv2', 'numpy', 'onnxruntime', 'rapidocr_onnxruntime', 'paddleocr', 'openai', 'anthropic',\n"
+        "         'google', 'invoice.scanner.processing.stages', 'invoice.scanner.processing.pipeline'}\n"
+        "print(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
