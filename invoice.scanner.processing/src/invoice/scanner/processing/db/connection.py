@@ -54,6 +54,21 @@ def transaction(database_url: str, pool_size: int = 4) -> Iterator[psycopg2.exte
         raise
     finally:
         pool.putconn(conn, close=broken or conn.closed != 0)
+        if broken:
+            _discard_idle(pool)
+
+
+def _discard_idle(pool: ThreadedConnectionPool) -> None:
+    """When one connection broke, the server most likely restarted and every idle one in the
+    pool is dead too: close them all now, so each process fails one transaction after a
+    database restart instead of one per pooled connection (found by benchmarks/chaos)."""
+    with pool._lock:  # psycopg2's pool has no public way to drop its idle connections
+        idle, pool._pool[:] = list(pool._pool), []  # idle ones hold no key; new ones connect lazily
+    for conn in idle:
+        try:
+            conn.close()
+        except psycopg2.Error:
+            pass
 
 
 def close_pools() -> None:
