@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     kinds = {k: sum(1 for d in docs if d.kind == k) for k in ("born_digital", "scanned")}
     print(f"documents: {kinds}; state in {root}", flush=True)
     harness = ChaosHarness(root, plan, say=lambda line: print(line, flush=True))
+
+    def interrupt(signum, frame):  # `kill <pid>` stops every process the run started
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     started = time.monotonic()
     try:
         harness.start()
