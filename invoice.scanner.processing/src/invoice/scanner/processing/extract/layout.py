@@ -219,7 +219,8 @@ def blocks(layout: PageLayout, skip: set[tuple[int, int]] | None = None) -> list
             best = None
             for b in out:
                 last = b[-1]
-                if last.row >= seg.row or abs(last.x0 - seg.x0) > 0.8 * lh:
+                # Left-aligned, or right-aligned (a letterhead set flush right).
+                if last.row >= seg.row or (abs(last.x0 - seg.x0) > 0.8 * lh and abs(last.x1 - seg.x1) > 0.5 * lh):
                     continue
                 if seg.y0 - last.y1 > 1.0 * max(lh, min(last.height, 1.6 * lh)):
                     continue

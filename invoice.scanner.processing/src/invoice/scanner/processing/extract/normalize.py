@@ -157,8 +157,8 @@ MONTHS: dict[str, int] = {}
 for _n, _names in enumerate([
     "january jan januar janv janvier enero ene januari jän jänner",
     "february feb februar fév fevrier février febrero februari févr",
-    "march mar märz maerz mars marzo maart mrz mär",
-    "april apr avril abril avr",
+    "march mar märz maerz mars marzo maart mrz mär mrt",
+    "april apr avril abril avr abr",
     "may mai mayo mei",
     "june jun juni juin junio",
     "july jul juli juillet julio juil",
@@ -331,6 +331,14 @@ def validate_tax_id(raw: str) -> tuple[str, str | None]:
 
     c = compact(raw)
     c = re.sub(r"(MWST|TVA|IVA)$", "", c)
+    if c.startswith("CHE") and re.search(r"(MWST|TVA|IVA)$", compact(raw)):
+        # "CHE-123.456.789 MWST" is the Swiss VAT number; the suffix is part of it.
+        from stdnum.ch import vat as ch_vat
+
+        try:
+            return ch_vat.validate(compact(raw)), None
+        except ValidationError as exc:
+            return compact(raw), f"invalid Swiss VAT number: {exc}"
     if c.startswith("CHE"):
         from stdnum.ch import uid
 

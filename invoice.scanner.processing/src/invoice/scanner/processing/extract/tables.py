@@ -68,6 +68,7 @@ class Column:
 _WEAK_DESCRIPTION = {"item", "items", "article", "artikel", "product", "produkt", "service", "code"}
 
 
+_CURRENCY_TOKEN = re.compile(r"^(?:[A-Z]{3}|[€$£¥]|Fr\.|SFr\.?)$")
 _RULE = re.compile(r"^[\s\-_=.*~·]+$")
 
 
@@ -100,7 +101,7 @@ def _match_header_words(words: list[OcrWord]) -> list[Column]:
             ws = [words[k] for k in sorted({k for _, k in stream[i:i + n]})]
             h = max(w.bbox[3] - w.bbox[1] for w in ws)
             # Words of one phrase must be close together (one header cell).
-            if all(ws[j + 1].bbox[0] - ws[j].bbox[2] < 1.5 * h for j in range(len(ws) - 1)):
+            if all(ws[j + 1].bbox[0] - ws[j].bbox[2] < 0.8 * h for j in range(len(ws) - 1)):
                 hit = (key, n, ws)
                 break
         if hit:
@@ -162,6 +163,12 @@ def _assign(words: list[OcrWord], cols: list[Column], lh: float) -> dict[str, li
     for w in words:
         if w.bbox[2] < left or w.bbox[0] > right:
             continue  # beside the table (a sidebar, a margin note), not in it
+        if _CURRENCY_TOKEN.match(w.text):
+            # "CHF 1'346.00": a currency printed before a price belongs to the price's column.
+            later = [c for c in ordered if c.key in ("unit_price", "amount") and c.x1 >= w.bbox[2]]
+            if later:
+                cells.setdefault(min(later, key=lambda c: c.x1).key, []).append(w)
+                continue
         best, best_d = None, None
         for i, c in enumerate(ordered):
             # Column span reaches half way to its neighbours: values may be wider than headers.

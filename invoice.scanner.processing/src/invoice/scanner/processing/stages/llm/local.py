@@ -193,6 +193,9 @@ class _DocumentReader:
                         break
                     sources.append((s, s.text, 0, 0.85))
                     break
+        if field_name == "due_date" and sources and not any(_typed("date", t, None, None) for _, t, _, _ in sources):
+            # "Zahlungsziel: 30 Tage netto", "Due: on receipt": a due label with terms, not a date.
+            field_name, kind = "payment_terms", "text"
         for s, text, off, pos_factor in sources:
             vals = _typed(kind, text, self.decimal_sep, field_name)
             if not vals:
@@ -729,7 +732,10 @@ def _typed(kind: str | None, text: str, decimal_sep: str | None, field_name: str
     t = text.strip()
     if not t or len(t) > 80:
         return []
-    return [(t, text.find(t), text.find(t) + len(t), 0.9, None)]
+    validity = 0.9
+    if field_name == "payment_terms" and not re.search(r"\d", t):
+        validity = 0.6  # "Forma de pago: transferencia" names a method, not terms
+    return [(t, text.find(t), text.find(t) + len(t), validity, None)]
 
 
 def _looks_numeric(text: str) -> bool:
