@@ -27,7 +27,7 @@ from invoice.scanner.processing.celery_app import MAINTENANCE_QUEUE
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "invoice_scanner_test_deploy"
-REDIS_DB = 15  # this module's own Redis database
+REDIS_DB = 8  # this module's own Redis database (e2e uses 10-15, the API tests 5)
 BIN = Path(sys.executable).parent
 
 
