@@ -42,7 +42,7 @@ def _core_matches(doc: dict, truth: dict) -> dict[str, tuple]:
 
 def test_born_digital_pdf_end_to_end(stack):
     api = stack.user("Acme Buyer", "ap@acme.test")
-    inv = generate(seed=101, kind="born_digital", language="en")
+    inv = generate(seed=101, kind="born_digital", language="en", pages=1)
     r = api.upload(inv.data, inv.filename)
     assert r.status_code == 201, r.text
     body = r.json()

@@ -393,6 +393,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-demo", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if Path(".env").exists():
+        from dotenv import load_dotenv
+
+        load_dotenv(".env", override=False)  # variables already set in the shell win
+        print("settings read from .env", flush=True)
     var = Path(args.var).resolve()
     services = ensure_services(var)
     print(f"PostgreSQL: {services.database_url}\nRedis:      {services.redis_url}", flush=True)
