@@ -144,8 +144,8 @@ LABELS: dict[str, tuple[str, ...]] = {
 WEAK: dict[str, frozenset[str]] = {
     "invoice_date": frozenset({"date", "datum", "fecha", "dated", "le", "issued"}),
     "invoice_number": frozenset({"invoice", "rechnung", "facture", "factura", "factuur"}),
-    "customer_name": frozenset({"to", "an", "client", "customer", "kunde", "cliente", "klant"}),
-    "vendor_name": frozenset({"from", "von"}),
+    "customer_name": frozenset({"to", "an", "aan", "client", "customer", "kunde", "cliente", "klant"}),
+    "vendor_name": frozenset({"from", "von", "van"}),
     "purchase_order": frozenset({"po", "p o", "commande", "pedido", "your reference"}),
     "vendor_tax_id": frozenset({"tin", "ein", "abn", "nif", "cif", "siret", "kvk"}),
     "total": frozenset({"summe", "gesamt", "brutto", "totaal"}),

@@ -141,9 +141,11 @@ def find_header(layout: PageLayout) -> tuple[int, list[Column]] | None:
         return None
     _, idx, cols = best
     # "Item" / "Article" name a position or code column when a real description header exists.
-    if sum(1 for c in cols if c.key == "description") > 1:
-        for c in cols:
-            if c.key == "description" and c.weak:
+    descs = [c for c in cols if c.key == "description"]
+    if len(descs) > 1:
+        keep = next((c for c in descs if not c.weak), descs[-1])  # codes come before descriptions
+        for c in descs:
+            if c is not keep:
                 c.key = "_pos"
     # One column per key: keep the first of duplicates ("Total" twice is rare; first is the line total).
     seen: set[str] = set()

@@ -33,7 +33,7 @@ _DAY_FIRST_LANGUAGES = {"de", "fr", "es", "nl"}
 class DocumentConventions:
     decimal_sep: str | None
     date_order: str | None  # DMY | MDY | None
-    date_evidence: str  # dates | language | currency | none
+    date_evidence: str  # dates | language | country | currency | none
     language: str
 
 
@@ -50,12 +50,35 @@ def conventions(prediction: Prediction, pages: list[OcrPage]) -> DocumentConvent
         return DocumentConventions(decimal_sep, order, "dates", language)
     if language in _DAY_FIRST_LANGUAGES:
         return DocumentConventions(decimal_sep, "DMY", "language", language)
+    country = _vendor_country(prediction, all_text)
+    if country:
+        return DocumentConventions(decimal_sep, "MDY" if country == "US" else "DMY", "country", language)
     cur_field = prediction.fields.get("currency")
     cur = currency_in(cur_field.value) if cur_field and cur_field.value else currency_in(all_text)
     if cur:
         return DocumentConventions(decimal_sep, "MDY" if cur in _MONTH_FIRST_CURRENCIES else "DMY", "currency",
                                    language)
     return DocumentConventions(decimal_sep, None, "none", language)
+
+
+_US_HINTS = re.compile(r"\b(?:[Rr]outing|ROUTING|ABA|EIN|Federal Tax ID|Sales Tax|SALES TAX)\b"
+                       r"|\b[A-Z]{2}\s\d{5}(?:-\d{4})?\b")
+
+
+def _vendor_country(prediction: Prediction, all_text: str) -> str | None:
+    """The issuer's country from what it prints about itself: an IBAN or a VAT number
+    (Europe: day first) or US-only details (EIN, routing number, state + ZIP)."""
+    for name in ("iban", "vendor_tax_id"):
+        f = prediction.fields.get(name)
+        if f and f.value:
+            v = re.sub(r"[\s.\-]", "", f.value).upper()
+            if re.match(r"^[A-Z]{2}\d", v) or v.startswith("CHE"):
+                return v[:2]
+            if re.fullmatch(r"\d{2}-?\d{7}", f.value.strip()):
+                return "US"
+    if _US_HINTS.search(all_text):
+        return "US"
+    return None
 
 
 def _text(value: str) -> str | None:

@@ -189,8 +189,8 @@ class _DocumentReader:
                          if s.x0 < seg.x1 + lh and s.x1 > seg.x0 - lh and abs(s.x0 - seg.x0) < 6 * lh]
                 if below:
                     s = min(below, key=lambda s: abs(s.x0 - seg.x0))
-                    if match_label(s.text, fuzzy=False) and not _typed(kind, s.text, self.decimal_sep, field_name):
-                        break
+                    if match_label(s.text, fuzzy=False):
+                        break  # the next label of a column of labels, not this one's value
                     sources.append((s, s.text, 0, 0.85))
                     break
         if field_name == "due_date" and sources and not any(_typed("date", t, None, None) for _, t, _, _ in sources):
@@ -200,9 +200,12 @@ class _DocumentReader:
             vals = _typed(kind, text, self.decimal_sep, field_name)
             if not vals:
                 continue
+            if kind == "amount":
+                # The amount of a label is the last one on its row ("VAT 19% 190.00"), preferring
+                # one printed with cents over a bare number ("Please pay 12.50 quoting 94194").
+                with_cents = [v for v in vals if v[3] >= 1.0]
+                vals = [(with_cents or vals)[-1]]
             for rank, (raw, start, end, validity, number) in enumerate(vals):
-                if kind == "amount" and rank < len(vals) - 1:
-                    continue  # the amount of a label is the last one on its row ("VAT 19% 190.00")
                 if kind != "amount" and rank > 0:
                     break
                 conf = sub_confidence(s, off + start, off + end)
@@ -210,9 +213,8 @@ class _DocumentReader:
                 self.cands.setdefault(field_name, []).append(
                     Candidate(field_name, raw, score, s.page, sub_bbox(s, off + start, off + end), number,
                               (s.page, s.row)))
-            if kind != "amount":
+            if kind == "amount":
                 break
-            break
 
     def _best(self, name: str) -> Candidate | None:
         cs = self.cands.get(name)
@@ -404,7 +406,8 @@ class _DocumentReader:
         lh = first.line_height
         ph = float(first.page.height or 1)
         pw = float(first.page.width or 1)
-        blks = blocks(first, skip=self.table_rows)
+        blks = [b for lay in self.layouts for b in blocks(lay, skip=self.table_rows)]
+        lay_of = {lay.page.page_no: lay for lay in self.layouts}
         all_text = norm("\n".join(p.text for p in self.pages))
         heights = sorted(s.height for s in first.segments) or [1.0]
         med_h = heights[len(heights) // 2]
@@ -414,6 +417,8 @@ class _DocumentReader:
         for bi, b in enumerate(blks):
             head = b[0]
             m = self._match(head)
+            if m and m[1] < 1.0 and m[2] and ":" not in head.text[:m[3]]:
+                m = None  # "Van Dijk B.V.", "To Go Ltd": a weak label word opening a name, not a label
             role, body, inline = None, list(b), None
             if m and m[0] in ("customer_name", "vendor_name", "_ship_to"):
                 key, strength, rest, start = m
@@ -425,7 +430,8 @@ class _DocumentReader:
                     body = b[1:]
                     if not body:
                         # Heading set apart from its block: the nearest block right under it.
-                        below = [(i, c) for i, c in enumerate(blks) if i != bi and c[0].y0 > head.y0
+                        below = [(i, c) for i, c in enumerate(blks) if i != bi and c[0].page == head.page
+                                 and c[0].y0 > head.y0
                                  and c[0].y0 - head.y1 < 2.5 * lh and abs(c[0].x0 - head.x0) < 2.5 * lh]
                         if below:
                             i, c = min(below, key=lambda ic: ic[1][0].y0)
@@ -446,7 +452,7 @@ class _DocumentReader:
             if p["inline"] is not None:
                 return p["inline"][0], p["body"][0], p["inline"][1], None
             seg = p["body"][0]
-            wrapped = self._wrapped_name(first, seg)
+            wrapped = self._wrapped_name(lay_of[seg.page], seg)
             text = seg.text.strip() if wrapped is None else f"{seg.text.strip()} {wrapped.text.strip()}"
             return text, seg, 0, wrapped
 
@@ -478,7 +484,7 @@ class _DocumentReader:
 
         # Customer.
         cust = None
-        labelled = [p for p in parties if p["role"] == "customer_name"]
+        labelled = [p for p in parties if p["role"] == "customer_name" and p["body"][0].page == first.page.page_no]
         labelled.sort(key=lambda p: (-p["strength"], p["body"][0].y0))
         for p in labelled:
             text, seg, off, wrapped = name_of(p)
@@ -503,7 +509,9 @@ class _DocumentReader:
             lab = match_label(t, fuzzy=False)
             if lab and (lab[0].startswith("_") or lab[1] >= 1.0) and p["inline"] is None:
                 continue
-            y_rel = seg.y0 / ph
+            y_rel = seg.y0 / ph if seg.page == first.page.page_no else 1.0
+            if p["role"] != "vendor_name" and seg.page != first.page.page_no:
+                continue  # later pages name the vendor only under a label
             score = 3.0 if p["role"] == "vendor_name" else 0.0
             score += 0.9 if LEGAL_FORMS.search(t) else 0.0
             score += min(0.8, 0.4 * (seg.height / med_h - 1)) if seg.height > med_h * 1.15 else 0.0
@@ -536,7 +544,7 @@ class _DocumentReader:
         if res["customer_name"] is None:
             best_c, best_s = None, 0.0
             for p in parties:
-                if p is vend or p["role"] is not None or len(p["body"]) < 2:
+                if p is vend or p["role"] is not None or len(p["body"]) < 2 or p["body"][0].page != first.page.page_no:
                     continue
                 text, seg, off, wrapped = name_of(p)
                 if _looks_numeric(text) or _contact_line(text) or match_label(text, fuzzy=False):
