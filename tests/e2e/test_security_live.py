@@ -17,8 +17,6 @@ from hypothesis import strategies as st
 
 from hostile.corpus import text_pdf
 
-from .conftest import Api
-
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct-horse-battery"  # RunningStack.user's default: it must never reach a log
@@ -73,8 +71,7 @@ def test_tenant_isolation_property(stack, tenants):
 def test_revoked_and_expired_tokens_fail_on_every_api_process(stack, tenants):
     users, _ = tenants
     email = "revoke@sec.test"
-    stack.user("Sec Company A", email)
-    api = Api(stack.base).login(email, PASSWORD)
+    api = stack.user("Sec Company A", email)
     assert api.get("/documents").status_code == 200
     assert api.session.post(f"{stack.base}/auth/logout", timeout=10).status_code == 200
     # gunicorn runs several processes: every one must refuse the revoked token.
@@ -94,8 +91,10 @@ def test_login_rate_limit_holds_across_api_processes(stack):
     stack.user("Sec Company A", email)
     codes = [requests.post(f"{stack.base}/auth/login", json={"email": email, "password": "wrong-guess"},
                            timeout=10).status_code for _ in range(14)]
-    # The limit (10 a minute per email and address) is shared through Redis, not per process.
-    assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}, codes
+    # The limit (10 attempts a minute per email and address, the login that created the
+    # session included) is shared through Redis, not per gunicorn process.
+    first = codes.index(429) if 429 in codes else len(codes)
+    assert 8 <= first <= 10 and set(codes[:first]) == {401} and set(codes[first:]) == {429}, codes
     r = requests.post(f"{stack.base}/auth/login", json={"email": email, "password": PASSWORD}, timeout=10)
     assert r.status_code == 429 and r.json()["message"]
 

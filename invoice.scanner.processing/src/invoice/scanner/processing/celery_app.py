@@ -74,6 +74,10 @@ def configure(app: Celery, settings: Settings) -> None:
         task_send_sent_event=True,
         worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
         worker_max_memory_per_child=settings.worker_max_memory_per_child_kb or None,
+        # A new pool process loads its OCR model in worker_process_init before it reports
+        # "up"; Celery's default 4 s kills it and forks another, forever, on a busy host
+        # (seen in benchmarks/chaos: the OCR worker never took a task again).
+        worker_proc_alive_timeout=120.0,
         beat_schedule={
             "sweep-stuck-documents": {"task": SWEEP_TASK, "schedule": float(settings.sweeper_interval_s)},
         },
