@@ -120,7 +120,7 @@ class Invoice:
     def vat_id_label(self) -> str:
         return self.labels["vat_id_us"] if self.country.code == "US" else self.labels["vat_id"]
 
-    def meta_pairs(self, rng: random.Random | None = None, distractors: bool = True) -> list[tuple[str, str]]:
+    def meta_pairs(self, distractors: bool = True) -> list[tuple[str, str]]:
         """The header's label/value pairs in print order; dates that are not the invoice or
         due date (order, delivery) are distractors."""
         pairs = [(self.label("invoice_number"), self.invoice_number),

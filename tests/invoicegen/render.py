@@ -117,6 +117,8 @@ class LayoutBase:
         self.cur_in_table = rng.random() < 0.3 and inv.money.placement != "none"
         self.carry = rng.random() < 0.5  # print carried/brought-forward subtotals between pages
         self.page_numbers = rng.random() < 0.7
+        # With bare numbers in the table, some layouts name the currency in the amount header.
+        self.currency_in_header = rng.random() < 0.35
         self.notes_pay_sentence = rng.random() < 0.35
         self.setup(rng)
 
@@ -243,7 +245,7 @@ class LayoutBase:
         for i, (label, value) in enumerate(pairs):
             col, row = i % per_row, i // per_row
             cx, cy = x + col * col_w, y + row * 28
-            pdf.text(cx, cy, label.upper() if self.rng.random() < 0.0 else label, size=self.size - 1.5, color=GREY)
+            pdf.text(cx, cy, label, size=self.size - 1.5, color=GREY)
             pdf.text(cx, cy + 12, value, size=self.size + 0.5, bold=True)
         rows = (len(pairs) + per_row - 1) // per_row
         return y + rows * 28
@@ -270,7 +272,7 @@ class LayoutBase:
         headers = {"pos": inv.label("pos"), "code": inv.label("code"), "desc": inv.label("description"),
                    "qty": inv.label("qty"), "unit": inv.label("unit"), "unit_price": inv.label("unit_price"),
                    "tax": inv.label("tax"), "amount": inv.label("amount")}
-        if self.cur_in_table is False and inv.money.placement != "none" and self.rng_cur_header:
+        if not self.cur_in_table and inv.money.placement != "none" and self.currency_in_header:
             headers["amount"] = f"{headers['amount']} ({inv.currency})"
         order = list(self.order)
         while True:
@@ -287,10 +289,6 @@ class LayoutBase:
                 desc.width = max(room, desc.width)
                 return cols
             order.remove(next(k for k in ("code", "unit", "pos") if k in order))
-
-    @property
-    def rng_cur_header(self) -> bool:
-        return self.inv.seed % 3 == 0
 
     def cell(self, key: str, item: Item, k: int) -> str:
         inv = self.inv
