@@ -441,11 +441,13 @@ class _DocumentReader:
                 continue  # a block that starts with another label: key/value pairs, not a party
             if not body:
                 continue
-            if (len(body) > 1 and body[0].sep_after and body[0].height < 0.95 * body[1].height):
+            had_sender = False
+            if len(body) > 2 and body[0].sep_after:
                 sender = body[0]
                 body = body[1:]
+                had_sender = True
             parties.append({"index": bi, "role": role, "body": body, "inline": inline,
-                            "strength": m[1] if role else 0.0})
+                            "strength": m[1] if role else 0.0, "sender": had_sender})
         parties = [p for p in parties if p["role"] is not None or p["index"] not in used_blocks]
 
         def name_of(p: dict) -> tuple[str, Segment, int, Segment | None]:
@@ -465,13 +467,23 @@ class _DocumentReader:
                 lab = match_label(s.text, fuzzy=False)
                 if _contact_line(s.text) or (lab and lab[1] >= 1.0) or VAT_RE.search(s.text.upper()):
                     break
-                if re.match(r"(?i)^(attn|attention|fao|z\.?\s?hd|a l.attention|a/a|att\.|t\.a\.v)", s.text.strip()):
+                if re.match(r"^(attn|attention|fao|z ?hd|a l attention|a/a|att|t a v|c/o)\b", norm(s.text)):
                     continue
+                if norm(s.text) in TITLE_WORDS or find_dates(s.text):
+                    break
                 out.append(s)
             return out[:4]
 
         def is_contact_block(p: dict) -> bool:
-            return any(_contact_line(s.text) or VAT_RE.search(s.text.upper()) for s in p["body"][1:8])
+            """Phone, e-mail, web or VAT id lines under the name: a letterhead, not an address."""
+            for s in p["body"][1:8]:
+                lab = match_label(s.text, fuzzy=False)
+                if norm(s.text) in TITLE_WORDS or (lab and lab[0] not in _CONTACT_KEYS):
+                    return False
+                if "@" in s.text or "www" in norm(s.text) or (lab and lab[0] in _CONTACT_KEYS) \
+                        or VAT_RE.search(s.text.upper()):
+                    return True
+            return False
 
         def cand(field: str, text: str, seg: Segment, off: int, conf: float) -> Candidate:
             return Candidate(field, text, conf, seg.page, sub_bbox(seg, off, off + len(text)), row=(seg.page, seg.row))
@@ -547,14 +559,17 @@ class _DocumentReader:
                 if p is vend or p["role"] is not None or len(p["body"]) < 2 or p["body"][0].page != first.page.page_no:
                     continue
                 text, seg, off, wrapped = name_of(p)
-                if _looks_numeric(text) or _contact_line(text) or match_label(text, fuzzy=False):
+                if (_looks_numeric(text) or _contact_line(text) or match_label(text, fuzzy=False)
+                        or sum(ch.isdigit() for ch in text) > 2):
                     continue
                 addr = address_of(p, wrapped)
                 if seg.y0 / ph > 0.5 or not addr:
                     continue
-                sc = 0.0
-                sc += 1.0 if any(_POSTCODE_RE.search(s.text) for s in addr) else 0.0
+                sc = 1.0 if p["sender"] else 0.0
+                sc += 1.0 if any(_POSTCODE_RE.search(s.text) for s in addr) else (
+                    0.6 if re.search(r"\d", addr[-1].text) else 0.0)
                 sc += 0.5 if _STREET_RE.search(addr[0].text) else 0.0
+                sc += 0.2 if 2 <= len(addr) + 1 <= 5 else 0.0
                 sc += 0.3 if LEGAL_FORMS.search(text) else 0.0
                 sc += 0.3 if seg.x0 / pw < 0.5 else 0.0
                 sc -= 1.0 if is_contact_block(p) and not VAT_RE.search(" ".join(s.text for s in p["body"]).upper()) else 0.0
@@ -749,6 +764,9 @@ def _typed(kind: str | None, text: str, decimal_sep: str | None, field_name: str
 def _looks_numeric(text: str) -> bool:
     letters = sum(c.isalpha() for c in text)
     return letters < 2
+
+
+_CONTACT_KEYS = frozenset({"_phone", "_email", "vendor_tax_id", "iban", "bic"})
 
 
 def _contact_line(text: str) -> bool:
