@@ -31,7 +31,7 @@ def _pool(database_url: str, size: int) -> ThreadedConnectionPool:
 
 
 @contextmanager
-def transaction(database_url: str, pool_size: int = 4) -> Iterator[psycopg2.extensions.cursor]:
+def transaction(database_url: str, pool_size: int = 2) -> Iterator[psycopg2.extensions.cursor]:
     """A cursor inside one transaction: committed on success, rolled back on error.
 
     A connection that broke (database restarted) is discarded rather than handed back.
