@@ -7,6 +7,8 @@ server with a database of this test's own, so it is not restarted here.
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from chaoskit import ChaosHarness, ChaosPlan, make_documents
@@ -15,8 +17,8 @@ from invoice.scanner.processing.celery_app import STAGE_QUEUES
 pytestmark = pytest.mark.e2e
 
 
-def test_kills_and_a_redis_restart_lose_nothing(fresh_database, tmp_path):
-    database_url = fresh_database("invoice_scanner_e2e_chaos_short")
+def test_kills_and_a_redis_restart_lose_nothing(fresh_database, drop_database, tmp_path):
+    database_url = fresh_database(f"invoice_scanner_e2e_chaos_short_{os.getpid()}")
     plan = ChaosPlan(
         docs=4, duration_s=50, seed=11, scanned_share=0.5, upload_window_share=0.3, fault_window_share=0.9,
         kill_every_s=(6.0, 8.0), kill_sequence=tuple(STAGE_QUEUES), kill_when_busy_s=6.0, pool_kill_share=0.0,
@@ -33,6 +35,7 @@ def test_kills_and_a_redis_restart_lose_nothing(fresh_database, tmp_path):
         report = harness.run(docs)
     finally:
         harness.stop()
+        drop_database(database_url)
     print("\n".join(lines) + "\n" + report.fault_log() + "\n" + report.table())
     kinds = [f.kind for f in report.faults]
     assert kinds.count("worker_kill") == len(STAGE_QUEUES), report.fault_log()

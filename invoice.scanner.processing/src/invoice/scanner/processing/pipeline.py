@@ -212,6 +212,22 @@ def waiting_messages(max_per_queue: int = 50_000) -> set[tuple[str, int | None]]
     return found
 
 
+def held_by_live_workers(timeout_s: float = 2.0) -> set[tuple[str, int | None]]:
+    """(document id, run) of every stage task a live worker is running, has reserved, or holds
+    for a retry countdown. A stage that runs past its deadline on a live worker is slow, not
+    lost: its own time limit ends it. Only work no live worker holds is re-driven."""
+    found: set[tuple[str, int | None]] = set()
+    inspect = app.control.inspect(timeout=timeout_s)
+    for method in (inspect.active, inspect.reserved, inspect.scheduled):
+        for tasks in (method() or {}).values():
+            for task in tasks:
+                request = task.get("request", task)  # scheduled() wraps the request
+                args = request.get("args") or []
+                if request.get("name") in STAGE_TASKS.values() and len(args) >= 2:
+                    found.add((str(args[0]), int(args[1])))
+    return found
+
+
 @app.task(name=SWEEP_TASK, acks_late=True, time_limit=120)
 def sweep_stuck_documents() -> dict[str, int]:
     """Re-drive documents stuck past their stage deadline, or fail them after K re-drives;
@@ -225,13 +241,13 @@ def sweep_stuck_documents() -> dict[str, int]:
         repo.mark_enqueued(str(doc.id))
         counts["enqueued"] += 1
     deadlines = {name: policy.deadline_s for name, policy in settings.retry.items()}
-    waiting: set[tuple[str, int | None]] | None = None
+    waiting: set[tuple[str, int | None]] | None = None  # asked only when something looks stuck
     for doc in repo.find_stuck(deadlines):
         stage = stage_for_status(Status(doc.status))
         if stage is None or Status(doc.status) in TERMINAL_STATUSES:
             continue
         if waiting is None:
-            waiting = waiting_messages()
+            waiting = waiting_messages() | held_by_live_workers()
         if (str(doc.id), doc.pipeline_run) in waiting:
             counts["queued"] += 1
             continue

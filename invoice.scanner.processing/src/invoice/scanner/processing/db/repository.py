@@ -254,6 +254,13 @@ class Repository:
             row = cur.fetchone()
             if row is None or row["pipeline_run"] != run or Status(row["status"]) in TERMINAL_STATUSES:
                 return False
+            # An attempt the sweeper gave up on (its worker was lost) never closed its row.
+            cur.execute(
+                """UPDATE document_status_history SET finished_at = now(),
+                          detail = coalesce(detail, '{}'::jsonb) || '{"outcome": "abandoned"}'::jsonb
+                   WHERE document_id = %s AND finished_at IS NULL""",
+                (document_id,),
+            )
             cur.execute(
                 """UPDATE documents SET status = %s, error = %s, updated_at = now(), completed_at = now()
                    WHERE id = %s""",
