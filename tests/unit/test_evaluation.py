@@ -1,0 +1,125 @@
+"""The evaluation stage: required fields, arithmetic and date checks, identifier validity,
+quality score and predicted accuracy, and the approval rule (a value that breaks
+arithmetic is never auto-approved, whatever the confidences)."""
+from __future__ import annotations
+
+from invoice.scanner.processing.fields import CORE_FIELDS, FIELD_NAMES
+from invoice.scanner.processing.models import Extraction, NormalizedField, NormalizedLineItem
+from invoice.scanner.processing.stages.evaluation import evaluate
+
+GOOD = {
+    "invoice_number": "INV-1", "invoice_date": "2024-03-01", "due_date": "2024-03-31", "vendor_name": "Acme Ltd",
+    "customer_name": "Buyer BV", "currency": "EUR", "amount": 100.0, "vat": 20.0, "total": 120.0,
+    "amount_due": 120.0, "iban": "DE89370400440532013000",
+}
+
+
+def extraction(values: dict | None = None, conf: float = 0.97, items: list[tuple] | None = None,
+               **overrides: NormalizedField) -> Extraction:
+    values = dict(GOOD if values is None else values)
+    fields = {}
+    for n in FIELD_NAMES:
+        v = values.get(n)
+        fields[n] = NormalizedField(n, v, None if v is None else str(v), conf if v is not None else 0.0, page=1)
+    fields.update(overrides)
+    line_items = [NormalizedLineItem(i + 1, d, q, u, a, 20.0, 0.95, 1) for i, (d, q, u, a) in enumerate(items or [])]
+    return Extraction(fields, line_items)
+
+
+def test_a_clean_consistent_invoice_is_approved():
+    ev = evaluate(extraction(items=[("A", 2.0, 25.0, 50.0), ("B", 1.0, 50.0, 50.0)]), 0.8)
+    assert ev.approved and ev.reasons == []
+    assert 0.9 <= ev.quality_score <= 1.0 and 0.9 <= ev.predicted_accuracy <= 1.0
+    assert ev.checks["totals_add_up"]["passed"] is True
+    assert ev.checks["line_items_sum"]["passed"] is True
+    assert ev.checks["hard_failures"] == []
+
+
+def test_totals_that_do_not_add_up_are_never_approved_even_at_full_confidence():
+    ev = evaluate(extraction({**GOOD, "total": 126.0, "amount_due": 126.0}, conf=1.0), 0.0)
+    assert not ev.approved
+    assert ev.checks["totals_add_up"]["passed"] is False
+    assert any("does not equal the total" in r for r in ev.reasons)
+
+
+def test_one_cent_rounding_is_tolerated():
+    ev = evaluate(extraction({**GOOD, "amount": 100.01}), 0.8)
+    assert ev.checks["totals_add_up"]["passed"] is True
+
+
+def test_line_items_that_do_not_sum_to_net_block_approval():
+    ev = evaluate(extraction(items=[("A", 2.0, 25.0, 50.0), ("B", 1.0, 45.0, 45.0)]), 0.5)
+    assert not ev.approved
+    assert ev.checks["line_items_sum"]["passed"] is False
+    assert any("line items add up to 95.00" in r for r in ev.reasons)
+
+
+def test_a_line_item_whose_quantity_times_price_differs_is_reported():
+    ev = evaluate(extraction(items=[("A", 2.0, 25.0, 60.0), ("B", 1.0, 40.0, 40.0)]), 0.5)
+    assert ev.checks["line_items_rows"]["mismatched_positions"] == [1]
+    assert not ev.approved
+
+
+def test_missing_required_fields_are_listed():
+    ev = evaluate(extraction({**GOOD, "invoice_number": None, "vendor_name": None}), 0.5)
+    assert not ev.approved
+    assert set(ev.checks["required_fields"]["missing"]) == {"invoice_number", "vendor_name"}
+    assert any("invoice number" in r for r in ev.reasons) and any("vendor name" in r for r in ev.reasons)
+
+
+def test_due_date_before_invoice_date_fails():
+    ev = evaluate(extraction({**GOOD, "due_date": "2024-02-01"}), 0.5)
+    assert not ev.approved and ev.checks["due_after_invoice_date"]["passed"] is False
+
+
+def test_amount_due_above_total_fails():
+    ev = evaluate(extraction({**GOOD, "amount_due": 150.0}), 0.5)
+    assert not ev.approved and ev.checks["amount_due_within_total"]["passed"] is False
+
+
+def test_invalid_iban_blocks_approval():
+    bad = NormalizedField("iban", "DE89370400440532013001", "DE89 3704 0044 0532 0130 01", 0.9, 1,
+                          valid=False, error="invalid IBAN: Invalid checksum digits")
+    ev = evaluate(extraction(iban=bad), 0.5)
+    assert not ev.approved
+    assert "iban" in ev.checks["valid_values"]["invalid"]
+    assert any("IBAN" in r for r in ev.reasons)
+
+
+def test_ambiguous_date_blocks_approval():
+    amb = NormalizedField("invoice_date", "2024-03-05", "05/03/2024", 0.45, 1,
+                          error="ambiguous date '05/03/2024': day/month order unknown, read as day first")
+    ev = evaluate(extraction(invoice_date=amb), 0.5)
+    assert not ev.approved and "invoice_date" in ev.checks["unambiguous_values"]["ambiguous"]
+
+
+def test_low_confidence_lowers_quality_below_threshold():
+    ev = evaluate(extraction(conf=0.6), 0.8)
+    assert not ev.approved
+    assert ev.quality_score < 0.8
+    assert any("below the approval threshold" in r for r in ev.reasons)
+
+
+def test_predicted_accuracy_follows_confidence_and_scores_stay_in_range():
+    high = evaluate(extraction(conf=0.99), 0.8).predicted_accuracy
+    low = evaluate(extraction(conf=0.5), 0.8).predicted_accuracy
+    assert 0.0 <= low < high <= 1.0
+    empty = evaluate(extraction({}), 0.8)
+    assert 0.0 <= empty.quality_score <= 1.0 and not empty.approved
+
+
+def test_derived_values_do_not_count_as_independent_agreement():
+    derived = NormalizedField("amount", 100.0, None, 0.9, 1)
+    ev = evaluate(extraction(conf=0.9, amount=derived), 0.8)
+    assert ev.checks["totals_add_up"]["derived"] == ["amount"]
+    independent = evaluate(extraction(conf=0.9), 0.8)
+    assert independent.predicted_accuracy > ev.predicted_accuracy
+
+
+def test_every_check_is_recorded():
+    ev = evaluate(extraction(), 0.8)
+    for key in ("required_fields", "valid_values", "unambiguous_values", "totals_add_up", "line_items_sum",
+                "line_items_rows", "due_after_invoice_date", "amount_due_within_total", "field_confidence"):
+        assert key in ev.checks
+    assert set(ev.checks["field_confidence"]["confidences"]) == set(CORE_FIELDS)
+    assert ev.to_dict()["approved"] is True

@@ -1,0 +1,154 @@
+"""The extraction stage: amounts in every printed format, dates in many formats and languages
+with the day/month order taken from evidence, currencies, IBAN/BIC/VAT validation, derived
+values and line items."""
+from __future__ import annotations
+
+import pytest
+
+from invoice.scanner.processing.extract.normalize import parse_amount, parse_date
+from invoice.scanner.processing.fields import FIELD_NAMES
+from invoice.scanner.processing.models import (FieldPrediction, LineItemPrediction, LlmUsage, OcrLine, OcrPage,
+                                               Prediction)
+from invoice.scanner.processing.stages.extraction import extract
+
+
+def prediction(values: dict[str, str | None], items: list[LineItemPrediction] | None = None,
+               conf: float = 0.9) -> Prediction:
+    fields = {n: FieldPrediction(n, values.get(n), conf if values.get(n) is not None else 0.0,
+                                 page=1 if values.get(n) else None) for n in FIELD_NAMES}
+    return Prediction(fields, items or [], LlmUsage("local", "test"))
+
+
+def ocr(*texts: str) -> list[OcrPage]:
+    lines = [OcrLine(t, (10, 20 * i, 400, 20 * i + 12), 0.99) for i, t in enumerate(texts)]
+    return [OcrPage(1, 1000, 1400, "test", lines)]
+
+
+@pytest.mark.parametrize("raw, sep, value", [
+    ("1,234.56", None, 1234.56), ("1.234,56", None, 1234.56), ("1 234,56", None, 1234.56),
+    ("1'234.56", None, 1234.56), ("1\u202f234,56 €", None, 1234.56), ("€ 1.234,56", None, 1234.56),
+    ("$1,234.56", None, 1234.56), ("CHF 1'234.50", None, 1234.5), ("EUR -12,00", None, -12.0),
+    ("(45.00)", None, -45.0), ("45.00-", None, -45.0), ("−5,00 €", None, -5.0), ("1.234", ",", 1234.0),
+    ("1,234", ".", 1234.0), ("12,5", None, 12.5), ("1.234.567,891", None, 1234567.89), ("0.5", None, 0.5),
+    ("abc", None, None), ("", None, None),
+])
+def test_parse_amount(raw, sep, value):
+    assert parse_amount(raw, sep) == value
+
+
+@pytest.mark.parametrize("raw, order, lang, iso", [
+    ("2024-03-05", None, None, "2024-03-05"),
+    ("15.03.2024", None, None, "2024-03-15"),
+    ("03/15/2024", None, None, "2024-03-15"),
+    ("05/03/2024", "DMY", None, "2024-03-05"),
+    ("05/03/2024", "MDY", None, "2024-05-03"),
+    ("5. März 2024", None, ("de",), "2024-03-05"),
+    ("12 janvier 2025", None, ("fr",), "2025-01-12"),
+    ("3 de febrero de 2023", None, ("es",), "2023-02-03"),
+    ("17 abr. 2023", None, ("es",), "2023-04-17"),
+    ("1 mei 2022", None, ("nl",), "2022-05-01"),
+    ("March 5, 2024", None, ("en",), "2024-03-05"),
+    ("5-Mar-24", None, None, "2024-03-05"),
+])
+def test_parse_date_formats_and_languages(raw, order, lang, iso):
+    assert parse_date(raw, order, lang).iso == iso
+
+
+def test_ambiguous_numeric_date_without_evidence_is_flagged():
+    p = parse_date("05/03/2024", None, None)
+    assert p.ambiguous
+    ex = extract(prediction({"invoice_date": "05/03/2024", "total": "10.00"}), ocr("Invoice", "05/03/2024"))
+    f = ex.fields["invoice_date"]
+    assert f.value == "2024-03-05" and f.error and "ambiguous" in f.error and f.confidence < 0.5
+
+
+def test_day_first_decided_by_another_date_on_the_page():
+    pages = ocr("Invoice date: 05/03/2024", "Due date: 20/03/2024")
+    ex = extract(prediction({"invoice_date": "05/03/2024", "due_date": "20/03/2024"}), pages)
+    assert ex.fields["invoice_date"].value == "2024-03-05" and ex.fields["invoice_date"].error is None
+    assert ex.fields["due_date"].value == "2024-03-20"
+
+
+def test_month_first_decided_by_another_date_on_the_page():
+    pages = ocr("Invoice date: 05/03/2024", "Due date: 05/30/2024")
+    ex = extract(prediction({"invoice_date": "05/03/2024", "due_date": "05/30/2024"}), pages)
+    assert ex.fields["invoice_date"].value == "2024-05-03"
+
+
+def test_day_first_decided_by_language():
+    pages = ocr("Rechnung", "Rechnungsdatum: 05.03.2024", "Gesamtbetrag 119,00 €", "zzgl. MwSt.")
+    ex = extract(prediction({"invoice_date": "05.03.2024"}), pages)
+    assert ex.fields["invoice_date"].value == "2024-03-05" and ex.fields["invoice_date"].error is None
+
+
+def test_month_first_for_a_us_vendor_and_day_first_for_a_uk_vendor_billing_in_usd():
+    us = extract(prediction({"invoice_date": "05/03/2024", "currency": "$", "vendor_tax_id": "12-3456789"}),
+                 ocr("Invoice", "Boston, MA 02110", "Total $10.00"))
+    assert us.fields["invoice_date"].value == "2024-05-03"
+    uk = extract(prediction({"invoice_date": "05/03/2024", "currency": "USD", "iban": "GB33BUKB20201555555555"}),
+                 ocr("Invoice", "Total 10.00 USD"))
+    assert uk.fields["invoice_date"].value == "2024-03-05"
+
+
+def test_amounts_currency_and_identifiers():
+    ex = extract(prediction({
+        "amount": "1.000,00 €", "vat": "190,00 €", "total": "1.190,00 €", "currency": "€",
+        "iban": "DE89 3704 0044 0532 0130 00", "bic": "COBADEFFXXX", "vendor_tax_id": "DE 136 695 976",
+        "customer_tax_id": "CHE-116.281.710 MWST", "invoice_number": "  RE-2024-1 ", "vendor_name": "Acme  GmbH",
+    }), ocr("Nettobetrag 1.000,00 €"))
+    f = ex.fields
+    assert (f["amount"].value, f["vat"].value, f["total"].value) == (1000.0, 190.0, 1190.0)
+    assert f["currency"].value == "EUR"
+    assert f["iban"].value == "DE89370400440532013000" and f["iban"].valid
+    assert f["bic"].value == "COBADEFFXXX" and f["bic"].valid
+    assert f["vendor_tax_id"].value == "DE136695976" and f["vendor_tax_id"].valid
+    assert f["customer_tax_id"].value == "CHE116281710MWST" and f["customer_tax_id"].valid
+    assert f["invoice_number"].value == "RE-2024-1" and f["vendor_name"].value == "Acme GmbH"
+    assert f["amount"].raw_value == "1.000,00 €"
+
+
+@pytest.mark.parametrize("name, raw", [
+    ("iban", "DE89 3704 0044 0532 0130 01"), ("bic", "XXXXDEFF1"), ("vendor_tax_id", "DE136695977"),
+    ("invoice_date", "31.02.2024"), ("total", "twelve"), ("currency", "Taler"),
+])
+def test_invalid_values_are_marked_with_an_error(name, raw):
+    f = extract(prediction({name: raw}), ocr("x")).fields[name]
+    assert not f.valid and f.error
+
+
+@pytest.mark.parametrize("code, raw", [("USD", "$"), ("GBP", "£"), ("CHF", "CHF"), ("EUR", "EUR"), ("SEK", "SEK")])
+def test_currency_codes(code, raw):
+    assert extract(prediction({"currency": raw}), ocr("x")).fields["currency"].value == code
+
+
+def test_derived_net_vat_total_and_amount_due():
+    f = extract(prediction({"vat": "19.00", "total": "119.00"}), ocr("x")).fields
+    assert f["amount"].value == 100.0 and f["amount"].raw_value is None and f["amount"].confidence > 0
+    assert f["amount_due"].value == 119.0
+    f = extract(prediction({"amount": "100.00", "total": "119.00"}), ocr("x")).fields
+    assert f["vat"].value == 19.0
+    f = extract(prediction({"amount": "100.00", "vat": "19.00"}), ocr("x")).fields
+    assert f["total"].value == 119.0
+    f = extract(prediction({"amount": "100.00", "vat": "19.00", "total": "119.00", "amount_due": "50.00"}),
+                ocr("x")).fields
+    assert f["amount_due"].value == 50.0
+
+
+def test_every_field_is_present_even_when_nothing_was_found():
+    ex = extract(prediction({}), [])
+    assert set(ex.fields) == set(FIELD_NAMES)
+    assert all(f.value is None for f in ex.fields.values())
+
+
+def test_line_items_normalized_and_amount_computed_when_missing():
+    items = [
+        LineItemPrediction("  Beratung  ", "10", "100,00 €", "1.000,00 €", "19 %", 0.9, 1),
+        LineItemPrediction("Lizenz", "2,5", "40,00", None, "7%", 0.8, 2),
+        LineItemPrediction("Versand", None, None, "5,90", None, 0.7, 2),
+    ]
+    ex = extract(prediction({}, items), ocr("Summe 1.000,00 €"))
+    a, b, c = ex.line_items
+    assert (a.position, a.description, a.quantity, a.unit_price, a.amount, a.tax_rate) == (
+        1, "Beratung", 10.0, 100.0, 1000.0, 19.0)
+    assert (b.quantity, b.unit_price, b.amount, b.tax_rate, b.page) == (2.5, 40.0, 100.0, 7.0, 2)
+    assert (c.quantity, c.unit_price, c.amount) == (None, None, 5.9)
