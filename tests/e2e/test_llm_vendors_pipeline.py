@@ -82,10 +82,6 @@ def _as_printed(truth: dict) -> dict:
     return out
 
 
-# This module's own Redis database, clear of the e2e range 10-15 that `start_stack` hands out:
-# every pytest session's first stack gets the same number from it, and workers of two
-# sessions sharing a broker db take each other's tasks (integration tests use 5, 7, 8, 9).
-REDIS_DB = 6
 # More retries than conftest's FAST_RETRIES: on a loaded machine PostgreSQL can refuse
 # connections for a few seconds ("too many clients"), and a stage that gives up then
 # leaves the document waiting for the sweeper (off here). The backoff stays short.
@@ -96,9 +92,9 @@ ANSWERS_SCRIPTED = 4
 
 
 @pytest.fixture(scope="module")
-def vendors_stack(start_stack, redis_db_url):
+def vendors_stack(start_stack):
     # No LLM_FALLBACK: a vendor call that fails must fail the document, not hide behind `local`.
-    running = start_stack("vendors", {"REDIS_URL": redis_db_url(REDIS_DB), "LLM_TIMEOUT_S": "30",
+    running = start_stack("vendors", {"LLM_TIMEOUT_S": "30",
                                       **PATIENT_RETRIES})
     # The stack's env dict is shared by every process; keep a copy of it as it was.
     base_env = dict(running.env)
