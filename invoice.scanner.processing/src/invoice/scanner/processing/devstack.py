@@ -393,6 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-demo", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if Path(".env").exists():
         from dotenv import load_dotenv
 
