@@ -5,9 +5,10 @@
 What it does
 ------------
 1. Generates a corpus (`tests/invoicegen`) of `--n` invoices into `--out` (default
-   `benchmarks/accuracy/out/`, gitignored): every layout x language pair before any repeats,
+   `benchmarks/accuracy/out/`, gitignored; a cache: only missing invoices are generated):
+   every layout x language pair before any repeats,
    about 40 % scans (PNG, JPEG, TIFF, image-only PDF; skew, rotation, blur, noise), about
-   15 % multi-page. A corpus already there with the same `--n`/`--seed`/`--kinds` is reused.
+   15 % multi-page.
 2. Runs each document through the stage functions in-process (no Celery, no database):
    `preprocessing.preprocess` -> `ocr.ocr_pages` -> `llm.providers.get_provider(settings).predict`
    -> `extraction.extract` -> `evaluation.evaluate`, in `--workers` processes (one OCR model
@@ -150,25 +151,42 @@ def _generate_one(args: tuple[dict, str]) -> dict:
     return inv.truth
 
 
-def ensure_corpus(out: Path, n: int, seed: int, kinds: tuple[str, ...], workers: int) -> list[dict]:
-    stamp = {"n": n, "seed": seed, "kinds": list(kinds)}
-    truth_file, stamp_file = out / "truth.jsonl", out / "corpus.json"
-    if truth_file.exists() and stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
-        truths = [json.loads(line) for line in truth_file.read_text(encoding="utf-8").splitlines()]
-        if all((out / t["meta"]["filename"]).exists() for t in truths):
-            print(f"reusing corpus in {out} ({len(truths)} invoices)")
-            return truths
+def ensure_corpus(out: Path, n: int, seed: int, kinds: tuple[str, ...], limit: int | None,
+                  workers: int) -> list[dict]:
+    """The selected part of the corpus `corpus_plan(n, seed)`: its documents of `kinds`, the
+    first `limit` of them. The corpus is a cache: `truth.jsonl` keeps every invoice generated
+    so far, and only missing ones are generated, so a quick `--kinds born_digital` run and a
+    later full run share files and truth."""
     out.mkdir(parents=True, exist_ok=True)
-    plan = corpus_plan(n, seed, kinds)
-    started = time.perf_counter()
-    with mp.get_context("fork").Pool(workers) as pool:
-        truths = pool.map(_generate_one, [(spec, str(out)) for spec in plan], chunksize=4)
-    with open(truth_file, "w", encoding="utf-8") as fh:
-        for t in truths:
-            fh.write(json.dumps(t, ensure_ascii=False) + "\n")
-    stamp_file.write_text(json.dumps(stamp))
-    print(f"generated {len(truths)} invoices in {time.perf_counter() - started:.0f}s into {out}")
-    return truths
+    truth_file = out / "truth.jsonl"
+    cached: dict[int, dict] = {}
+    if truth_file.exists():
+        for line in truth_file.read_text(encoding="utf-8").splitlines():
+            t = json.loads(line)
+            if (out / t["meta"]["filename"]).exists():
+                cached[t["meta"]["seed"]] = t
+    plan = [spec for spec in corpus_plan(n, seed) if spec["kind"] in kinds]
+    if limit:
+        plan = plan[:limit]
+
+    def fresh(spec: dict, t: dict) -> bool:
+        m = t["meta"]
+        return (m["kind"], m["language"], m["layout"], m["pages"]) == (spec["kind"], spec["language"],
+                                                                       spec["layout"], spec["pages"])
+
+    missing = [spec for spec in plan if not (spec["seed"] in cached and fresh(spec, cached[spec["seed"]]))]
+    if missing:
+        started = time.perf_counter()
+        with mp.get_context("fork").Pool(workers) as pool:
+            for t in pool.imap(_generate_one, [(spec, str(out)) for spec in missing], chunksize=2):
+                cached[t["meta"]["seed"]] = t
+        with open(truth_file, "w", encoding="utf-8") as fh:
+            for t in sorted(cached.values(), key=lambda t: t["meta"]["seed"]):
+                fh.write(json.dumps(t, ensure_ascii=False) + "\n")
+        print(f"generated {len(missing)} invoices in {time.perf_counter() - started:.0f}s into {out}")
+    else:
+        print(f"reusing {len(plan)} invoices in {out}")
+    return [cached[spec["seed"]] for spec in plan]
 
 
 # --- pipeline in a worker process -----------------------------------------------------------------
@@ -382,8 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=300, help="corpus size (default 300)")
     ap.add_argument("--seed", type=int, default=7, help="corpus seed (default 7)")
     ap.add_argument("--workers", type=int, default=2, help="processes, one OCR model each (default 2)")
-    ap.add_argument("--limit", type=int, default=None, help="run only the first N documents of the corpus")
-    ap.add_argument("--kinds", default=",".join(KINDS), help="born_digital,scanned (default both)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N selected documents of the corpus")
+    ap.add_argument("--kinds", default=",".join(KINDS),
+                    help="born_digital,scanned (default both): which of the corpus's documents to run")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out", help="corpus and page dir")
     ap.add_argument("--json", type=Path, default=None, help="results file (default <out>/results.json)")
     ap.add_argument("--target-precision", type=float, default=0.98,
@@ -397,17 +416,19 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     _THRESHOLD = settings.approval_threshold
     sweep = tuple(sorted(set(SWEEP) | {settings.approval_threshold}))
-    truths = ensure_corpus(args.out, args.n, args.seed, kinds, args.workers)
-    if args.limit:
-        truths = truths[: args.limit]
+    truths = ensure_corpus(args.out, args.n, args.seed, kinds, args.limit, args.workers)
     print(f"running {len(truths)} documents: provider={settings.llm_provider} ocr={settings.ocr_engine}/"
           f"{settings.ocr_models} threshold={settings.approval_threshold} workers={args.workers}")
     threads = max(1, (os.cpu_count() or 1) // max(1, args.workers))
     started = time.perf_counter()
     recs: list[dict] = []
-    with mp.get_context("spawn").Pool(args.workers, initializer=_init_worker, initargs=(settings, threads)) as pool:
+    # Records stream to disk as documents finish, so a long run that is stopped keeps its work.
+    with open(args.out / "records.jsonl", "w", encoding="utf-8") as records, \
+            mp.get_context("spawn").Pool(args.workers, initializer=_init_worker, initargs=(settings, threads)) as pool:
         for k, rec in enumerate(pool.imap(_run_one, [(t, str(args.out), sweep) for t in truths], chunksize=1), 1):
             recs.append(rec)
+            records.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+            records.flush()
             if k % 25 == 0 or k == len(truths):
                 print(f"  {k}/{len(truths)} done, {time.perf_counter() - started:.0f}s", flush=True)
     wall = time.perf_counter() - started
