@@ -23,8 +23,9 @@ PASSWORD = "correct-horse-battery"  # RunningStack.user's default: it must never
 
 
 @pytest.fixture(scope="module")
-def tenants(stack):
+def tenants(start_stack):
     """Three companies, two users in the first, each company with two documents."""
+    stack = start_stack("default")
     users = {
         "a1": ("Sec Company A", stack.user("Sec Company A", "a1@sec.test")),
         "a2": ("Sec Company A", stack.user("Sec Company A", "a2@sec.test")),

@@ -113,10 +113,12 @@ class LoginRateLimiter:
     def allow(self, email: str, address: str) -> bool:
         key = "login-attempts:" + hashlib.sha256(f"{email.lower()}|{address}".encode()).hexdigest()
         try:
+            # SET NX EX starts the window (any Redis >= 2.6.12); `EXPIRE ... NX` needs Redis 7
+            # and failed on the embedded 6.x server, which let every attempt through.
             pipe = self.client.pipeline()
+            pipe.set(key, 0, ex=self.window_s, nx=True)
             pipe.incr(key)
-            pipe.expire(key, self.window_s, nx=True)
-            count, _ = pipe.execute()
+            _, count = pipe.execute()
         except redis.RedisError as exc:
             logger.warning("login rate limit not applied, Redis unreachable: %s", exc)
             return True
