@@ -7,6 +7,7 @@ run of words close enough to be read as one phrase (a label, a value, a table ce
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from statistics import median
 
@@ -83,23 +84,36 @@ def union(boxes: list[BBox]) -> BBox:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
+# Some recognition models answer a "%" sign with a LaTeX fragment ("19$\\frac}$", "$10\\a}$").
+_LATEX = re.compile(r"\$?\\?[A-Za-z]*\\?[A-Za-z]*\}+\$|\$\\[A-Za-z]+\}?\$?")
+
+
+def _clean_word(text: str) -> str:
+    if "$" in text and ("\\" in text or "}" in text):
+        cleaned = _LATEX.sub("%", text)
+        return cleaned[1:] if cleaned.startswith("$") and cleaned.endswith("%") else cleaned
+    return text
+
+
 def page_words(page: OcrPage) -> list[OcrWord]:
     """Words of a page; lines without word boxes are split with widths in proportion to
     their characters (good enough for column assignment)."""
     out: list[OcrWord] = []
     for line in page.lines:
         if line.words:
-            out.extend(OcrWord(w.text, w.bbox, min(w.confidence, 1.0)) for w in line.words if w.text.strip())
+            out.extend(OcrWord(_clean_word(w.text), w.bbox, min(w.confidence, 1.0)) for w in line.words
+                       if w.text.strip())
             continue
-        tokens = line.text.split()
+        tokens = [_clean_word(t) for t in line.text.split()]
         if not tokens:
             continue
         x0, y0, x1, y1 = line.bbox
-        total = len(line.text)
+        text = " ".join(tokens)
+        total = len(text)
         pos = 0
         char_w = (x1 - x0) / max(1, total)
         for tok in tokens:
-            start = line.text.index(tok, pos)
+            start = text.index(tok, pos)
             pos = start + len(tok)
             out.append(OcrWord(tok, (x0 + start * char_w, y0, x0 + pos * char_w, y1), line.confidence))
     return out

@@ -196,13 +196,19 @@ class _DocumentReader:
         if field_name == "due_date" and sources and not any(_typed("date", t, None, None) for _, t, _, _ in sources):
             # "Zahlungsziel: 30 Tage netto", "Due: on receipt": a due label with terms, not a date.
             field_name, kind = "payment_terms", "text"
+        if kind == "amount":
+            # The amount of a label is the last one on its row ("VAT 19% 190.00"), preferring one
+            # printed with cents over a bare number ("Please pay 12.50 quoting 94194", "VAT 19").
+            found = [(src, v) for src in sources for v in _typed(kind, src[1], self.decimal_sep, field_name)]
+            with_cents = [f for f in found if f[1][3] >= 1.0]
+            if found:
+                src, v = (with_cents or found)[-1]
+                sources = [src]
         for s, text, off, pos_factor in sources:
             vals = _typed(kind, text, self.decimal_sep, field_name)
             if not vals:
                 continue
             if kind == "amount":
-                # The amount of a label is the last one on its row ("VAT 19% 190.00"), preferring
-                # one printed with cents over a bare number ("Please pay 12.50 quoting 94194").
                 with_cents = [v for v in vals if v[3] >= 1.0]
                 vals = [(with_cents or vals)[-1]]
             for rank, (raw, start, end, validity, number) in enumerate(vals):
