@@ -114,7 +114,7 @@ class Load:
         }
 
 
-def start_own_stack(root: Path, workers: int):
+def start_own_stack(root: Path):
     import subprocess
 
     from invoice.scanner.processing.db.migrate import upgrade
@@ -122,7 +122,7 @@ def start_own_stack(root: Path, workers: int):
 
     services = ensure_services(root, force_embedded=True)
     upgrade(services.database_url)
-    env = stack_env(services, root / "documents", {"LOGIN_RATE_LIMIT": "1000", "API_WORKERS": str(workers)})
+    env = stack_env(services, root / "documents", {"LOGIN_RATE_LIMIT": "1000"})
     stack = Stack(env, root / "logs", api_port=free_port(), with_flower=False, with_beat=True, worker_concurrency=1)
     subprocess.run([sys.executable, "-m", "invoice.scanner.api.cli", "create-user", "--company", "Load Co", "--email",
                     "load@example.test", "--password", "load-password-1", "--if-missing"], env=env, check=True,
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not base:
             root = Path(tempfile.mkdtemp(prefix="load-", dir="/tmp"))
-            services, stack = start_own_stack(root, 2)
+            services, stack = start_own_stack(root)
             base = f"http://127.0.0.1:{stack.api_port}"
         r = requests.post(f"{base}/auth/login", json={"email": args.email, "password": args.password}, timeout=10)
         r.raise_for_status()
