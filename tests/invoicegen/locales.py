@@ -186,7 +186,7 @@ LABELS: dict[str, dict[str, list[str]]] = {
         "phone": ["Tel.", "Teléfono", "Tlf."],
         "email": ["Email", "Correo"],
         "bank": ["Banco", "Entidad"],
-        "bank_details": ["Datos bancarios", "Forma de pago: transferencia"],
+        "bank_details": ["Datos bancarios", "Pago por transferencia"],
         "iban": ["IBAN"], "bic": ["BIC", "SWIFT", "BIC/SWIFT"],
         "bank_code": ["Entidad", "Código de entidad"], "account_no": ["Nº de cuenta"],
         "page": ["Página {p} de {n}", "Pág. {p}/{n}"],
