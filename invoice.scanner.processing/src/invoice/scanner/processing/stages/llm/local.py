@@ -136,11 +136,20 @@ class _DocumentReader:
                     if hit is not None:
                         key, strength, rest, start = hit
                         self.hits.append(LabelHit(key, strength, seg, rest, start, layout))
+                    # "Invoice Date 16/09/2024 . Due 31/10/2024": a second label after a value.
+                    for m in re.finditer(r"(?<=[\d)\]])\s*[.·|,;]?\s+(?=[^\W\d])", seg.text):
+                        sub = self._match_text(seg.text, m.end())
+                        if sub is not None and sub[1] >= 1.0 and sub[2]:
+                            self.hits.append(LabelHit(sub[0], sub[1] * 0.95, seg, sub[2], sub[3], layout))
+
+    @classmethod
+    def _match(cls, seg: Segment) -> tuple[str, float, str, int] | None:
+        return cls._match_text(seg.text, 0)
 
     @staticmethod
-    def _match(seg: Segment) -> tuple[str, float, str, int] | None:
-        text = seg.text
-        offset = 0
+    def _match_text(text: str, offset: int) -> tuple[str, float, str, int] | None:
+        # "20%USt.", "19%MwSt": OCR drops the space after a rate.
+        text = re.sub(r"%(?=[^\W\d])", "%" + "\u2009", text)
         for _ in range(3):
             m = match_label(text[offset:])
             if m is not None:
@@ -181,7 +190,8 @@ class _DocumentReader:
             if match_label(s.text, fuzzy=False) and not (kind == "amount" and find_amounts(s.text)):
                 break  # another label: the values of this one are not to its right
             sources.append((s, s.text, 0, 0.95 - 0.05 * i))
-        if kind != "amount" or not sources:
+        typed_right = any(_typed(kind, t, self.decimal_sep, field_name) for _, t, _, _ in sources)
+        if kind != "amount" or not typed_right:
             for r in layout.rows[seg.row + 1: seg.row + 4]:
                 if r.bbox[1] - seg.y1 > 2.6 * lh:
                     break
@@ -261,7 +271,7 @@ class _DocumentReader:
         def pool(name: str) -> list[Candidate]:
             out: dict[tuple, Candidate] = {}
             for c in self.cands.get(name, []):
-                k = (c.number, c.row)
+                k = (c.number, c.row, round(c.bbox[0] / 50))
                 if k not in out or out[k].score < c.score:
                     out[k] = c
             return sorted(out.values(), key=lambda c: -c.score)[:6]
@@ -276,13 +286,13 @@ class _DocumentReader:
         if len(vats) >= 2:
             rows = {}
             for v in vats:
-                rows.setdefault(v.row, v)
+                rows.setdefault((v.row, round(v.bbox[0] / 50)), v)  # one per printed VAT line or cell
             if len(rows) >= 2:
                 vat_options.append(list(rows.values()))
         best = None
         for n, vs, t in itertools.product([None, *nets], [None, *vat_options], [None, *tots]):
-            if n is not None and t is not None and n.row == t.row:
-                continue
+            if n is not None and t is not None and n.row == t.row and abs(n.bbox[0] - t.bbox[0]) < 5:
+                continue  # one printed value cannot be both
             score = (n.score if n else 0) + (sum(v.score for v in vs) / len(vs) if vs else 0) + (t.score if t else 0)
             vsum = round(sum(v.number for v in vs), 2) if vs else None
             consistent = None
@@ -355,7 +365,7 @@ class _DocumentReader:
                         counts[code] += w
                         first.setdefault(code, (tok, seg))
         for h in labelled:
-            code = currency_in(h.rest) if h.rest else None
+            code = currency_in(h.rest.upper()) if h.rest else None
             if code:
                 counts[code] += 10
                 first[code] = (h.rest.strip(), h.seg)
@@ -458,11 +468,11 @@ class _DocumentReader:
 
         def name_of(p: dict) -> tuple[str, Segment, int, Segment | None]:
             if p["inline"] is not None:
-                return p["inline"][0], p["body"][0], p["inline"][1], None
+                return _cut_after_legal_form(p["inline"][0]), p["body"][0], p["inline"][1], None
             seg = p["body"][0]
             wrapped = self._wrapped_name(lay_of[seg.page], seg)
             text = seg.text.strip() if wrapped is None else f"{seg.text.strip()} {wrapped.text.strip()}"
-            return text, seg, 0, wrapped
+            return _cut_after_legal_form(text), seg, 0, wrapped
 
         def address_of(p: dict, wrapped: Segment | None) -> list[Segment]:
             lines = p["body"] if p["inline"] is not None else p["body"][1:]
@@ -621,7 +631,8 @@ class _DocumentReader:
                         self.cands.setdefault("iban", []).append(Candidate(
                             "iban", raw, score * (0.6 + 0.4 * seg.confidence), seg.page,
                             sub_bbox(seg, m.start(1), m.end(1)), row=(seg.page, seg.row)))
-                    for m in VAT_RE.finditer(up):
+                    vat_hits = list(VAT_RE.finditer(seg.text)) or list(VAT_RE.finditer(up))
+                    for m in vat_hits:
                         raw = seg.text[m.start(1):m.end(1)]
                         _, err = validate_tax_id(raw)
                         lab = self._row_label(layout, seg)
@@ -674,6 +685,8 @@ class _DocumentReader:
                             break
                     if bic:
                         break
+        if bic is not None and res["iban"] is not None:
+            bic = _bic_checked_against_iban(bic, res["iban"])
         res["bic"] = bic
         # Tax ids: pattern hits first, then labelled values that fit no pattern (Steuernummer, EIN).
         cust_rows = set()
@@ -765,6 +778,47 @@ def _typed(kind: str | None, text: str, decimal_sep: str | None, field_name: str
     if field_name == "payment_terms" and not re.search(r"\d", t):
         validity = 0.6  # "Forma de pago: transferencia" names a method, not terms
     return [(t, text.find(t), text.find(t) + len(t), validity, None)]
+
+
+
+
+def _bic_checked_against_iban(bic: Candidate, iban: Candidate) -> Candidate:
+    """A BIC read by OCR ("BKENGBEIXXX") against the BIC that the bank registry gives for the
+    IBAN's bank code: same up to look-alike characters (1/I, 0/O, 5/S, 8/B) means OCR slipped."""
+    from schwifty import IBAN
+    from schwifty.exceptions import SchwiftyException
+
+    try:
+        reg = IBAN(iban.value).bic
+    except SchwiftyException:
+        return bic
+    if reg is None:
+        return bic
+    printed = re.sub(r"\s", "", bic.value.upper())
+    candidates = {str(reg.compact)}
+    if len(printed) == 11 and len(str(reg.compact)) == 8:
+        candidates.add(str(reg.compact) + printed[8:])
+    for want in candidates:
+        if want == printed:
+            return _scaled(bic, 1.02) if bic.score < 0.98 else bic
+        if len(want) == len(printed) and all(a == b or _confusable(a, b) for a, b in zip(want, printed)):
+            return Candidate("bic", want, bic.score * 0.9, bic.page, bic.bbox, bic.number, bic.row)
+    return bic
+
+
+def _confusable(a: str, b: str) -> bool:
+    groups = ("0OD", "1IL", "5S", "8B", "2Z", "6G")
+    return any(a in g and b in g for g in groups)
+
+
+def _cut_after_legal_form(text: str) -> str:
+    """"Brightline Supplies Ltd 190 High Street" (one OCR line): the name ends at its legal form
+    when what follows carries a house number."""
+    for m in LEGAL_FORMS.finditer(text):
+        tail = text[m.end():]
+        if re.search(r"\d", tail) and len(tail.strip()) > 3 and not re.match(r"\s*[&(]", tail):
+            return text[:m.end()].strip(" ,")
+    return text
 
 
 def _looks_numeric(text: str) -> bool:
