@@ -110,6 +110,9 @@ def parse_amount(text: str | None, decimal_sep: str | None = None) -> float | No
         sep = "." if last_dot >= 0 else ","
         parts = body.split(sep)
         tail = parts[-1]
+        if len(parts) > 2 and len(tail) in (1, 2) and all(len(p) == 3 for p in parts[1:-1]):
+            # "23.265.84": a misread mark before the cents (OCR), the last group is the decimals
+            return _finish(parts, negative)
         if len(parts) > 2:
             dec = None  # "1.234.567": only thousands separators
         elif len(tail) == 3 and parts[0] not in ("", "0"):
@@ -129,6 +132,14 @@ def parse_amount(text: str | None, decimal_sep: str | None = None) -> float | No
         digits = intpart.replace(thousands, "") + "." + frac
     try:
         value = float(digits)
+    except ValueError:
+        return None
+    return round(-value if negative else value, 2)
+
+
+def _finish(parts: list[str], negative: bool) -> float | None:
+    try:
+        value = float("".join(parts[:-1]) + "." + parts[-1])
     except ValueError:
         return None
     return round(-value if negative else value, 2)
@@ -176,7 +187,7 @@ DATE_PATTERNS: tuple[re.Pattern, ...] = (
     re.compile(r"(?<!\d)(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?!\d)"),  # ISO-like
     re.compile(r"(?<![\d.,])(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})(?![\d,]|\.\d)"),  # numeric d/m/y or m/d/y
     re.compile(rf"(?i)(?<!\w)(\d{{1,2}})(?:st|nd|rd|th|er|º|°)?\.?\s*(?:de\s+)?({_MONTH_ALT})\.?,?\s*(?:de\s+)?(\d{{4}})(?!\d)"),
-    re.compile(rf"(?i)(?<!\w)({_MONTH_ALT})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})(?!\d)"),
+    re.compile(rf"(?i)(?<!\w)({_MONTH_ALT})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,\s*|\s+)(\d{{4}})(?!\d)"),
     re.compile(rf"(?i)(?<!\w)(\d{{1,2}})[-/ ]({_MONTH_ALT})[-/ ](\d{{2,4}})(?!\d)"),
 )
 

@@ -137,7 +137,7 @@ class _DocumentReader:
                         key, strength, rest, start = hit
                         self.hits.append(LabelHit(key, strength, seg, rest, start, layout))
                     # "Invoice Date 16/09/2024 . Due 31/10/2024": a second label after a value.
-                    for m in re.finditer(r"(?<=[\d)\]])\s*[.·|,;]?\s+(?=[^\W\d])", seg.text):
+                    for m in re.finditer(r"(?<=[\d)\]])(?:\s*[.·|,;]\s*|\s+)(?=[^\W\d])", seg.text):
                         sub = self._match_text(seg.text, m.end())
                         if sub is not None and sub[1] >= 1.0 and sub[2]:
                             self.hits.append(LabelHit(sub[0], sub[1] * 0.95, seg, sub[2], sub[3], layout))
@@ -150,6 +150,8 @@ class _DocumentReader:
     def _match_text(text: str, offset: int) -> tuple[str, float, str, int] | None:
         # "20%USt.", "19%MwSt": OCR drops the space after a rate.
         text = re.sub(r"%(?=[^\W\d])", "%" + "\u2009", text)
+        text = re.sub(r"(?<=[^\W\d.]):(?=[\w(€$£])", ":\u2009", text)  # "Tax ID:52-9505881"
+        text = re.sub(r"(?<=[A-Za-z]{2})(?=\d{1,2}(?:[.,]\d{1,2})?\s?%)", "\u2009", text)  # "TVA6%"
         for _ in range(3):
             m = match_label(text[offset:])
             if m is not None:
