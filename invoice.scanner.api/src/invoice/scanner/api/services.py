@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import redis
 from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -151,7 +152,13 @@ def upload_document(state: ApiState, data: bytes, filename: str, company_id: uui
         log.warning("document %s recorded but not queued, broker unreachable (%s); the sweeper will queue it",
                     document_id, exc)
     else:
-        state.repo.record_enqueued(doc.id, task_id)
+        try:
+            state.repo.record_enqueued(doc.id, task_id)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            # The document is recorded and its task sent; only the bookkeeping failed (the
+            # database went away just now). The orchestrator sets enqueued_at itself, so
+            # answering 500 here would only make the client retry into a 409 (benchmarks/chaos).
+            log.warning("document %s queued, but enqueued_at not recorded (%s)", document_id, exc)
         log.info("document %s queued for processing, task %s", document_id, task_id)
     state.uploads.labels("accepted" if task_id else "accepted_not_queued").inc()
     return UploadResult(doc, task_id)
