@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, current_app
+import psycopg2
+from flask import jsonify, Flask, current_app
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -39,6 +40,14 @@ class InvoiceApi(Api):
             logger.error("%s %s answered %s: %s", error.name, code, code, payload["message"],
                          exc_info=getattr(error, "original_exception", None))
         return payload, code, headers
+
+
+def _database_unavailable(error: Exception):
+    """PostgreSQL restarting or unreachable: a clear, retryable 503 rather than a 500."""
+    logger.warning("database unavailable: %s", error)
+    body = {"code": 503, "status": "Service Unavailable",
+            "message": "The database is unavailable at the moment; retry in a few seconds"}
+    return jsonify(body), 503, {"Retry-After": "5"}
 
 
 def create_app(config: ApiConfig | None = None) -> Flask:
@@ -76,6 +85,8 @@ def create_app(config: ApiConfig | None = None) -> Flask:
          expose_headers=["Retry-After"], max_age=600)
     api = InvoiceApi(app)
     app.before_request(require_token)
+    app.register_error_handler(psycopg2.OperationalError, _database_unavailable)
+    app.register_error_handler(psycopg2.InterfaceError, _database_unavailable)
 
     from invoice.scanner.api.views import auth, documents, health, metrics
 

@@ -63,7 +63,11 @@ def _preprocess_pdf(source: Path, out_dir: Path, settings: Settings) -> list[Pag
             raise PermanentStageError(f"the PDF has {len(doc)} pages; at most {settings.max_pages} are accepted")
         pages: list[PageImage] = []
         for index in range(len(doc)):
-            page = doc[index]
+            try:
+                page = doc[index]
+            except pdfv.pdfium.PdfiumError as exc:
+                # A broken page tree (cyclic or missing page objects) fails the same way every time.
+                raise PermanentStageError(f"page {index + 1} of the PDF cannot be loaded: {exc}") from exc
             try:
                 scale = pdfv.render_scale(page, settings.render_dpi, settings.max_page_pixels)
                 try:
