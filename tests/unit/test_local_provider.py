@@ -243,7 +243,7 @@ def test_table_without_repeated_header_continues_on_next_page():
 def test_iban_with_bad_checksum_is_kept_with_low_confidence():
     p = page([("IBAN: DE89 3704 0044 0532 0130 01", 80, 1600)])
     f = predict(p).fields["iban"]
-    assert f.value is not None and f.confidence < 0.5
+    assert f.value is not None and f.confidence < 0.6
 
 
 def test_customer_vat_id_is_not_the_vendor_vat_id():
