@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-unit test-fast lint benchmark-accuracy benchmark-ocr benchmark-chaos compose-config clean
+.PHONY: setup run test test-unit benchmark-accuracy benchmark-ocr benchmark-chaos benchmark-pipeline benchmark-load clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,13 @@ benchmark-ocr: setup
 	$(PY) benchmarks/ocr/run.py
 
 benchmark-chaos: setup
-	$(PY) benchmarks/chaos/run.py
+	$(PY) benchmarks/chaos/run.py --docs 40 --duration 300
+
+benchmark-pipeline: setup
+	$(PY) benchmarks/pipeline/run.py --docs 10
+
+benchmark-load: setup
+	$(PY) benchmarks/load/run.py --pollers 50 --duration 300 --upload-every 2
 
 clean:
 	rm -rf var .pytest_cache
