@@ -224,6 +224,13 @@ class _DocumentReader:
             if kind == "amount":
                 with_cents = [v for v in vals if v[3] >= 1.0]
                 vals = [(with_cents or vals)[-1]]
+            elif s is not seg and s.row != seg.row and len(vals) > 1:
+                # Two header values run together below two labels ("10 de septiembre de 2022 10 de
+                # octubre de 2022"): this label's value is the one under it.
+                def dist(v: tuple) -> float:
+                    b = sub_bbox(s, off + v[1], off + v[2])
+                    return abs((b[0] + b[2]) / 2 - seg.xc)
+                vals = sorted(vals, key=dist)
             for rank, (raw, start, end, validity, number) in enumerate(vals):
                 if kind != "amount" and rank > 0:
                     break
