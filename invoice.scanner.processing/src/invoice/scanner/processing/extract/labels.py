@@ -118,7 +118,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "_delivery_date": (
         "delivery date", "date of delivery", "shipping date", "ship date", "service date", "date of service",
         "service period", "performance date", "lieferdatum", "leistungsdatum", "liefertermin", "leistungszeitraum",
-        "versanddatum", "date de livraison", "date d expedition", "date de prestation", "fecha de entrega",
+        "versanddatum", "date de livraison", "date d expedition", "date de prestation", "fecha de entrega", "fecha de servicio", "fecha de prestacion", "fecha de la prestacion",
         "fecha de envio", "leverdatum", "leveringsdatum", "verzenddatum",
      "date of supply", "afleverdatum", "supply date", "lieferzeitraum",),
     "_phone": ("phone", "tel", "telephone", "fax", "mobile", "mob", "telefon", "telefax", "handy", "tel.",

@@ -198,8 +198,11 @@ class _DocumentReader:
             for r in layout.rows[seg.row + 1: seg.row + 4]:
                 if r.bbox[1] - seg.y1 > 2.6 * lh:
                     break
+                # Typed values may sit in a wider run of text below (two dates run together);
+                # free text must start near the label.
                 below = [s for s in r.segments
-                         if s.x0 < seg.x1 + lh and s.x1 > seg.x0 - lh and abs(s.x0 - seg.x0) < 6 * lh]
+                         if s.x0 < seg.x1 + lh and s.x1 > seg.x0 - lh
+                         and (kind in ("date", "amount", "iban", "bic", "tax_id") or abs(s.x0 - seg.x0) < 6 * lh)]
                 if below:
                     s = min(below, key=lambda s: abs(s.x0 - seg.x0))
                     if match_label(s.text, fuzzy=False):
