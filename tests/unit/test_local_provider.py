@@ -257,3 +257,39 @@ def test_customer_vat_id_is_not_the_vendor_vat_id():
 def test_empty_document_gives_every_field_empty():
     pred = predict(OcrPage(1, W, H, "test", []))
     assert all(f.value is None for f in pred.fields.values()) and pred.line_items == []
+
+
+def test_ocr_quirks_labels_mid_line_glued_values_and_percent_garbage():
+    """OCR joins a row into one line, drops spaces after colons and reads '%' as LaTeX."""
+    p = page([
+        line("Brightline Supplies Ltd 190 High Street", 100, 90, cw=7, h=14),
+        ("Invoice Date 16/09/2024 . Due 31/10/2024", 100, 240),
+        ("Tax ID:52-9505881", 100, 270),
+        ("Nettobetrag", 760, 500), ("USD 2.180,19", 1000, 500),
+        ("MwSt. 19", 760, 520), ("$\\frac}$", 860, 520), ("USD 414,24", 1000, 520),
+        ("Rechnungsbetrag", 760, 540), ("USD 2.594,43", 1000, 540),
+    ])
+    v = values(predict(p))
+    assert v["invoice_date"] == "16/09/2024" and v["due_date"] == "31/10/2024"
+    assert v["vendor_tax_id"] == "52-9505881"
+    assert v["vat"] == "USD 414,24"  # not the rate "19"
+    assert v["vendor_name"] == "Brightline Supplies Ltd"
+
+
+def test_two_values_run_together_below_two_labels():
+    p = page([("Fecha de factura", 460, 560), ("Vencimiento", 760, 560),
+              line("10 de septiembre de 2022 10 de octubre de 2022", 415, 600, cw=11)])
+    v = values(predict(p))
+    assert v["invoice_date"] == "10 de septiembre de 2022" and v["due_date"] == "10 de octubre de 2022"
+
+
+def test_calibration_is_monotone_and_keeps_weak_evidence_weak():
+    from invoice.scanner.processing.stages.llm.local import calibrate
+
+    for born_digital in (True, False):
+        for name in ("total", "vendor_name"):
+            ps = [calibrate(name, s / 20, born_digital) for s in range(21)]
+            assert ps == sorted(ps) and 0.0 <= ps[0] and ps[-1] == 1.0
+            assert calibrate(name, 0.3, born_digital) < 0.5
+    # Free text read by OCR keeps more of its doubt than a number from a PDF text layer.
+    assert calibrate("vendor_name", 0.9, False) < calibrate("total", 0.9, True)

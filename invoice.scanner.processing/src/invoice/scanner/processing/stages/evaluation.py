@@ -18,7 +18,7 @@ import logging
 from datetime import date
 from typing import Any
 
-from invoice.scanner.processing.fields import CORE_FIELDS, FIELD_BY_NAME
+from invoice.scanner.processing.fields import CORE_FIELDS
 from invoice.scanner.processing.models import Evaluation, Extraction, NormalizedField
 from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.status import Status

@@ -44,7 +44,6 @@ MODEL = "layout-rules-v1"
 _ID_RE = re.compile(r"(?<![\w])([A-Z0-9][A-Z0-9\-/._#]*\d[A-Z0-9\-/._]*|\d[A-Z0-9\-/._]*)(?![\w])", re.I)
 _SKIP_PREFIX = re.compile(r"(?i)^(zzgl\.?|zuzgl\.?|plus|add|\+|incl\.?|inkl\.?|inc\.?|excl\.?|exkl\.?|"
                           r"\d{1,2}(?:[.,]\d{1,2})?\s?%|\d{1,2}(?:[.,]\d{1,2})?)\s+")
-_PHONE_RE = re.compile(r"(?:\+\d{1,3}[\s/-]?)?(?:\(0?\d{1,5}\)[\s/-]?)?\d{2,5}[\s/-]\d{3,}(?:[\s/-]\d{2,})*")
 _POSTCODE_RE = re.compile(r"(?<!\d)(\d{4,5}|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{4}\s?[A-Z]{2})(?!\d)")
 _STREET_RE = re.compile(r"(?i)(str\.|strasse|straße|weg|platz|allee|gasse|ring|street|st\.|road|rd\.|avenue|ave|"
                         r"lane|drive|blvd|rue|avenue|boulevard|chemin|place|calle|avda|avenida|paseo|plaza|"
