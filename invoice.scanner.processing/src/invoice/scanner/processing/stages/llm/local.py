@@ -557,7 +557,7 @@ class _DocumentReader:
             score += min(0.8, 0.4 * (seg.height / med_h - 1)) if seg.height > med_h * 1.15 else 0.0
             score += 0.5 * max(0.0, 1 - y_rel / 0.3)
             score -= 0.8 if y_rel > 0.45 else 0.0
-            score += 0.6 if is_contact_block(p) else 0.0
+            score += 1.0 if is_contact_block(p) else 0.0
             if sender is not None and norm(sender.text) == nt:
                 score += 1.2
             if len(nt) > 3 and all_text.count(nt) >= 2:
@@ -853,9 +853,14 @@ def _cut_after_legal_form(text: str) -> str:
     """"Brightline Supplies Ltd 190 High Street" (one OCR line): the name ends at its legal form
     when what follows carries a house number."""
     for m in LEGAL_FORMS.finditer(text):
-        tail = text[m.end():]
-        if re.search(r"\d", tail) and len(tail.strip()) > 3 and not re.match(r"\s*[&(]", tail):
-            return text[:m.end()].strip(" ,")
+        end = m.end()
+        paren = re.match(r"\s*\([^)]*\)", text[end:])
+        if paren:
+            end += paren.end()  # "UG (haftungsbeschränkt)": the form goes on
+        tail = text[end:]
+        if (re.search(r"\d", tail) or LEGAL_FORMS.search(tail)) and len(tail.strip()) > 3 \
+                and not re.match(r"\s*[&(]", tail):
+            return text[:end].strip(" ,")
     return text
 
 
