@@ -123,3 +123,16 @@ def test_every_check_is_recorded():
         assert key in ev.checks
     assert set(ev.checks["field_confidence"]["confidences"]) == set(CORE_FIELDS)
     assert ev.to_dict()["approved"] is True
+
+
+def test_a_party_name_cut_at_a_line_wrap_goes_to_review():
+    from invoice.scanner.processing.stages.evaluation import looks_cut_off
+
+    for cut in ("Mediterránea de", "Bakkerij Van", "Schmidt &", "Dupont et", "Acme,"):
+        assert looks_cut_off(cut), cut
+    for whole in ("Acme Ltd", "Schmidt & Co.", "Chêne Bleu Ingénierie S.à r.l.", "Van Dijk BV", "De Vries SRL"):
+        assert not looks_cut_off(whole), whole
+    ev = evaluate(extraction({**GOOD, "vendor_name": "Mediterránea de"}, conf=0.99), 0.8)
+    assert not ev.approved
+    assert ev.checks["complete_names"] == {"passed": False, "cut_off": ["vendor_name"]}
+    assert any("looks cut off" in r for r in ev.reasons)

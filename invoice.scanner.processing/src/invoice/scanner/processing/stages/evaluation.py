@@ -59,6 +59,25 @@ def _name(field: str) -> str:
     return _LABELS.get(field, field.replace("_", " "))
 
 
+PARTY_NAMES = ("vendor_name", "customer_name")
+# Words that join the parts of a name in the five label languages; a name cannot end in one.
+_CONNECTORS = frozenset("""
+    and of the & + - , / und von vom zu zur zum der den des die das et de du la le les l' d'
+    y e del los las el van het en op
+""".split())
+
+
+def looks_cut_off(value: object) -> bool:
+    """True when a name's last word is a connector (or it ends in one), i.e. its continuation
+    on the next line was not read."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    text = value.strip()
+    if text[-1] in ",&+-/":
+        return True
+    return text.split()[-1].casefold() in _CONNECTORS
+
+
 def evaluate(extraction: Extraction, threshold: float) -> Evaluation:
     fields = extraction.fields
     checks: dict[str, Any] = {}
@@ -86,6 +105,15 @@ def evaluate(extraction: Extraction, threshold: float) -> Evaluation:
     checks["unambiguous_values"] = {"passed": not ambiguous, "ambiguous": ambiguous}
     for n, err in ambiguous.items():
         reasons.append(f"The {_name(n)} needs a look: {err}.")
+
+    # Party names cut at a line wrap ("Mediterránea de", "Van Dijk &"): a company name never
+    # ends in a connecting word or sign, so such a value is incomplete, however confident.
+    cut = sorted(n for n in PARTY_NAMES if fields.get(n) is not None and looks_cut_off(fields[n].value))
+    checks["complete_names"] = {"passed": not cut, "cut_off": cut}
+    for n in cut:
+        reasons.append(f"The {_name(n)} '{fields[n].value}' looks cut off at a line break.")
+        if n in prob:
+            prob[n] = min(prob[n], 0.3)
 
     # Arithmetic: net + VAT = total.
     net, vat, total = _num(fields.get("amount")), _num(fields.get("vat")), _num(fields.get("total"))
