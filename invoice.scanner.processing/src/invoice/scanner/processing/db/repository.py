@@ -209,7 +209,7 @@ class Repository:
         """Close the stage's history row; optionally move the document to the stage's own end
         status. An attempt of a superseded run only closes its row (False)."""
         with self.tx() as cur:
-            cur.execute("SELECT pipeline_run FROM documents WHERE id = %s FOR UPDATE", (document_id,))
+            cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s FOR UPDATE", (document_id,))
             current = cur.fetchone()
             stale = current is None or current["pipeline_run"] != run
             cur.execute(
@@ -223,8 +223,6 @@ class Repository:
                 sets.append(f"{column} = %s")
                 args.append(Json(value) if isinstance(value, (dict, list)) else value)
             if next_status is not None:
-                cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s", (document_id,))
-                row = cur.fetchone()
                 sets.append("status = %s")
                 args.append(next_status.value)
                 if next_status in TERMINAL_STATUSES:
@@ -233,7 +231,7 @@ class Repository:
                     """INSERT INTO document_status_history
                            (document_id, from_status, to_status, stage, pipeline_run, worker_host, started_at, finished_at, detail)
                        VALUES (%s, %s, %s, %s, %s, %s, now(), now(), %s)""",
-                    (document_id, row["status"], next_status.value, stage_name, row["pipeline_run"], worker_host,
+                    (document_id, current["status"], next_status.value, stage_name, run, worker_host,
                      Json(detail.get("transition_detail") or {})),
                 )
             cur.execute(f"UPDATE documents SET {', '.join(sets)} WHERE id = %s", (*args, document_id))
