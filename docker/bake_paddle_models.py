@@ -27,7 +27,7 @@ def model_files(*roots: Path) -> list[Path]:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    models = os.environ.get("OCR_MODELS", "ppocrv5")
+    models = os.environ.get("OCR_MODELS", "ppocrv6")
     roots = [Path(os.environ["PADDLE_PDX_CACHE_HOME"]), Path(os.environ["PADDLE_OCR_BASE_DIR"])]
     engine = PaddleOcrEngine(models=models, use_gpu=False)
     engine.read(np.full((64, 256, 3), 255, dtype=np.uint8))

@@ -30,9 +30,9 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ./invoice.scanner.pro
 FROM ${CUDA_IMAGE} AS runtime
 ARG PADDLE_VERSION=3.0.0
 ARG PADDLE_INDEX_URL=https://www.paddlepaddle.org.cn/packages/stable/cu126/
-# PaddleOCR 3.x runs on paddlepaddle 3.x (it never installs paddlepaddle itself).
-ARG PADDLEOCR_CONSTRAINT="paddleocr>=3.0,<4"
-ARG OCR_MODELS=ppocrv5
+# PaddleOCR 3.x runs on paddlepaddle 3.x (it never installs paddlepaddle itself); 3.7 brought PP-OCRv6.
+ARG PADDLEOCR_CONSTRAINT="paddleocr>=3.7,<4"
+ARG OCR_MODELS=ppocrv6
 LABEL org.opencontainers.image.title="invoice-scanner-ocr-gpu" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \

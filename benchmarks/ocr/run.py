@@ -1,6 +1,6 @@
 """OCR benchmark: pages/second, peak RSS and accuracy per engine/model set on generated pages.
 
-    python benchmarks/ocr/run.py [--pages 10] [--models ppocrv4,ppocrv5] [--engine rapidocr] [--scanned]
+    python benchmarks/ocr/run.py [--pages 10] [--models ppocrv5,ppocrv6,ppocrv6-tiny] [--engine rapidocr] [--scanned]
 
 Each model set runs in its own process, so the peak RSS printed is that model set's alone
 (interpreter + libraries + model + pages). Accuracy is measured against the text the pages
@@ -74,7 +74,7 @@ def _measure(engine: str, models: str, pages: int, scanned: bool) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=10)
-    parser.add_argument("--models", default="ppocrv4,ppocrv5")
+    parser.add_argument("--models", default="ppocrv5,ppocrv6,ppocrv6-tiny")
     parser.add_argument("--engine", default="rapidocr")
     parser.add_argument("--scanned", action="store_true", help="also run on scan-like pages (noise, blur, grey)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(_measure(engine, models, args.pages, scanned == "1")))
         return
     variants = [False, True] if args.scanned else [False]
-    header = f"{'engine':9} {'models':8} {'pages':>5} {'kind':8} {'load s':>6} {'pages/s':>8} {'s/page':>7} " \
+    header = f"{'engine':9} {'models':12} {'pages':>5} {'kind':8} {'load s':>6} {'pages/s':>8} {'s/page':>7} " \
              f"{'peak RSS MiB':>12} {'CER':>7} {'words':>6} {'spaces':>6}"
     print(header)
     for scanned in variants:
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
                 [sys.executable, __file__, "--pages", str(args.pages), "--child", f"{args.engine}:{models}:{int(scanned)}"],
                 capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{r['engine']:9} {r['models']:8} {r['pages']:>5} {'scanned' if scanned else 'clean':8} "
+            print(f"{r['engine']:9} {r['models']:12} {r['pages']:>5} {'scanned' if scanned else 'clean':8} "
                   f"{r['load_s']:>6} {r['pages_per_s']:>8} {r['s_per_page']:>7} {r['peak_rss_mib']:>12} "
                   f"{r['cer']:>7} {r['word_recall']:>6} {r['space_ratio']:>6}", flush=True)
 

@@ -2,11 +2,14 @@
 engine results mapped, the engine loaded once per process."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import INVOICE_LINES
+from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.errors import PermanentStageError
 from invoice.scanner.processing.models import OcrLine, OcrWord, PageImage
 from invoice.scanner.processing.stages.ocr import ocr_pages
@@ -189,8 +192,12 @@ def test_engine_is_loaded_once_per_process(ocr_settings):
 
 def test_both_model_sets_resolve_to_files():
     assert engines.rapidocr_model_kwargs("ppocrv4") == {}
-    paths = engines.rapidocr_model_kwargs("ppocrv5")
-    assert paths["rec_keys_path"].endswith("ppocrv5_dict.txt")
+    for models in ("ppocrv6", "ppocrv6-tiny", "ppocrv5"):
+        paths = engines.rapidocr_model_kwargs(models)
+        assert set(paths) == {"det_model_path", "rec_model_path", "rec_keys_path"}
+        assert all(Path(p).is_file() for p in paths.values()), paths
+    assert engines.rapidocr_model_kwargs("ppocrv6")["rec_model_path"].endswith("ppocrv6/small/rec/rec.onnx")
+    assert Settings().ocr_models == "ppocrv6"
 
 
 def test_warm_up_hook_runs_in_ocr_workers_only(monkeypatch):

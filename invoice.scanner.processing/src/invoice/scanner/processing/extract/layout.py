@@ -95,14 +95,42 @@ def _clean_word(text: str) -> str:
     return text
 
 
-def page_words(page: OcrPage) -> list[OcrWord]:
+# A legal form glued to the next word by the recognizer ("Logistique NVVeldstraat 143",
+# "Fils SAGrand-Place 125"): the space between a name and an address printed on one line is
+# lost. Split only where the form is followed by a capitalised word and the line goes on to
+# a digit (house number, postcode), so brand names such as "ABCorp" stay whole.
+_GLUED_FORM = re.compile(
+    r"^(GmbH|AG|KG|UG|SA|S\.A\.|SAS|SARL|SRL|S\.L\.|SL|SLU|BV|B\.V\.|NV|N\.V\.|Ltd\.?|LLC|LLP|Inc\.|plc|PLC)"
+    r"(?=[A-ZÀ-Ý][a-zà-ÿ]{2,})")
+
+
+def split_glued_legal_forms(words: list[OcrWord]) -> list[OcrWord]:
+    out: list[OcrWord] = []
+    for i, w in enumerate(words):
+        m = _GLUED_FORM.match(w.text)
+        if m is None or i == 0 or not any(ch.isdigit() for x in words[i:] for ch in x.text):
+            out.append(w)
+            continue
+        cut = m.end()
+        x0, y0, x1, y1 = w.bbox
+        xm = x0 + (x1 - x0) * cut / len(w.text)
+        out.append(OcrWord(w.text[:cut], (x0, y0, xm, y1), w.confidence))
+        out.append(OcrWord(w.text[cut:], (xm, y0, x1, y1), w.confidence))
+    return out
+
+
+def page_words(page: OcrPage, line_starts: set[int] | None = None) -> list[OcrWord]:
     """Words of a page; lines without word boxes are split with widths in proportion to
-    their characters (good enough for column assignment)."""
+    their characters (good enough for column assignment). `line_starts` collects the ids of
+    the words that begin an OCR line."""
     out: list[OcrWord] = []
     for line in page.lines:
+        first = len(out)
         if line.words:
-            out.extend(OcrWord(_clean_word(w.text), w.bbox, min(w.confidence, 1.0)) for w in line.words
-                       if w.text.strip())
+            out.extend(split_glued_legal_forms([OcrWord(_clean_word(w.text), w.bbox, min(w.confidence, 1.0))
+                                                for w in line.words if w.text.strip()]))
+            if line_starts is not None and len(out) > first:
+                line_starts.add(id(out[first]))
             continue
         tokens = [_clean_word(t) for t in line.text.split()]
         if not tokens:
@@ -112,15 +140,25 @@ def page_words(page: OcrPage) -> list[OcrWord]:
         total = len(text)
         pos = 0
         char_w = (x1 - x0) / max(1, total)
+        line_words = []
         for tok in tokens:
             start = text.index(tok, pos)
             pos = start + len(tok)
-            out.append(OcrWord(tok, (x0 + start * char_w, y0, x0 + pos * char_w, y1), line.confidence))
+            line_words.append(OcrWord(tok, (x0 + start * char_w, y0, x0 + pos * char_w, y1), line.confidence))
+        out.extend(split_glued_legal_forms(line_words))
+        if line_starts is not None and len(out) > first:
+            line_starts.add(id(out[first]))
     return out
 
 
 def build_layout(page: OcrPage, gap_factor: float = 1.1) -> PageLayout:
-    words = page_words(page)
+    starts: set[int] = set()
+    words = page_words(page, starts)
+    # The OCR detector boxes phrases apart; where it did and a clear gap backs it, two phrases
+    # stay two ("Leistungs- und Rechnungsdatum   Zahlbar bis" over two value columns). A PDF
+    # text layer's lines are our own grouping, so this holds for OCR pages only.
+    if page.engine == "pdf-text":
+        starts = set()
     if not words:
         return PageLayout(page, [], 10.0)
     line_height = median(max(1.0, w.bbox[3] - w.bbox[1]) for w in words)
@@ -166,6 +204,7 @@ def build_layout(page: OcrPage, gap_factor: float = 1.1) -> PageLayout:
             # A label's colon ends a phrase even with a normal space after it; so does a change
             # of font size (a bold name followed by its address on the same baseline).
             if (gap > gap_factor * h or (prev.text.endswith(":") and gap > 0.6 * h)
+                    or (id(w) in starts and gap > 0.6 * h)
                     or max(hp, hw) > 1.2 * min(hp, hw)):
                 segs.append(_segment(cur, page.page_no, idx))
                 cur = [w]

@@ -15,9 +15,11 @@ lowered when a check fails; the mean over core fields is the prediction.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date
 from typing import Any
 
+from invoice.scanner.processing.extract.labels import LEGAL_FORMS
 from invoice.scanner.processing.fields import CORE_FIELDS
 from invoice.scanner.processing.models import Evaluation, Extraction, NormalizedField
 from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
@@ -73,9 +75,46 @@ def looks_cut_off(value: object) -> bool:
     if not isinstance(value, str) or not value.strip():
         return False
     text = value.strip()
-    if text[-1] in ",&+-/":
-        return True
+    if text[-1] in ",&+-/(" or text.count("(") > text.count(")"):
+        return True  # "… UG (haftungsbeschri": the bracket was never closed
     return text.split()[-1].casefold() in _CONNECTORS
+
+
+_HOUSE_NUMBER_END = re.compile(r"(?:^|\s)\d{1,5}[a-zA-Z]?$")
+_POSTCODE = re.compile(r"(?<![\w.,])(?:\d{4,5}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})(?![\w.,])")
+
+
+def confusable_glyphs(value: object) -> str | None:
+    """A look-alike glyph in an identifier that the recognizer may have mixed up: a lower-case
+    "l" among upper-case letters and digits ("Sl-49853" for "SI-49853"), or a letter O between
+    digits ("2O23"). Which one the invoice printed cannot be told from the text alone."""
+    if not isinstance(value, str):
+        return None
+    letters = [c for c in value if c.isalpha()]
+    if "l" in letters and letters and all(c.isupper() or c == "l" for c in letters) \
+            and any(c.isupper() or c.isdigit() for c in value):
+        return "'l' or 'I'"
+    if re.search(r"(?<![A-Z])O\d|\dO(?![A-Z])", value):
+        return "'O' or '0'"
+    return None
+
+
+def not_a_name(value: object) -> str | None:
+    """Why a party "name" is something else the layout put in its place (an address line, a
+    payment sentence), or None. A company name does not end in a house number, carry a postcode,
+    or read as a sentence of lower-case words without a legal form."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if _HOUSE_NUMBER_END.search(text) or _POSTCODE.search(text):
+        return "it reads like an address"
+    if LEGAL_FORMS.search(text):
+        return None
+    words = re.sub(r"\([^)]*\)", " ", text).split()
+    lower = [w for w in words if w[:1].isalpha() and w[:1].islower() and w.casefold() not in _CONNECTORS]
+    if len(lower) >= 2 or (len(lower) == 1 and len(words) <= 3 and len(lower[0]) > 3):
+        return "it reads like a sentence, not a company or person"
+    return None
 
 
 def evaluate(extraction: Extraction, threshold: float) -> Evaluation:
@@ -114,6 +153,20 @@ def evaluate(extraction: Extraction, threshold: float) -> Evaluation:
         reasons.append(f"The {_name(n)} '{fields[n].value}' looks cut off at a line break.")
         if n in prob:
             prob[n] = min(prob[n], 0.3)
+    odd = {n: why for n in PARTY_NAMES if fields.get(n) is not None
+           and (why := not_a_name(fields[n].value)) is not None}
+    checks["plausible_names"] = {"passed": not odd, "implausible": odd}
+    for n, why in odd.items():
+        reasons.append(f"The {_name(n)} '{fields[n].value}' does not look like a name: {why}.")
+        if n in prob:
+            prob[n] = min(prob[n], 0.3)
+
+    confused = {n: why for n in ("invoice_number",) if fields.get(n) is not None
+                and (why := confusable_glyphs(fields[n].value)) is not None}
+    checks["unambiguous_glyphs"] = {"passed": not confused, "confusable": confused}
+    for n, why in confused.items():
+        reasons.append(f"The {_name(n)} '{fields[n].value}' has a character that reads as {why}.")
+        prob[n] = min(prob[n], 0.5)
 
     # Arithmetic: net + VAT = total.
     net, vat, total = _num(fields.get("amount")), _num(fields.get("vat")), _num(fields.get("total"))

