@@ -136,3 +136,35 @@ def test_a_party_name_cut_at_a_line_wrap_goes_to_review():
     assert not ev.approved
     assert ev.checks["complete_names"] == {"passed": False, "cut_off": ["vendor_name"]}
     assert any("looks cut off" in r for r in ev.reasons)
+    assert looks_cut_off("Hoffmann Systeme UG (haftungsbeschri")  # the bracket never closes
+    assert not looks_cut_off("Hoffmann Systeme UG (haftungsbeschränkt)")
+
+
+def test_an_address_or_a_sentence_in_the_name_field_goes_to_review():
+    from invoice.scanner.processing.stages.evaluation import not_a_name
+
+    for odd in ("Grand-Place 88", "Polderwerk SRL Veldstraat 240·1000 Bruxelles", "Règlement par virement",
+                "Acme Ltd SW1A 1AA", "Payable within thirty days"):
+        assert not_a_name(odd), odd
+    for name in ("Acme Ltd", "Bernard & Fils", "Bäckerei am Markt", "3M Deutschland GmbH", "Bank of Ireland",
+                 "Chêne Bleu Ingénierie", "Hoffmann Systeme UG (haftungsbeschränkt)", "John Smith",
+                 "Martínez y Asociados S.A.", "Van der Berg Techniek B.V."):
+        assert not_a_name(name) is None, name
+    ev = evaluate(extraction({**GOOD, "vendor_name": "Grand-Place 88"}, conf=0.99), 0.8)
+    assert not ev.approved
+    assert ev.checks["plausible_names"] == {"passed": False,
+                                            "implausible": {"vendor_name": "it reads like an address"}}
+    assert any("does not look like a name" in r for r in ev.reasons)
+
+
+def test_an_invoice_number_with_a_look_alike_glyph_goes_to_review():
+    from invoice.scanner.processing.stages.evaluation import confusable_glyphs
+
+    for odd in ("Sl-49853", "INV-2O23-001", "R2022O905"):
+        assert confusable_glyphs(odd), odd
+    for plain in ("SI-49853", "INV-2023-001", "PO12345", "FOOD-12", "Rechnung-12", "inv-001", "F2022-26489"):
+        assert confusable_glyphs(plain) is None, plain
+    ev = evaluate(extraction({**GOOD, "invoice_number": "Sl-49853"}, conf=0.99), 0.8)
+    assert not ev.approved
+    assert ev.checks["unambiguous_glyphs"]["confusable"] == {"invoice_number": "'l' or 'I'"}
+    assert evaluate(extraction(), 0.8).checks["unambiguous_glyphs"]["passed"] is True
