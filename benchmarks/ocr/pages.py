@@ -14,8 +14,14 @@ from reportlab.pdfgen import canvas
 FONTS = ["Helvetica", "Times-Roman", "Courier"]
 WORDS = ("steel bolt washer cable adapter service hours consulting licence support bracket "
          "panel filter valve pump sensor module cover frame screw nut hinge").split()
+# Words with accents, as French, German, Spanish and Dutch invoices print them: whether a
+# model keeps the diacritics decides whether names like these can be approved as read.
+ACCENTED = ("Ingénierie création réseau hébergement Gebühr Stück Größe Zubehör logística "
+            "consultoría tóner diseño café één coördinatie").split()
 VENDORS = ["ACME Supplies GmbH", "Nordlicht Trading AG", "Blue River Components Ltd",
-           "Hansen & Soehne KG", "Atlas Office Services BV"]
+           "Hansen & Soehne KG", "Atlas Office Services BV", "Müller & Söhne GmbH",
+           "Martínez y Asociados S.A.", "Chêne Bleu Ingénierie S.à r.l.", "Señorío Logística S.L.",
+           "Société Générale d'Électricité SA"]
 
 
 @dataclass
@@ -68,7 +74,8 @@ def invoice_pdf(seed: int) -> tuple[bytes, GroundTruth]:
         price = rnd.randint(50, 99999) / 100
         amount = qty * price
         total += amount
-        put(50, top, f"{rnd.choice(WORDS).capitalize()} {rnd.choice(WORDS)} {rnd.choice('ABCDEFGH')}{rnd.randint(10, 999)}")
+        desc = rnd.choice(ACCENTED) if rnd.random() < 0.5 else rnd.choice(WORDS).capitalize()
+        put(50, top, f"{desc} {rnd.choice(WORDS)} {rnd.choice('ABCDEFGH')}{rnd.randint(10, 999)}")
         put(300, top, str(qty))
         put(360, top, f"{price:,.2f} EUR")
         put(460, top, f"{amount:,.2f} EUR")

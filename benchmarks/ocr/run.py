@@ -9,7 +9,9 @@ were generated from:
   in reading order;
 - words: share of ground-truth words found as exact tokens (a dropped space merges two
   words and costs both);
-- spaces: spaces read / spaces in the ground truth (1.0 = word spacing preserved).
+- spaces: spaces read / spaces in the ground truth (1.0 = word spacing preserved);
+- accents: share of ground-truth words with a diacritic (Ingénierie, Müller, Martínez) read
+  exactly, diacritics included.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ def _measure(engine: str, models: str, pages: int, scanned: bool) -> dict:
     cer_num = cer_den = 0
     found = total_words = 0
     spaces_read = spaces_gt = 0
+    acc_found = acc_total = 0
     started = time.perf_counter()
     texts = []
     for image in images:
@@ -59,6 +62,9 @@ def _measure(engine: str, models: str, pages: int, scanned: bool) -> dict:
         got = Counter(text.split())
         found += sum(min(n, got[w]) for w, n in gt_words.items())
         total_words += sum(gt_words.values())
+        accented = {w: n for w, n in gt_words.items() if any(ord(ch) > 127 for ch in w)}
+        acc_found += sum(min(n, got[w]) for w, n in accented.items())
+        acc_total += sum(accented.values())
         spaces_read += text.count(" ")
         spaces_gt += truth.count(" ")
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -68,6 +74,7 @@ def _measure(engine: str, models: str, pages: int, scanned: bool) -> dict:
         "s_per_page": round(elapsed / pages, 2), "peak_rss_mib": round(peak_kb / 1024),
         "cer": round(cer_num / cer_den, 4), "word_recall": round(found / total_words, 4),
         "space_ratio": round(spaces_read / spaces_gt, 3),
+        "accent_recall": round(acc_found / acc_total, 4) if acc_total else None,
     }
 
 
@@ -85,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     variants = [False, True] if args.scanned else [False]
     header = f"{'engine':9} {'models':12} {'pages':>5} {'kind':8} {'load s':>6} {'pages/s':>8} {'s/page':>7} " \
-             f"{'peak RSS MiB':>12} {'CER':>7} {'words':>6} {'spaces':>6}"
+             f"{'peak RSS MiB':>12} {'CER':>7} {'words':>6} {'spaces':>6} {'accents':>7}"
     print(header)
     for scanned in variants:
         for models in args.models.split(","):
@@ -95,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{r['engine']:9} {r['models']:12} {r['pages']:>5} {'scanned' if scanned else 'clean':8} "
                   f"{r['load_s']:>6} {r['pages_per_s']:>8} {r['s_per_page']:>7} {r['peak_rss_mib']:>12} "
-                  f"{r['cer']:>7} {r['word_recall']:>6} {r['space_ratio']:>6}", flush=True)
+                  f"{r['cer']:>7} {r['word_recall']:>6} {r['space_ratio']:>6} {str(r['accent_recall']):>7}", flush=True)
 
 
 if __name__ == "__main__":
