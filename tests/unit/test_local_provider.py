@@ -293,3 +293,22 @@ def test_calibration_is_monotone_and_keeps_weak_evidence_weak():
             assert calibrate(name, 0.3, born_digital) < 0.5
     # Free text read by OCR keeps more of its doubt than a number from a PDF text layer.
     assert calibrate("vendor_name", 0.9, False) < calibrate("total", 0.9, True)
+
+
+def test_several_labels_read_as_one_line_each_take_the_value_under_them():
+    # The detector boxed three header labels as one line; their values sit in three columns.
+    pred = predict(page([
+        line("Nordlicht GmbH", 80, 80, cw=11, h=22),
+        ("Hauptstraße 12", 80, 110), ("10115 Berlin", 80, 126),
+        ("RECHNUNG", 800, 80),
+        ("Rechnungs-Nr. Leistungs- und Rechnungsdatum Fälligkeitsdatum", 80, 250),
+        ("RE286770", 80, 268), ("15.02.2023", 180, 268), ("22.02.2023", 440, 268),
+        ("Pos", 80, 400), ("Beschreibung", 130, 400), ("Menge", 600, 400), ("Einzelpreis", 760, 400),
+        ("Betrag", 1000, 400),
+        ("1", 80, 430), ("Beratung", 130, 430), ("10", 612, 430), ("100,00 €", 760, 430), ("1.000,00 €", 1000, 430),
+        ("Nettobetrag", 760, 560), ("1.000,00 €", 1000, 560),
+        ("zzgl. 19% MwSt.", 760, 580), ("190,00 €", 1000, 580),
+        ("Gesamtbetrag", 760, 600), ("1.190,00 €", 1000, 600),
+    ]))
+    v = values(pred)
+    assert (v["invoice_number"], v["invoice_date"], v["due_date"]) == ("RE286770", "15.02.2023", "22.02.2023")

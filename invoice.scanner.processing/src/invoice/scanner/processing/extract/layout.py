@@ -197,7 +197,7 @@ def build_layout(page: OcrPage, gap_factor: float = 1.1) -> PageLayout:
             gap = w.bbox[0] - prev.bbox[2]
             if w.text in _SEPARATORS:
                 # "Name · Street · City" / "Date 1.2.24 | No. 5": printed separators end a phrase.
-                segs.append(_segment(cur, page.page_no, idx))
+                segs.append(make_segment(cur, page.page_no, idx))
                 segs[-1].sep_after = True
                 cur = []
                 continue
@@ -206,19 +206,19 @@ def build_layout(page: OcrPage, gap_factor: float = 1.1) -> PageLayout:
             if (gap > gap_factor * h or (prev.text.endswith(":") and gap > 0.6 * h)
                     or (id(w) in starts and gap > 0.6 * h)
                     or max(hp, hw) > 1.2 * min(hp, hw)):
-                segs.append(_segment(cur, page.page_no, idx))
+                segs.append(make_segment(cur, page.page_no, idx))
                 cur = [w]
             else:
                 cur.append(w)
         if cur:
-            segs.append(_segment(cur, page.page_no, idx))
+            segs.append(make_segment(cur, page.page_no, idx))
         if not segs:
             continue
         rows.append(Row(page.page_no, idx, rw, segs, union([w.bbox for w in rw])))
     return PageLayout(page, rows, line_height)
 
 
-def _segment(words: list[OcrWord], page_no: int, row: int) -> Segment:
+def make_segment(words: list[OcrWord], page_no: int, row: int) -> Segment:
     return Segment(
         text=" ".join(w.text for w in words),
         bbox=union([w.bbox for w in words]),

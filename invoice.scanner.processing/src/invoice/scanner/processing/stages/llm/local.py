@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from invoice.scanner.processing.extract import tables
 from invoice.scanner.processing.extract.labels import (LEGAL_FORMS, TITLE_WORDS, detect_language,
                                                        fix_legal_form_glyphs, match_label, norm)
-from invoice.scanner.processing.extract.layout import (PageLayout, Segment, blocks, build_layout, norm_bbox,
-                                                       sub_bbox, sub_confidence, union)
+from invoice.scanner.processing.extract.layout import (PageLayout, Segment, blocks, build_layout, make_segment,
+                                                       norm_bbox, sub_bbox, sub_confidence, union)
 from invoice.scanner.processing.extract.normalize import (BIC_RE, CURRENCY_CODES, IBAN_RE, OTHER_TAX_RE, VAT_RE,
                                                           currency_in, detect_decimal_separator, find_amounts,
                                                           find_dates, has_decimals, parse_amount, validate_bic,
@@ -134,9 +134,19 @@ class _DocumentReader:
                     continue
                 for seg in row.segments:
                     hit = self._match(seg)
-                    if hit is not None:
+                    while hit is not None:
                         key, strength, rest, start = hit
-                        self.hits.append(LabelHit(key, strength, seg, rest, start, layout))
+                        # "Rechnungs-Nr. Leistungs- und Rechnungsdatum Fälligkeitsdatum" read as
+                        # one line over three value columns: each label gets its own piece of
+                        # the row, so each finds the value under it.
+                        nxt = self._match_text(rest, 0) if rest else None
+                        head, tail = (_split_segment(seg, start) if nxt is not None and nxt[1] >= 1.0
+                                      and nxt[3] > 0 and len(rest) > 3 else (seg, None))
+                        if tail is None:
+                            self.hits.append(LabelHit(key, strength, seg, rest, start, layout))
+                            break
+                        self.hits.append(LabelHit(key, strength, head, "", len(head.text), layout))
+                        seg, hit = tail, self._match(tail)
                     # "Invoice Date 16/09/2024 . Due 31/10/2024": a second label after a value.
                     for m in re.finditer(r"(?<=[\d)\]])(?:\s*[.·|,;]\s*|\s+)(?=[^\W\d])", seg.text):
                         sub = self._match_text(seg.text, m.end())
@@ -844,6 +854,20 @@ def _bic_checked_against_iban(bic: Candidate, iban: Candidate) -> Candidate:
         if len(want) == len(printed) and all(a == b or _confusable(a, b) for a, b in zip(want, printed)):
             return Candidate("bic", want, bic.score * 0.9, bic.page, bic.bbox, bic.number, bic.row)
     return bic
+
+
+def _split_segment(seg: Segment, start_char: int) -> tuple[Segment, Segment | None]:
+    """The words of `seg` before and from character `start_char` (a word boundary) as two
+    segments; (seg, None) when the cut falls outside the words."""
+    pos, cut = 0, None
+    for i, w in enumerate(seg.words):
+        if pos >= start_char:
+            cut = i
+            break
+        pos += len(w.text) + 1
+    if not cut or cut >= len(seg.words):
+        return seg, None
+    return make_segment(seg.words[:cut], seg.page, seg.row), make_segment(seg.words[cut:], seg.page, seg.row)
 
 
 def _confusable(a: str, b: str) -> bool:
