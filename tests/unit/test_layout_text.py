@@ -66,3 +66,21 @@ def test_split_word_boxes_share_the_original_box():
 ])
 def test_look_alike_glyphs_in_a_legal_form_are_restored(read, fixed):
     assert fix_legal_form_glyphs(read) == fixed
+
+
+@pytest.mark.parametrize("text, language, dropped", [
+    ("Levante Digital Logistica S.A.", "es", True),
+    ("Levante Digital Logística S.A.", "es", False),
+    ("Soluciones Iberia Distribucion S.L.", "es", True),
+    ("Soluciones Iberia S.L.", "es", False),  # plural -ciones and Iberia carry no accent
+    ("Martinez y Asociados", "es", True),
+    ("Societe Generale d'Electricite", "fr", True),
+    ("Société Générale", "fr", False),
+    ("Muller & Sohne KG", "de", True),
+    ("Bergmann GmbH", "de", False),
+    ("Vision Consulting Ltd", "en", False),  # the rules are the document language's
+])
+def test_a_name_spelled_without_an_accent_its_language_always_writes_is_doubted(text, language, dropped):
+    from invoice.scanner.processing.extract.labels import accent_dropped
+
+    assert accent_dropped(text, language) is dropped

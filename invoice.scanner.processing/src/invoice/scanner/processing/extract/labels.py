@@ -193,6 +193,34 @@ def fix_legal_form_glyphs(name: str) -> str:
     return name
 
 
+# Word shapes that the language always writes with a diacritic: seen without one in a name
+# read by OCR, the recognizer most likely dropped it ("Logistica" for "Logística"). Used only
+# to doubt a value, never to change it.
+_ACCENT_DROPPED = {
+    "es": re.compile(r"(?i)^(?:\w{2,}(?:cion|sion)|\w*(?:istic|atic|onic|ific|ograf|olog)(?:o|a|os|as)|"
+                     r"\w*ologias?|ingenieria|consultoria|asesoria|compania|ferreteria|panaderia|carpinteria|"
+                     r"tecnica|tecnico|mediterranea|catalogo|credito|energia|garcia|martinez|gonzalez|"
+                     r"rodriguez|fernandez|lopez|sanchez|perez|gomez|diaz|jimenez|hernandez|alvarez|ramirez|"
+                     r"dominguez|vazquez|velazquez|nunez|munoz)$"),
+    "fr": re.compile(r"(?i)^(?:\w*iete|ingenier\w*|electri\w*|energ\w*|telecom\w*|equipe\w*|etude\w*|reseau\w*|"
+                     r"genera\w+|developpe\w*|creation\w*|securite|qualite|activite|immobili[e]re|lumiere|"
+                     r"chene|foret|batiment\w*|hotel\w*|cafe|frere\w*|freres|prevention|medical\w*|"
+                     r"numerique|strategie|cooperative|metier\w*|specialise\w*|regie|regional\w*|riviere)$"),
+    "de": re.compile(r"(?i)^(?:\w*losung(?:en)?|buro\w*|gerat\w*|mobel\w*|bruder|sohne|muller|schafer|"
+                     r"gartner\w*|backerei|kuche\w*|warme\w*|planungsburo|fur|uber|grun\w*|haftungsbeschrankt)$"),
+    "nl": re.compile(r"(?i)^(?:cooperatie\w*|een)$"),
+}
+
+
+def accent_dropped(text: object, language: str | None) -> bool:
+    """True when a word of `text` is spelled without a diacritic that `language` always
+    writes in it."""
+    rule = _ACCENT_DROPPED.get(language or "")
+    if rule is None or not isinstance(text, str):
+        return False
+    return any(rule.match(w) for w in re.findall(r"[^\W\d_]+", text) if w.isascii() and len(w) >= 3)
+
+
 LANGUAGE_HINTS: dict[str, tuple[str, ...]] = {
     "de": ("rechnung", "datum", "betrag", "mwst", "netto", "brutto", "menge", "summe", "zahlbar", "bankverbindung",
            "kundennummer", "ust", "gesamt", "einzelpreis", "bezeichnung"),
