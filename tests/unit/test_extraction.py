@@ -152,3 +152,10 @@ def test_line_items_normalized_and_amount_computed_when_missing():
         1, "Beratung", 10.0, 100.0, 1000.0, 19.0)
     assert (b.quantity, b.unit_price, b.amount, b.tax_rate, b.page) == (2.5, 40.0, 100.0, 7.0, 2)
     assert (c.quantity, c.unit_price, c.amount) == (None, None, 5.9)
+
+
+@pytest.mark.parametrize("raw, rate", [("8.875%", 8.875), ("8,875 %", 8.875), ("5,5 %", 5.5), ("21%", 21.0),
+                                       ("7.7 %", 7.7)])
+def test_tax_rates_keep_their_decimals(raw, rate):
+    ex = extract(prediction({}, [LineItemPrediction("Service", "1", "10.00", "10.00", raw, 0.9, 1)]), ocr("x"))
+    assert ex.line_items[0].tax_rate == rate

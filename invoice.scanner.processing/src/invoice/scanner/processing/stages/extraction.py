@@ -167,6 +167,12 @@ def _num(raw: str | None, decimal_sep: str | None, percent: bool = False) -> flo
     if raw is None or not str(raw).strip():
         return None
     s = str(raw).replace("%", "").strip()
+    if percent:
+        # A rate is below 100 and may have three decimals (8.875 % sales tax): whichever mark
+        # separates them is the decimal mark, and it is not rounded to cents.
+        m = re.fullmatch(r"(\d{1,2})(?:[.,](\d{1,3}))?", s)
+        if m:
+            return float(f"{m.group(1)}.{m.group(2) or 0}")
     v = parse_amount(s, decimal_sep)
     if v is None:
         m = re.search(r"-?\d+(?:[.,]\d+)?", s)
