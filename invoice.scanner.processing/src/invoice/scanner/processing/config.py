@@ -76,7 +76,7 @@ class Settings:
     llm_max_input_chars: int = 24_000  # OCR text budget per request (see stages/llm/prompt.py)
     llm_max_pages: int = 8  # pages sent to a vendor: the first ones and the last one
     # Evaluation
-    approval_threshold: float = 0.80
+    approval_threshold: float = 0.90
     # Sweeper
     sweeper_interval_s: int = 60
     sweeper_max_redrives: int = 3
