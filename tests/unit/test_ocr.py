@@ -214,3 +214,28 @@ def test_warm_up_hook_runs_in_ocr_workers_only(monkeypatch):
     monkeypatch.setattr(queues, "_consume_from", {"ocr": object()})
     ocr_stage._warm_up_ocr_engine()
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("models, det, rec", [
+    ("ppocrv6", "PP-OCRv6_small_det", "PP-OCRv6_small_rec"),
+    ("ppocrv6-tiny", "PP-OCRv6_tiny_det", "PP-OCRv6_tiny_rec"),
+    ("ppocrv5", "PP-OCRv5_mobile_det", "latin_PP-OCRv5_mobile_rec"),
+])
+def test_paddle_engine_asks_paddleocr_3_for_the_same_model_set(monkeypatch, models, det, rec):
+    # PaddleOCR is not installed in CI: a stand-in module records what the engine asks for.
+    import sys
+    import types
+
+    seen = {}
+
+    class FakePaddleOCR:
+        def __init__(self, **kwargs):
+            seen.update(kwargs)
+
+    fake = types.ModuleType("paddleocr")
+    fake.__version__ = "3.7.0"
+    fake.PaddleOCR = FakePaddleOCR
+    monkeypatch.setitem(sys.modules, "paddleocr", fake)
+    engines.PaddleOcrEngine(models=models, use_gpu=True)
+    assert (seen["text_detection_model_name"], seen["text_recognition_model_name"]) == (det, rec)
+    assert seen["device"] == "gpu:0" and seen["use_textline_orientation"] is False
