@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 BBox = tuple[float, float, float, float]
+# `OcrPage.engine` of a page whose lines come from the PDF text layer, not from OCR.
+PDF_TEXT_ENGINE = "pdf-text"
 
 
 @dataclass

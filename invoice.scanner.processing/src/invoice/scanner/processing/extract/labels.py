@@ -203,7 +203,7 @@ _ACCENT_DROPPED = {
                      r"rodriguez|fernandez|lopez|sanchez|perez|gomez|diaz|jimenez|hernandez|alvarez|ramirez|"
                      r"dominguez|vazquez|velazquez|nunez|munoz)$"),
     "fr": re.compile(r"(?i)^(?:\w*iete|ingenier\w*|electri\w*|energ\w*|telecom\w*|equipe\w*|etude\w*|reseau\w*|"
-                     r"genera\w+|developpe\w*|creation\w*|securite|qualite|activite|immobili[e]re|lumiere|"
+                     r"genera\w+|developpe\w*|creation\w*|securite|qualite|activite|immobiliere|lumiere|"
                      r"chene|foret|batiment\w*|hotel\w*|cafe|frere\w*|freres|prevention|medical\w*|"
                      r"numerique|strategie|cooperative|metier\w*|specialise\w*|regie|regional\w*|riviere)$"),
     "de": re.compile(r"(?i)^(?:\w*losung(?:en)?|buro\w*|gerat\w*|mobel\w*|bruder|sohne|muller|schafer|"

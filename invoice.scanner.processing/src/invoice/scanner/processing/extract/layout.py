@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from statistics import median
 
-from invoice.scanner.processing.models import BBox, OcrPage, OcrWord
+from invoice.scanner.processing.extract.labels import CANONICAL_LEGAL_FORMS
+from invoice.scanner.processing.models import PDF_TEXT_ENGINE, BBox, OcrPage, OcrWord
 
 
 _SEPARATORS = frozenset({"·", "•", "|", "‧", "∙"})
@@ -100,8 +101,8 @@ def _clean_word(text: str) -> str:
 # lost. Split only where the form is followed by a capitalised word and the line goes on to
 # a digit (house number, postcode), so brand names such as "ABCorp" stay whole.
 _GLUED_FORM = re.compile(
-    r"^(GmbH|AG|KG|UG|SA|S\.A\.|SAS|SARL|SRL|S\.L\.|SL|SLU|BV|B\.V\.|NV|N\.V\.|Ltd\.?|LLC|LLP|Inc\.|plc|PLC)"
-    r"(?=[A-ZÀ-Ý][a-zà-ÿ]{2,})")
+    "^(" + "|".join(re.escape(f) for f in sorted(CANONICAL_LEGAL_FORMS, key=len, reverse=True) if " " not in f)
+    + r")(?=[A-ZÀ-Ý][a-zà-ÿ]{2,})")
 
 
 def split_glued_legal_forms(words: list[OcrWord]) -> list[OcrWord]:
@@ -125,40 +126,33 @@ def page_words(page: OcrPage, line_starts: set[int] | None = None) -> list[OcrWo
     the words that begin an OCR line."""
     out: list[OcrWord] = []
     for line in page.lines:
-        first = len(out)
         if line.words:
-            out.extend(split_glued_legal_forms([OcrWord(_clean_word(w.text), w.bbox, min(w.confidence, 1.0))
-                                                for w in line.words if w.text.strip()]))
-            if line_starts is not None and len(out) > first:
-                line_starts.add(id(out[first]))
-            continue
-        tokens = [_clean_word(t) for t in line.text.split()]
-        if not tokens:
-            continue
-        x0, y0, x1, y1 = line.bbox
-        text = " ".join(tokens)
-        total = len(text)
-        pos = 0
-        char_w = (x1 - x0) / max(1, total)
-        line_words = []
-        for tok in tokens:
-            start = text.index(tok, pos)
-            pos = start + len(tok)
-            line_words.append(OcrWord(tok, (x0 + start * char_w, y0, x0 + pos * char_w, y1), line.confidence))
-        out.extend(split_glued_legal_forms(line_words))
-        if line_starts is not None and len(out) > first:
-            line_starts.add(id(out[first]))
+            words = [OcrWord(_clean_word(w.text), w.bbox, min(w.confidence, 1.0)) for w in line.words
+                     if w.text.strip()]
+        else:
+            tokens = [_clean_word(t) for t in line.text.split()]
+            x0, y0, x1, y1 = line.bbox
+            text = " ".join(tokens)
+            pos = 0
+            char_w = (x1 - x0) / max(1, len(text))
+            words = []
+            for tok in tokens:
+                start = text.index(tok, pos)
+                pos = start + len(tok)
+                words.append(OcrWord(tok, (x0 + start * char_w, y0, x0 + pos * char_w, y1), line.confidence))
+        words = split_glued_legal_forms(words)
+        if line_starts is not None and words:
+            line_starts.add(id(words[0]))
+        out.extend(words)
     return out
 
 
 def build_layout(page: OcrPage, gap_factor: float = 1.1) -> PageLayout:
-    starts: set[int] = set()
-    words = page_words(page, starts)
     # The OCR detector boxes phrases apart; where it did and a clear gap backs it, two phrases
     # stay two ("Leistungs- und Rechnungsdatum   Zahlbar bis" over two value columns). A PDF
     # text layer's lines are our own grouping, so this holds for OCR pages only.
-    if page.engine == "pdf-text":
-        starts = set()
+    starts: set[int] = set()
+    words = page_words(page, None if page.engine == PDF_TEXT_ENGINE else starts)
     if not words:
         return PageLayout(page, [], 10.0)
     line_height = median(max(1.0, w.bbox[3] - w.bbox[1]) for w in words)

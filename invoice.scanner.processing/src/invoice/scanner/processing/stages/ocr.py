@@ -9,12 +9,10 @@ from celery.signals import worker_process_init
 
 from invoice.scanner.processing.config import Settings, get_settings
 from invoice.scanner.processing.errors import PermanentStageError
-from invoice.scanner.processing.models import OcrLine, OcrPage, PageImage
+from invoice.scanner.processing.models import PDF_TEXT_ENGINE, OcrLine, OcrPage, PageImage
 from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
 
 logger = logging.getLogger(__name__)
-
-PDF_TEXT_ENGINE = "pdf-text"
 
 
 def ocr_pages(pages: list[PageImage], settings: Settings) -> list[OcrPage]:

@@ -35,8 +35,8 @@ from invoice.scanner.processing.extract.normalize import (BIC_RE, CURRENCY_CODES
                                                           find_dates, has_decimals, parse_amount, validate_bic,
                                                           validate_iban, validate_tax_id)
 from invoice.scanner.processing.fields import FIELD_BY_NAME, FIELD_NAMES
-from invoice.scanner.processing.models import (BBox, FieldPrediction, LineItemPrediction, LlmUsage, OcrPage,
-                                               PageImage, Prediction)
+from invoice.scanner.processing.models import (PDF_TEXT_ENGINE, BBox, FieldPrediction, LineItemPrediction,
+                                               LlmUsage, OcrPage, PageImage, Prediction)
 from invoice.scanner.processing.stages.llm.base import LlmProvider
 
 logger = logging.getLogger(__name__)
@@ -757,7 +757,6 @@ class _DocumentReader:
 
 # --- calibration -----------------------------------------------------------------------
 
-PDF_TEXT_ENGINE = "pdf-text"
 # Share of the remaining doubt (1 - score) that is real, measured on the generated benchmark
 # (benchmarks/accuracy): from a PDF text layer a value found under a matching label was never
 # wrong in 1,245 core fields, so most of the rule score's doubt is not real; from OCR, names and
