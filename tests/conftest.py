@@ -30,6 +30,13 @@ def services():
     svc.stop()
 
 
+def _suffixed(name: str) -> str:
+    """Database names get TEST_DB_SUFFIX appended, so two test runs on one server never
+    drop each other's databases."""
+    suffix = os.environ.get("TEST_DB_SUFFIX", "")
+    return name if not suffix or name.endswith(suffix) else f"{name}_{suffix}"
+
+
 def _replace_db(url: str, name: str) -> str:
     return urlparse(url)._replace(path=f"/{name}").geturl()
 
@@ -45,6 +52,7 @@ def fresh_database(services):
     from invoice.scanner.processing.db.migrate import upgrade
 
     def make(name: str) -> str:
+        name = _suffixed(name)
         close_pools()
         admin = psycopg2.connect(make_dsn(services.database_url, dbname="postgres"))
         admin.autocommit = True
