@@ -8,6 +8,7 @@ from typing import Iterator
 
 import psycopg2
 import psycopg2.extras
+from psycopg2.extras import Json  # noqa: F401  (re-exported: callers pass JSON parameters as Json(value))
 from psycopg2.pool import ThreadedConnectionPool
 
 psycopg2.extras.register_uuid()
