@@ -23,7 +23,7 @@ from invoice.scanner.processing.fields import json_schema
 
 pytestmark = pytest.mark.e2e
 
-# The flat keys the React client reads (API_CONTRACT.md, GET /documents/<id>).
+# The flat keys the React client reads (docs/API_CONTRACT.md, GET /documents/<id>).
 CONTRACT_KEYS = {"id", "status", "invoice_number", "invoice_date", "due_date", "vendor_name", "customer_name",
                  "currency", "amount", "vat", "total", "predicted_accuracy", "quality_score", "created_at",
                  "fields", "line_items"}

@@ -134,7 +134,7 @@ class HistoryListSchema(ma.Schema):
 
 
 class DocumentSchema(ma.Schema):
-    # The flat keys the React client reads (API_CONTRACT.md), with these names and types.
+    # The flat keys the React client reads (docs/API_CONTRACT.md), with these names and types.
     id = ma.fields.UUID()
     status = ma.fields.String()
     invoice_number = ma.fields.String(allow_none=True)

@@ -1,7 +1,7 @@
 """The invoice fields the pipeline extracts: one list for every provider, the extraction
 stage, the evaluation stage and the API.
 
-The first block are the flat keys of API_CONTRACT.md (`amount` = net, `vat` = tax,
+The first block are the flat keys of docs/API_CONTRACT.md (`amount` = net, `vat` = tax,
 `total` = gross). The rest sit beside them in `fields`.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The document status model shared by the API and every worker (API_CONTRACT.md)."""
+"""The document status model shared by the API and every worker (docs/API_CONTRACT.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

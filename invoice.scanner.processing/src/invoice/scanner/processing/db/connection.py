@@ -25,7 +25,7 @@ def _pool(database_url: str, size: int) -> ThreadedConnectionPool:
             pool = _pools.get(key)
             if pool is None:
                 # minconn == maxconn: with minconn < maxconn psycopg2 closes every connection
-                # handed back while minconn are idle (LESSONS.md: 2,100 -> 600 req/s).
+                # handed back while minconn are idle (docs/LESSONS.md: 2,100 -> 600 req/s).
                 pool = ThreadedConnectionPool(size, size, database_url, connect_timeout=5)
                 _pools[key] = pool
     return pool

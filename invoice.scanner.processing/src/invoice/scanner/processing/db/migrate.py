@@ -1,4 +1,4 @@
-"""Apply the schema: `python -m invoice.scanner.processing.db.migrate` (or `invoice-scanner migrate`)."""
+"""Apply the schema: `python -m invoice.scanner.processing.db.migrate` (or `invoice-scanner-admin migrate`)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,7 +4,7 @@ predicted accuracy, and `approved` or `manual_review` with the reasons stored.
 Two kinds of checks. *Hard* checks (a required field missing, net + VAT != total, line
 items that do not add up, an invalid IBAN, a due date before the invoice date, an
 ambiguous or unreadable value) block auto-approval whatever the score: a value that breaks
-arithmetic is never approved (LESSONS.md). *Soft* signals (low field confidence) lower
+arithmetic is never approved (docs/LESSONS.md). *Soft* signals (low field confidence) lower
 the quality score, and the threshold decides.
 
 `predicted_accuracy` is the expected share of core fields that are right. Each field's
