@@ -85,11 +85,16 @@ def create_app(config: ApiConfig | None = None) -> Flask:
          expose_headers=["Retry-After"], max_age=600)
     api = InvoiceApi(app)
     app.before_request(require_token)
-    app.register_error_handler(psycopg2.OperationalError, _database_unavailable)
-    app.register_error_handler(psycopg2.InterfaceError, _database_unavailable)
+    for error in DatabaseUnavailable:
+        app.register_error_handler(error, _database_unavailable)
 
-    from invoice.scanner.api.views import auth, documents, health, metrics
+    from invoice.scanner.api.views import auth, documents, files, health, metrics
 
     for module in (auth, documents, health, metrics):
         api.register_blueprint(module.blp)
+    api.register_blueprint(files.blp)
+    # The built web client at `/` (not part of the OpenAPI document).
+    from invoice.scanner.api import webapp
+
+    app.register_blueprint(webapp.blp)
     return app

@@ -18,6 +18,7 @@ from flask_smorest import abort
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from invoice.scanner.api.repository import ApiRepository, Principal
+from invoice.scanner.api.webapp import PUBLIC as WEBAPP_PUBLIC
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ PUBLIC_ENDPOINTS = frozenset({
     "api-docs.openapi_json",
     "api-docs.openapi_swagger_ui",
     "static",
-})
+}) | WEBAPP_PUBLIC  # the web client's files (it signs in by itself)
 METRICS_ENDPOINT = "metrics.Metrics"
 
 # Checked when the email is unknown, so a wrong email costs as long as a wrong password.

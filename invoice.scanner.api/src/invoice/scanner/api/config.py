@@ -13,6 +13,7 @@ from typing import Mapping
 
 from invoice.scanner.processing.config import Settings
 
+WEB_DIST_DIR = Path(__file__).resolve().parents[5] / "frontend.react" / "dist"
 DEFAULT_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000", "http://localhost:5173", "http://127.0.0.1:5173")
 
 
@@ -43,6 +44,8 @@ class ApiConfig:
     # hops to trust, so the login rate limit sees the client's address, not the proxy's.
     proxy_hops: int = 0
     swagger_ui_url: str = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+    # The built web client served at `/` (frontend.react/dist in a checkout; `make setup` builds it).
+    web_dist_dir: Path = WEB_DIST_DIR
     processing: Settings = field(default_factory=Settings)
 
     @classmethod
@@ -67,6 +70,7 @@ class ApiConfig:
             db_pool_size=int(e.get("API_DB_POOL_SIZE", d.db_pool_size)),
             proxy_hops=int(e.get("PROXY_HOPS", d.proxy_hops)),
             swagger_ui_url=e.get("SWAGGER_UI_URL", d.swagger_ui_url),
+            web_dist_dir=Path(e["WEB_DIST_DIR"]) if e.get("WEB_DIST_DIR") else d.web_dist_dir,
             processing=settings,
         )
         return c.with_overrides(**overrides) if overrides else c

@@ -143,6 +143,35 @@ class PageRow:
 
 
 @dataclass(frozen=True)
+class ListFilter:
+    """Narrowing of the documents list beyond the status: upload time range and a search text."""
+
+    created_from: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+    search: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file of a document on the documents volume (never served by its path: the API streams it)."""
+
+    path: str
+    content_type: str
+    filename: str
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class OcrPageRow:
+    page_no: int
+    width: int
+    height: int
+    engine: str | None
+    confidence: float | None
+    lines: list[dict[str, Any]] | None  # as stored: text, bbox (pixels), confidence, words
+
+
+@dataclass(frozen=True)
 class HistoryRow:
     from_status: str | None
     to_status: str
@@ -375,6 +404,36 @@ class ApiRepository:
             history = self._history(cur, doc.id)
         return DocumentDetail(doc, fields, items, pages, history)
 
+    def get_original_file(self, company_id: uuid.UUID, document_id: str) -> StoredFile:
+        """Where the uploaded bytes of the company's document lie, with the name it was uploaded as."""
+        with self.tx() as cur:
+            doc = self._document_for_company(cur, company_id, document_id)
+            cur.execute("SELECT stored_path FROM documents WHERE id = %s", (str(doc.id),))
+            return StoredFile(cur.fetchone()["stored_path"], doc.content_type, doc.original_filename, doc.updated_at)
+
+    def get_page_image(self, company_id: uuid.UUID, document_id: str, page_no: int) -> StoredFile:
+        """The rendered image of one page of the company's document; `DocumentNotFound` when either is missing."""
+        with self.tx() as cur:
+            doc = self._document_for_company(cur, company_id, document_id)
+            cur.execute("SELECT image_path FROM document_pages WHERE document_id = %s AND page_no = %s",
+                        (str(doc.id), page_no))
+            row = cur.fetchone()
+        if row is None:
+            raise DocumentNotFound(document_id)
+        return StoredFile(row["image_path"], "image/png", f"page-{page_no}.png", doc.updated_at)
+
+    def get_ocr_pages(self, company_id: uuid.UUID, document_id: str) -> list[OcrPageRow]:
+        """Every page's OCR lines and words as the OCR stage stored them (pixels of the rendered page)."""
+        with self.tx() as cur:
+            doc = self._document_for_company(cur, company_id, document_id)
+            cur.execute(
+                """SELECT page_no, width, height, ocr_engine, ocr_confidence, ocr_lines FROM document_pages
+                   WHERE document_id = %s ORDER BY page_no""",
+                (str(doc.id),),
+            )
+            return [OcrPageRow(r["page_no"], r["width"], r["height"], r["ocr_engine"], r["ocr_confidence"],
+                               r["ocr_lines"]) for r in cur.fetchall()]
+
     def get_history(self, company_id: uuid.UUID, document_id: str) -> list[HistoryRow]:
         with self.tx() as cur:
             doc = self._document_for_company(cur, company_id, document_id)
@@ -390,13 +449,35 @@ class ApiRepository:
         )
         return [HistoryRow(**r) for r in cur.fetchall()]
 
-    def list_documents(self, company_id: uuid.UUID, limit: int, status: str | None = None,
-                       after: tuple[datetime, uuid.UUID] | None = None, offset: int = 0) -> list[DocumentSummary]:
-        """Newest first. `after` is a keyset position (created_at, id): rows strictly older than it."""
+    @staticmethod
+    def _list_filter(company_id: uuid.UUID, status: str | None, filters: ListFilter | None) -> tuple[list[str], list]:
         where, args = ["d.company_id = %s"], [str(company_id)]
         if status:
             where.append("d.status = %s")
             args.append(status)
+        f = filters or ListFilter()
+        if f.created_from is not None:
+            where.append("d.created_at >= %s")
+            args.append(f.created_from)
+        if f.created_before is not None:
+            where.append("d.created_at < %s")
+            args.append(f.created_before)
+        if f.search:
+            # Case-insensitive substring of the vendor, the invoice number or the file name;
+            # LIKE's wildcards in the search text are matched literally.
+            pattern = "%" + f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                """(d.original_filename ILIKE %s OR EXISTS (
+                       SELECT 1 FROM extracted_fields sf WHERE sf.document_id = d.id
+                       AND sf.name IN ('vendor_name', 'invoice_number') AND sf.value #>> '{}' ILIKE %s))""")
+            args += [pattern, pattern]
+        return where, args
+
+    def list_documents(self, company_id: uuid.UUID, limit: int, status: str | None = None,
+                       after: tuple[datetime, uuid.UUID] | None = None, offset: int = 0,
+                       filters: ListFilter | None = None) -> list[DocumentSummary]:
+        """Newest first. `after` is a keyset position (created_at, id): rows strictly older than it."""
+        where, args = self._list_filter(company_id, status, filters)
         if after is not None:
             where.append("(d.created_at, d.id) < (%s, %s)")
             args += [after[0], str(after[1])]
@@ -416,12 +497,11 @@ class ApiRepository:
             )
             return [DocumentSummary(**r) for r in cur.fetchall()]
 
-    def count_documents(self, company_id: uuid.UUID, status: str | None = None) -> int:
+    def count_documents(self, company_id: uuid.UUID, status: str | None = None,
+                        filters: ListFilter | None = None) -> int:
+        where, args = self._list_filter(company_id, status, filters)
         with self.tx() as cur:
-            cur.execute(
-                "SELECT count(*) AS n FROM documents WHERE company_id = %s AND (%s::text IS NULL OR status = %s)",
-                (str(company_id), status, status),
-            )
+            cur.execute(f"SELECT count(*) AS n FROM documents d WHERE {' AND '.join(where)}", args)
             return cur.fetchone()["n"]
 
     # -- retry ---------------------------------------------------------------------------

@@ -172,11 +172,17 @@ class DocumentListQuerySchema(ma.Schema):
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
     cursor = ma.fields.String(metadata={"description": "`next_cursor` of the previous page"})
     offset = ma.fields.Integer(validate=ma.validate.Range(min=0))
+    q = ma.fields.String(validate=ma.validate.Length(min=1, max=200), metadata={
+        "description": "Search: part of the vendor name, the invoice number or the file name (any case)"})
+    created_from = ma.fields.Date(metadata={"description": "Uploaded on or after this day (UTC), YYYY-MM-DD"})
+    created_to = ma.fields.Date(metadata={"description": "Uploaded on or before this day (UTC), YYYY-MM-DD"})
 
     @ma.validates_schema
     def one_way_to_page(self, data, **kwargs):
         if data.get("cursor") and data.get("offset"):
             raise ma.ValidationError("use either cursor or offset, not both", "cursor")
+        if data.get("created_from") and data.get("created_to") and data["created_from"] > data["created_to"]:
+            raise ma.ValidationError("must not be after created_to", "created_from")
 
 
 class DocumentSummarySchema(ma.Schema):
@@ -226,3 +232,34 @@ class HealthSchema(ma.Schema):
     status = ma.fields.String(metadata={"enum": ["ok", "degraded"]})
     dependencies = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(DependencySchema))
     stuck_documents = ma.fields.Dict()
+
+
+# -- page images, OCR, original file ---------------------------------------------------------
+
+
+class OcrWordSchema(ma.Schema):
+    text = ma.fields.String()
+    bbox = BBox
+    confidence = ma.fields.Float()
+
+
+class OcrLineSchema(ma.Schema):
+    text = ma.fields.String()
+    bbox = BBox
+    confidence = ma.fields.Float()
+    words = ma.fields.List(ma.fields.Nested(OcrWordSchema))
+
+
+class OcrPageSchema(ma.Schema):
+    page_no = ma.fields.Integer()
+    width = ma.fields.Integer(metadata={"description": "Rendered page width in pixels"})
+    height = ma.fields.Integer(metadata={"description": "Rendered page height in pixels"})
+    engine = ma.fields.String(allow_none=True, metadata={"description": "OCR engine, or pdf-text for a text layer"})
+    confidence = ma.fields.Float(allow_none=True)
+    lines = ma.fields.List(ma.fields.Nested(OcrLineSchema), metadata={
+        "description": "Empty until the OCR stage has run"})
+
+
+class OcrSchema(ma.Schema):
+    document_id = ma.fields.UUID()
+    pages = ma.fields.List(ma.fields.Nested(OcrPageSchema))

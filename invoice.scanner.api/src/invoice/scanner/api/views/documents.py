@@ -5,7 +5,7 @@ import base64
 import binascii
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from flask import current_app
@@ -24,7 +24,7 @@ from invoice.scanner.api.errors import (
     NotRetryable,
     UploadRejected,
 )
-from invoice.scanner.api.repository import DocumentDetail, DocumentRecord, DocumentSummary
+from invoice.scanner.api.repository import DocumentDetail, DocumentRecord, DocumentSummary, ListFilter
 from invoice.scanner.api.schemas import (
     DocumentListQuerySchema,
     DocumentListSchema,
@@ -130,6 +130,16 @@ def summary_body(s: DocumentSummary) -> dict[str, Any]:
     }
 
 
+def list_filter(query: dict[str, Any]) -> ListFilter:
+    """The list's date range (whole UTC days, both ends included) and search text."""
+    start, end = query.get("created_from"), query.get("created_to")
+    return ListFilter(
+        created_from=datetime.combine(start, time.min, timezone.utc) if start else None,
+        created_before=datetime.combine(end + timedelta(days=1), time.min, timezone.utc) if end else None,
+        search=(query.get("q") or "").strip() or None,
+    )
+
+
 # -- keyset cursor ---------------------------------------------------------------------------
 
 
@@ -199,12 +209,14 @@ class DocumentList(MethodView):
             except InvalidCursor:
                 abort(422, message="Invalid query", errors={"query": {"cursor": ["Not a valid cursor."]}})
         limit, offset, status = query["limit"], query.get("offset") or 0, query.get("status")
+        filters = list_filter(query)
         repo = _state().repo
-        rows = repo.list_documents(principal.company_id, limit + 1, status=status, after=after, offset=offset)
+        rows = repo.list_documents(principal.company_id, limit + 1, status=status, after=after, offset=offset,
+                                   filters=filters)
         page, more = rows[:limit], len(rows) > limit
         return {
             "documents": [summary_body(s) for s in page],
-            "total": repo.count_documents(principal.company_id, status),
+            "total": repo.count_documents(principal.company_id, status, filters=filters),
             "limit": limit,
             "offset": None if after else offset,
             "next_cursor": encode_cursor(page[-1].created_at, page[-1].id) if more else None,
