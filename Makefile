@@ -1,7 +1,9 @@
 # Invoice Scanner: two commands on a fresh machine.
 #   make run    set up, then run the whole stack locally (API, Flower, one worker per queue)
 #   make test   set up, then run the tests
-PYTHON ?= python3
+# The first of these that is a supported CPython (3.10-3.14); `make PYTHON=python3.13 ...` picks one.
+PYTHON ?= $(shell for p in python3 python3.14 python3.13 python3.12 python3.11 python3.10; do \
+	$$p -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 14))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -11,7 +13,8 @@ STAMP  := $(VENV)/.installed
 setup: $(STAMP)
 
 $(STAMP): invoice.scanner.processing/pyproject.toml invoice.scanner.api/pyproject.toml requirements-dev.txt
-	@$(PYTHON) -c 'import sys; assert (3, 10) <= sys.version_info[:2] < (3, 13), "Python 3.10-3.12 is needed (rapidocr-onnxruntime): set PYTHON=python3.11"'
+	@test -n "$(PYTHON)" || { echo "no CPython 3.10-3.14 found: install one, or set PYTHON=/path/to/python3.x"; exit 1; }
+	@$(PYTHON) -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 14), "CPython 3.10-3.14 is needed, this is %d.%d: set PYTHON=python3.x" % sys.version_info[:2]'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e './invoice.scanner.processing[stages,vendors,flower]' -e ./invoice.scanner.api -r requirements-dev.txt

@@ -232,7 +232,7 @@ def test_worker_image_installs_the_stage_and_vendor_extras():
     defaults = {"PROCESSING_EXTRAS": re.search(r"ARG PROCESSING_EXTRAS=(\S+)", worker.read_text()).group(1)}
     assert defaults["PROCESSING_EXTRAS"] == "stages,vendors"
     names = {canonicalize_name(Requirement(r).name) for r in _requirements_for(worker, defaults)}
-    assert {"rapidocr-onnxruntime", "opencv-python-headless", "openai", "anthropic"} <= names
+    assert {"rapidocr", "onnxruntime", "opencv-python-headless", "openai", "anthropic"} <= names
     assert not {n for n in names if n.startswith("paddle")}
     # Flower's image is the same file with only the flower extra.
     flower = {canonicalize_name(Requirement(r).name) for r in _requirements_for(worker, {"PROCESSING_EXTRAS": "flower"})}
@@ -250,7 +250,7 @@ def test_gpu_image_bakes_paddle_models_at_build_time():
     requirements_at = next(i for i, a in enumerate(runs) if "-r /tmp/requirements.txt" in a)
     assert paddle_at < requirements_at, "the GPU framework layer is cached apart from the project's dependencies"
     names = {canonicalize_name(Requirement(r).name) for r in _requirements_for(gpu)}
-    assert "paddleocr" in names and "rapidocr-onnxruntime" in names
+    assert "paddleocr" in names and "rapidocr" in names
     env = " ".join(ins.args for ins in final if ins.keyword == "ENV")
     for var in ("PADDLE_PDX_CACHE_HOME=/opt/paddle-models", "PADDLE_OCR_BASE_DIR=/opt/paddle-models",
                 "PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK=True", "OCR_ENGINE=paddle", "OCR_USE_GPU=true"):

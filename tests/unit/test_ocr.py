@@ -142,11 +142,15 @@ def test_reading_order_sorts_rows_then_columns():
 # --- engine results and the per-process cache ------------------------------------------------
 
 def test_rapidocr_result_mapping():
-    result = [[[[10.0, 20.0], [110.0, 20.0], [110.0, 40.0], [10.0, 40.0]], "Invoice 42 ", 0.97],
-              [[[0, 0], [5, 0], [5, 5], [0, 5]], "  ", 0.6]]
+    from rapidocr.utils.output import RapidOCROutput
+
+    result = RapidOCROutput(
+        boxes=np.array([[[10.0, 20.0], [110.0, 20.0], [110.0, 40.0], [10.0, 40.0]],
+                        [[0, 0], [5, 0], [5, 5], [0, 5]]]),
+        txts=("Invoice 42 ", "  "), scores=(0.97, 0.6))
     [line] = engines.map_rapidocr_result(result)
     assert (line.text, line.bbox, line.confidence) == ("Invoice 42", (10.0, 20.0, 110.0, 40.0), 0.97)
-    assert engines.map_rapidocr_result(None) == []
+    assert engines.map_rapidocr_result(RapidOCROutput()) == []  # nothing found on the page
 
 
 def test_paddle2_result_mapping():
@@ -191,12 +195,16 @@ def test_engine_is_loaded_once_per_process(ocr_settings):
 
 
 def test_both_model_sets_resolve_to_files():
-    assert engines.rapidocr_model_kwargs("ppocrv4") == {}
+    with pytest.raises(ValueError, match="paddle only"):
+        engines.rapidocr_model_kwargs("ppocrv4")  # rapidocr 3 ships no PP-OCRv4 files: never a download
     for models in ("ppocrv6", "ppocrv6-tiny", "ppocrv5"):
         paths = engines.rapidocr_model_kwargs(models)
         assert set(paths) == {"det_model_path", "rec_model_path", "rec_keys_path"}
         assert all(Path(p).is_file() for p in paths.values()), paths
     assert engines.rapidocr_model_kwargs("ppocrv6")["rec_model_path"].endswith("ppocrv6/small/rec/rec.onnx")
+    params = engines.rapidocr_params("ppocrv6-tiny")
+    assert params["Det.model_path"].endswith("ppocrv6/tiny/det/det.onnx")
+    assert params["Rec.rec_keys_path"].endswith("ppocrv6_tiny_dict.txt") and params["Global.use_cls"] is False
     assert Settings().ocr_models == "ppocrv6"
 
 

