@@ -17,7 +17,7 @@ $(STAMP): invoice.scanner.processing/pyproject.toml invoice.scanner.api/pyprojec
 	@$(PYTHON) -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 14), "CPython 3.10-3.14 is needed, this is %d.%d: set PYTHON=python3.x" % sys.version_info[:2]'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e './invoice.scanner.processing[stages,vendors,flower]' -e ./invoice.scanner.api -r requirements-dev.txt
+	$(PY) -m pip install --quiet -e './invoice.scanner.processing[stages,vendors,flower,s3]' -e './invoice.scanner.api[s3]' -r requirements-dev.txt
 	touch $(STAMP)
 
 run: setup

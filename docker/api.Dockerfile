@@ -19,7 +19,7 @@ WORKDIR /src
 COPY docker/pyproject_deps.py docker/
 COPY invoice.scanner.api/pyproject.toml invoice.scanner.api/
 COPY invoice.scanner.processing/pyproject.toml invoice.scanner.processing/
-RUN python docker/pyproject_deps.py invoice.scanner.api/pyproject.toml \
+RUN python docker/pyproject_deps.py invoice.scanner.api/pyproject.toml --extras s3 \
         --also invoice.scanner.processing/pyproject.toml > requirements.txt \
     && pip install --no-cache-dir -r requirements.txt
 

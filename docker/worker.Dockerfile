@@ -11,7 +11,7 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-ARG PROCESSING_EXTRAS=stages,vendors
+ARG PROCESSING_EXTRAS=stages,vendors,s3
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv

@@ -7,13 +7,9 @@ the row stays with `enqueued_at` NULL and the sweeper (the outbox reader) sends 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -69,6 +65,7 @@ class ApiState:
     redis: redis.Redis
     rate_limiter: LoginRateLimiter
     registry: CollectorRegistry
+    storage: storage.Storage
     uploads: Counter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +83,8 @@ class ApiState:
             redis=client,
             rate_limiter=LoginRateLimiter(client, config.login_rate_limit, config.login_rate_window_s),
             registry=CollectorRegistry(auto_describe=True),
+            # boto3 is imported only when STORAGE_URL names a bucket.
+            storage=storage.open_storage(config.processing.storage_url, config.documents_dir),
         )
 
     # -- pipeline ------------------------------------------------------------------------
@@ -125,9 +124,8 @@ def upload_document(state: ApiState, data: bytes, filename: str, company_id: uui
 
     document_id = uuid.uuid4()
     log = _doc_log(document_id)
-    root = Path(cfg.documents_dir).resolve()
-    path = storage.original_path(root, str(company_id), str(document_id), inspected.content_type)
-    storage.write_atomically(path, data)
+    key = storage.original_key(str(company_id), str(document_id), inspected.content_type)
+    ref = state.storage.put_bytes(key, data)
     try:
         doc = state.repo.create_document(NewDocument(
             id=document_id, company_id=company_id, uploaded_by=user_id, original_filename=filename,
@@ -136,7 +134,7 @@ def upload_document(state: ApiState, data: bytes, filename: str, company_id: uui
         ))
     except BaseException as exc:
         # Nothing half-written: the row did not commit, so the file goes too.
-        shutil.rmtree(path.parent, ignore_errors=True)
+        state.storage.delete_prefix(storage.document_prefix(str(company_id), str(document_id)))
         if isinstance(exc, DuplicateDocument):
             state.uploads.labels("duplicate").inc()
         else:
@@ -205,19 +203,12 @@ def _timed(check) -> DependencyCheck:
     return DependencyCheck(True, latency_ms=(time.perf_counter() - start) * 1000)
 
 
-def _documents_dir_writable(root: Path) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=root, prefix=".health-"):
-        pass
-    if not os.access(root, os.W_OK):
-        raise PermissionError(f"{root} is not writable")
-
-
 def check_health(state: ApiState) -> tuple[bool, dict[str, Any]]:
     deps = {
         "database": _timed(state.repo.ping),
         "broker": _timed(state.redis.ping),
-        "documents_dir": _timed(lambda: _documents_dir_writable(Path(state.config.documents_dir))),
+        # The name predates object storage: it checks whichever backend STORAGE_URL selects.
+        "documents_dir": _timed(state.storage.check),
     }
     ok = all(d.ok for d in deps.values())
     body: dict[str, Any] = {

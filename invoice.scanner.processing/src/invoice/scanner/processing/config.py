@@ -87,6 +87,9 @@ class Settings:
     webhook_max_attempts: int = 12
     webhook_retry_backoff_s: float = 30.0
     webhook_retry_backoff_max_s: float = 3600.0
+    # Empty: documents in the DOCUMENTS_DIR folder (one shared volume). s3://bucket/prefix?endpoint_url=...
+    # (AWS S3, MinIO, Ceph): in a bucket, so workers need no shared filesystem (storage.py).
+    storage_url: str = ""
     webhook_relay_interval_s: float = 2.0
     webhook_allow_private_targets: bool = False
 

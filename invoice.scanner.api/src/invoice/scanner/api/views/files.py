@@ -5,13 +5,15 @@ same company check as every document read: another company's document is a 404.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
-from pathlib import Path
 from typing import Any
 
 from flask import current_app, send_file
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+
+from invoice.scanner.processing.storage import ObjectMissing
 
 from invoice.scanner.api.auth import current_principal
 from invoice.scanner.api.errors import DocumentNotFound
@@ -33,13 +35,23 @@ def _repo():
     return current_app.extensions["invoice_scanner"].repo
 
 
-def _existing(stored: StoredFile) -> Path:
-    path = Path(stored.path)
-    if not path.is_file():
+def _send(stored: StoredFile, **kwargs):
+    """`send_file` from whichever storage holds the file (storage.py): the local volume's
+    path, or a bucket's object streamed through (never loaded whole)."""
+    storage = current_app.extensions["invoice_scanner"].storage
+    try:
+        if storage.kind == "local":
+            with storage.open(stored.path):  # exists and is a readable file
+                pass
+            return send_file(storage.path_of(stored.path), etag=True, **kwargs)
+        size = storage.size(stored.path)
+        reader = storage.reader(stored.path)
+    except ObjectMissing:
         # The row exists but the file is gone (volume lost, page not rendered yet): nothing to show.
-        logger.warning("document file missing on the volume: %s", path)
+        logger.warning("document file missing in storage: %s", stored.path)
         abort(404, message="The file is not available")
-    return path
+    etag = hashlib.sha256(f"{stored.path}:{size}:{stored.modified_at.isoformat()}".encode()).hexdigest()[:32]
+    return send_file(reader, etag=etag, last_modified=stored.modified_at, **kwargs)
 
 
 def _private(response, max_age: int):
@@ -87,8 +99,7 @@ class PageImage(MethodView):
             stored = _repo().get_page_image(current_principal().company_id, document_id, page_no)
         except DocumentNotFound:
             abort(404, message="Page not found")
-        response = send_file(_existing(stored), mimetype=stored.content_type, conditional=True, etag=True,
-                             max_age=PAGE_MAX_AGE_S)
+        response = _send(stored, mimetype=stored.content_type, conditional=True, max_age=PAGE_MAX_AGE_S)
         return _private(response, PAGE_MAX_AGE_S)
 
 
@@ -118,9 +129,8 @@ class OriginalFile(MethodView):
             abort(404, message=NOT_FOUND)
         # werkzeug writes an ASCII `filename=` and an RFC 5987 `filename*=`, quoting what needs it;
         # control characters (a header split) go, whatever the row holds.
-        response = send_file(_existing(stored), mimetype=stored.content_type, as_attachment=True,
-                             download_name=sanitize_filename(stored.filename), conditional=True, etag=True,
-                             max_age=0)
+        response = _send(stored, mimetype=stored.content_type, as_attachment=True,
+                         download_name=sanitize_filename(stored.filename), conditional=True, max_age=0)
         # Opened directly anyway, the file runs nothing: no scripts, no plugins, no same-origin.
         response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
         return _private(response, 0)

@@ -8,7 +8,6 @@ import time
 from celery.signals import worker_process_init
 
 from invoice.scanner.processing.config import Settings, get_settings
-from invoice.scanner.processing.errors import PermanentStageError
 from invoice.scanner.processing.models import PDF_TEXT_ENGINE, OcrLine, OcrPage, PageImage
 from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
 
@@ -31,16 +30,13 @@ def ocr_page(page: PageImage, settings: Settings) -> OcrPage:
                        time.perf_counter() - started)
 
     import numpy as np
-    from PIL import Image
 
     from invoice.scanner.processing.vision.engines import get_engine
+    from invoice.scanner.processing.vision.page_image import open_page
 
     engine = get_engine(settings)
-    try:
-        with Image.open(page.image_path) as im:
-            image = np.asarray(im.convert("RGB"))
-    except FileNotFoundError as exc:
-        raise PermanentStageError(f"page image {page.page_no} is missing; run preprocessing again") from exc
+    with open_page(page, settings) as im:
+        image = np.asarray(im.convert("RGB"))
     raw = engine.read(image)
     lines = [OcrLine(r.text, r.bbox, r.confidence, split_words(r.text, r.bbox, r.confidence)) for r in raw]
     return OcrPage(page.page_no, image.shape[1], image.shape[0], engine.name, reading_order(lines),

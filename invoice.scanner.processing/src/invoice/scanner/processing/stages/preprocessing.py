@@ -2,7 +2,9 @@
 keep a PDF's text layer.  (Pure functions above, the thin task at the bottom.)"""
 from __future__ import annotations
 
+import io
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from invoice.scanner.processing.config import Settings
@@ -10,7 +12,7 @@ from invoice.scanner.processing.errors import PermanentStageError
 from invoice.scanner.processing.models import OcrWord, PageImage
 from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.status import Status
-from invoice.scanner.processing.storage import pages_dir
+from invoice.scanner.processing.storage import LocalStorage, ObjectMissing, Storage, document_prefix, get_storage
 
 logger = logging.getLogger(__name__)
 
@@ -21,12 +23,49 @@ PDF_RENDERERS = ("pypdfium2", "pdf2image")
 # pay for these libraries.
 
 
-def page_path(out_dir: Path, page_no: int) -> Path:
-    return out_dir / f"page-{page_no:04d}.png"
+@dataclass(frozen=True)
+class PageWriter:
+    """Where one document's page images go: `<prefix>/page-0001.png`, ... in a storage."""
+
+    storage: Storage
+    prefix: str = ""
+
+    def key(self, page_no: int) -> str:
+        name = f"page-{page_no:04d}.png"
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def save(self, page_no: int, pil, dpi: int) -> str:
+        """The PNG under its final key, whole or not at all (a redelivered task never reads half
+        a file); returns the ref the database keeps."""
+        buf = io.BytesIO()
+        pil.save(buf, format="PNG", dpi=(dpi, dpi))
+        buf.seek(0)
+        return self.storage.put_file(self.key(page_no), buf)
+
+    def remove_stale(self, count: int) -> None:
+        """A re-run must leave exactly this run's pages (an earlier run may have written more)."""
+        for key in self.storage.list_keys(self.prefix) if self.prefix else []:
+            name = key.rsplit("/", 1)[-1]
+            if not (name.startswith("page-") and name.endswith(".png")):
+                continue
+            try:
+                number = int(name[5:-4])
+            except ValueError:
+                continue
+            if number > count:
+                self.storage.delete(key)
 
 
-def preprocess(source: Path, content_type: str, out_dir: Path, settings: Settings) -> list[PageImage]:
-    """Render `source` into upright, cleaned page images in `out_dir` (page-0001.png, ...)."""
+def page_writer(out: "Path | PageWriter") -> PageWriter:
+    if isinstance(out, PageWriter):
+        return out
+    out = Path(out)
+    return PageWriter(LocalStorage(out.parent), out.name)
+
+
+def preprocess(source: Path, content_type: str, out: "Path | PageWriter", settings: Settings) -> list[PageImage]:
+    """Render `source` (a local file) into upright, cleaned page images written by `out` (a
+    folder or a `PageWriter` into the configured storage): page-0001.png, ..."""
     from invoice.scanner.processing.vision.sniff import PDF, SUPPORTED, sniff_file
 
     source = Path(source)
@@ -42,13 +81,13 @@ def preprocess(source: Path, content_type: str, out_dir: Path, settings: Setting
         # Content decides; a wrong declared type is worth a line in the log, not a failure.
         logger.warning("declared content type %s but the file is %s", content_type, actual)
     assert actual in SUPPORTED
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pages = _preprocess_pdf(source, out_dir, settings) if actual == PDF else _preprocess_image(source, out_dir, settings)
-    _remove_stale_pages(out_dir, len(pages))
+    writer = page_writer(out)
+    pages = _preprocess_pdf(source, writer, settings) if actual == PDF else _preprocess_image(source, writer, settings)
+    writer.remove_stale(len(pages))
     return pages
 
 
-def _preprocess_pdf(source: Path, out_dir: Path, settings: Settings) -> list[PageImage]:
+def _preprocess_pdf(source: Path, out: PageWriter, settings: Settings) -> list[PageImage]:
     from invoice.scanner.processing.vision import pdf as pdfv
 
     renderer = settings.pdf_renderer
@@ -83,25 +122,25 @@ def _preprocess_pdf(source: Path, out_dir: Path, settings: Settings) -> list[Pag
             dpi = round(scale * 72)
             logger.info("page %d: %dx%d at %d dpi, text layer %d chars (%d bad), usable=%s",
                         index + 1, pil.width, pil.height, dpi, layer.good_chars, layer.bad_chars, layer.usable)
-            pages.append(_finish_page(index + 1, pil, dpi, out_dir, settings,
+            pages.append(_finish_page(index + 1, pil, dpi, out, settings,
                                       text_layer=layer.words if layer.usable else None))
         return pages
     finally:
         doc.close()
 
 
-def _preprocess_image(source: Path, out_dir: Path, settings: Settings) -> list[PageImage]:
+def _preprocess_image(source: Path, out: PageWriter, settings: Settings) -> list[PageImage]:
     from invoice.scanner.processing.vision.images import iter_image_pages
 
     pages: list[PageImage] = []
     for index, (pil, dpi) in enumerate(iter_image_pages(source, settings.max_page_pixels, settings.max_pages)):
-        pages.append(_finish_page(index + 1, pil, dpi, out_dir, settings, text_layer=None))
+        pages.append(_finish_page(index + 1, pil, dpi, out, settings, text_layer=None))
     if not pages:
         raise PermanentStageError("the image has no pages")
     return pages
 
 
-def _finish_page(page_no: int, pil, dpi: int, out_dir: Path, settings: Settings,
+def _finish_page(page_no: int, pil, dpi: int, out: PageWriter, settings: Settings,
                  text_layer: list[OcrWord] | None) -> PageImage:
     """Orientation, skew and clean-up for pages without a usable text layer; then save."""
     import numpy as np
@@ -127,31 +166,23 @@ def _finish_page(page_no: int, pil, dpi: int, out_dir: Path, settings: Settings,
         if cleaned:
             logger.info("page %d clean-up: %s", page_no, cleaned)
         pil = Image.fromarray(image)
-    path = page_path(out_dir, page_no)
-    # Written under a temporary name and renamed: a redelivered task never sees half a file.
-    tmp = path.with_name(f".{path.name}.tmp")
-    pil.save(tmp, format="PNG", dpi=(dpi, dpi))
-    tmp.replace(path)
-    return PageImage(page_no=page_no, image_path=str(path), width=pil.width, height=pil.height, dpi=dpi,
+    ref = out.save(page_no, pil, dpi)
+    return PageImage(page_no=page_no, image_path=ref, width=pil.width, height=pil.height, dpi=dpi,
                      rotation=rotation, skew_degrees=skew, text_layer=text_layer)
-
-
-def _remove_stale_pages(out_dir: Path, count: int) -> None:
-    """A re-run must leave exactly this run's pages (an earlier run may have written more)."""
-    for path in out_dir.glob("page-*.png"):
-        try:
-            number = int(path.stem.split("-", 1)[1])
-        except ValueError:
-            continue
-        if number > count:
-            path.unlink(missing_ok=True)
 
 
 # --- task -------------------------------------------------------------------------------
 
 def _work(ctx: StageContext) -> StageOutcome:
     doc = ctx.document
-    pages = preprocess(Path(doc.stored_path), doc.content_type, pages_dir(doc.stored_path), ctx.settings)
+    storage = get_storage(ctx.settings)
+    writer = PageWriter(storage, f"{document_prefix(str(doc.company_id), str(doc.id))}/pages")
+    # pdfium wants a path: the bucket's object is streamed to a temporary file, deleted after.
+    try:
+        with storage.local_copy(doc.stored_path, suffix=Path(doc.stored_path).suffix) as source:
+            pages = preprocess(source, doc.content_type, writer, ctx.settings)
+    except ObjectMissing as exc:
+        raise PermanentStageError(f"the uploaded file is missing: {Path(doc.stored_path).name}") from exc
     ctx.repo.save_pages(str(doc.id), pages)
     return StageOutcome(
         detail={"pages": len(pages), "rotations": [p.rotation for p in pages],

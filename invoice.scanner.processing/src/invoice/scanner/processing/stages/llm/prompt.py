@@ -149,10 +149,11 @@ def select_text(pages: list[OcrPage], max_pages: int, max_chars: int) -> tuple[s
     return "\n".join(blocks), sorted(kept), truncated
 
 
-def encode_image(image: PageImage, max_side: int = IMAGE_MAX_SIDE) -> PromptImage:
-    from PIL import Image  # stage-only dependency; imported where used
+def encode_image(image: PageImage, settings: Settings, max_side: int = IMAGE_MAX_SIDE) -> PromptImage:
+    # Stage-only dependency (Pillow); imported where used. Read through the storage backend.
+    from invoice.scanner.processing.vision.page_image import open_page
 
-    with Image.open(image.image_path) as im:
+    with open_page(image, settings) as im:
         im = im.convert("L" if im.mode in {"1", "L"} else "RGB")
         im.thumbnail((max_side, max_side))
         buf = io.BytesIO()
@@ -171,7 +172,7 @@ def build_prompt(pages: list[OcrPage], images: list[PageImage], settings: Settin
     if settings.llm_send_images:
         for image in sorted(images, key=lambda i: i.page_no):
             if image.page_no in sent:
-                prompt_images.append(encode_image(image))
+                prompt_images.append(encode_image(image, settings))
     return Prompt(system=SYSTEM_PROMPT, user_text=user_text, images=prompt_images, pages_sent=sent,
                   pages_total=total, truncated=truncated)
 
