@@ -1,0 +1,158 @@
+import { useEffect, useRef, useState } from "react";
+import { Link, useParams } from "react-router-dom";
+import { authorizedFetch, isError, isTerminal, type DocumentDetail, type StatusName } from "../../api/client";
+import { confidenceBand, money, tone, when } from "./format";
+import { PageViewer } from "./PageViewer";
+import { fieldLabel, useDocument, useOcr } from "./useDocument";
+
+async function downloadOriginal(doc: DocumentDetail) {
+  const r = await authorizedFetch(`/documents/${doc.id}/file`);
+  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = doc.original_filename ?? "document";
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+export default function DocumentScreen() {
+  const { id = "" } = useParams();
+  const doc = useDocument(id);
+  const ocr = useOcr(id, !!doc.data?.pages?.length);
+  const [pageNo, setPageNo] = useState(1);
+  const [selected, setSelected] = useState<string | null>(null);
+
+  if (doc.isLoading) return <p className="muted">Loading…</p>;
+  if (doc.error || !doc.data) return <p role="alert" className="error">{doc.error?.message ?? "Not found"}</p>;
+  const d = doc.data;
+  const fields = d.fields ?? {};
+  const status = d.status as StatusName;
+
+  function select(name: string | null) {
+    setSelected(name);
+    const page = name ? fields[name]?.page : null;
+    if (page) setPageNo(page);
+  }
+
+  return (
+    <section aria-labelledby="doc-title" className="document">
+      <header className="doc-head">
+        <h1 id="doc-title">{d.vendor_name ?? d.original_filename}{d.invoice_number ? ` · ${d.invoice_number}` : ""}</h1>
+        <span className={`badge ${tone(d.status)}`} data-status={d.status}>{d.status_name}</span>
+        {!isTerminal(status) && <span className="muted">processing…</span>}
+        {(status === "manual_review" || isError(status)) && <Link className="button primary" to={`/app/review/${d.id}`}>Review</Link>}
+        <button type="button" onClick={() => downloadOriginal(d)}>Download original</button>
+      </header>
+      {d.error && <p role="alert" className="error">{d.error}</p>}
+      <div className="doc-grid">
+        {d.pages && d.pages.length > 0 ? (
+          <PageViewer documentId={d.id!} pages={d.pages} fields={fields} ocr={ocr.data?.pages} pageNo={pageNo}
+            onPage={setPageNo} selected={selected} onSelect={select} />
+        ) : (
+          <p className="muted viewer">The pages appear here once they are rendered.</p>
+        )}
+        <aside className="side">
+          <FieldsTable fields={fields} selected={selected} onSelect={select} />
+          <LineItems doc={d} />
+          <Evaluation doc={d} />
+          <History doc={d} />
+        </aside>
+      </div>
+    </section>
+  );
+}
+
+function FieldsTable({ fields, selected, onSelect }: {
+  fields: NonNullable<DocumentDetail["fields"]>; selected: string | null; onSelect: (n: string) => void;
+}) {
+  const rowRefs = useRef<Record<string, HTMLTableRowElement | null>>({});
+  useEffect(() => {
+    if (selected) rowRefs.current[selected]?.scrollIntoView?.({ block: "nearest" });
+  }, [selected]);
+  const names = Object.keys(fields);
+  return (
+    <section aria-labelledby="fields-title">
+      <h2 id="fields-title">Fields</h2>
+      {names.length === 0 ? <p className="muted">No fields extracted yet.</p> : (
+        <table className="fields">
+          <thead><tr><th scope="col">Field</th><th scope="col">Value</th><th scope="col">Confidence</th></tr></thead>
+          <tbody>
+            {names.map((name) => {
+              const f = fields[name];
+              const band = confidenceBand(f.confidence);
+              return (
+                <tr key={name} ref={(el) => { rowRefs.current[name] = el; }}
+                  className={selected === name ? "selected" : ""} data-field={name}>
+                  <th scope="row">
+                    <button type="button" className="linklike" onClick={() => onSelect(name)}
+                      aria-pressed={selected === name} disabled={!f.bbox}
+                      title={f.bbox ? "Show on the page" : "Not located on a page"}>
+                      {fieldLabel(name)}
+                    </button>
+                  </th>
+                  <td>{f.value === null || f.value === undefined ? "—" : String(f.value)}
+                    {f.error && <div className="error small">{f.error}</div>}</td>
+                  <td><span className={`conf ${band}`}>{Math.round((f.confidence ?? 0) * 100)} %</span></td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function LineItems({ doc }: { doc: DocumentDetail }) {
+  const items = doc.line_items ?? [];
+  return (
+    <section aria-labelledby="items-title">
+      <h2 id="items-title">Line items</h2>
+      {items.length === 0 ? <p className="muted">None.</p> : (
+        <table className="items">
+          <thead><tr><th scope="col">Description</th><th scope="col" className="num">Qty</th>
+            <th scope="col" className="num">Unit price</th><th scope="col" className="num">Amount</th></tr></thead>
+          <tbody>
+            {items.map((li) => (
+              <tr key={li.position}><td>{li.description ?? "—"}</td><td className="num">{li.quantity ?? "—"}</td>
+                <td className="num">{money(li.unit_price, doc.currency)}</td><td className="num">{money(li.amount, doc.currency)}</td></tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function Evaluation({ doc }: { doc: DocumentDetail }) {
+  const ev = doc.evaluation as { reasons?: string[]; quality_score?: number; approved?: boolean } | null | undefined;
+  return (
+    <section aria-labelledby="eval-title">
+      <h2 id="eval-title">Evaluation</h2>
+      {!ev ? <p className="muted">Not evaluated yet.</p> : (
+        <>
+          <p>Quality {doc.quality_score !== null && doc.quality_score !== undefined ? `${Math.round(doc.quality_score * 100)} %` : "—"}
+            {ev.approved ? " · approved automatically" : ""}</p>
+          {ev.reasons && ev.reasons.length > 0 && (
+            <ul className="reasons">{ev.reasons.map((r, i) => <li key={i}>{r}</li>)}</ul>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+function History({ doc }: { doc: DocumentDetail }) {
+  return (
+    <section aria-labelledby="history-title">
+      <h2 id="history-title">History</h2>
+      <ol className="history">
+        {(doc.history ?? []).map((h, i) => (
+          <li key={i}><span className="muted">{when(h.started_at)}</span> {h.from_status ? `${h.from_status} → ` : ""}
+            <strong>{h.to_status}</strong>{h.stage ? ` (${h.stage})` : ""}</li>
+        ))}
+      </ol>
+    </section>
+  );
+}
