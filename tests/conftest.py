@@ -44,9 +44,9 @@ def _replace_db(url: str, name: str) -> str:
 @pytest.fixture(scope="session")
 def fresh_database(services):
     """`fresh_database("name")` -> URL of a newly created, migrated database."""
-    import psycopg2
-    from psycopg2 import sql
-    from psycopg2.extensions import make_dsn
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
 
     from invoice.scanner.processing.db.connection import close_pools
     from invoice.scanner.processing.db.migrate import upgrade
@@ -54,12 +54,9 @@ def fresh_database(services):
     def make(name: str) -> str:
         name = _suffixed(name)
         close_pools()
-        admin = psycopg2.connect(make_dsn(services.database_url, dbname="postgres"))
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        admin.close()
+        with psycopg.connect(make_conninfo(services.database_url, dbname="postgres"), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         url = _replace_db(services.database_url, name)
         upgrade(url)
         return url
@@ -70,20 +67,17 @@ def fresh_database(services):
 @pytest.fixture(scope="session")
 def drop_database(services):
     """`drop_database(url)`: remove a database made by `fresh_database`."""
-    import psycopg2
-    from psycopg2 import sql
-    from psycopg2.extensions import make_dsn
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
 
     from invoice.scanner.processing.db.connection import close_pools
 
     def drop(url: str) -> None:
         close_pools()
         name = urlparse(url).path.lstrip("/")
-        admin = psycopg2.connect(make_dsn(services.database_url, dbname="postgres"))
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
+        with psycopg.connect(make_conninfo(services.database_url, dbname="postgres"), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     return drop
 

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                             str(args.threads), "--log-level", "warning", "invoice.scanner.api.wsgi:app"],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_for(lambda: _answers(base), 60, "the API")
+        wait_for(lambda: _answers(base), 120, "the API")
         paths = [f"/documents/{i}/status" for i in ids]
         auth = {"Authorization": f"Bearer {token}"}
         load(base, paths, auth, args.clients, 2.0, 200)  # warm the pools and the interpreters

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-import psycopg2
+import psycopg
 import pytest
 from fakes import FakeOpenAI, answer, error
 from invoicegen import generate
@@ -45,7 +45,7 @@ def _as_printed(truth: dict) -> dict:
 
 
 def _llm_usage(database_url: str, doc_id: str) -> dict:
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT llm_usage FROM documents WHERE id = %s", (doc_id,))
         (usage,) = cur.fetchone()
     return usage if isinstance(usage, dict) else json.loads(usage)

@@ -86,15 +86,12 @@ def stack_env(services, redis_db_url, tmp_path_factory) -> dict[str, str]:
     from urllib.parse import urlparse
 
     database_url = urlparse(services.database_url)._replace(path=f"/{DATABASE}").geturl()
-    import psycopg2
-    from psycopg2 import sql
-    from psycopg2.extensions import make_dsn
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
 
-    admin = psycopg2.connect(make_dsn(services.database_url, dbname="postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-    admin.close()
+    with psycopg.connect(make_conninfo(services.database_url, dbname="postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
     return {
         **os.environ,
         "DATABASE_URL": database_url,

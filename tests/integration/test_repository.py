@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import uuid
 
-import psycopg2
 import pytest
 
+from invoice.scanner.processing.db.connection import UniqueViolation
 from invoice.scanner.processing.db.repository import Repository
 from invoice.scanner.processing.models import (
     Extraction,
@@ -124,7 +124,7 @@ def test_sweeper_queries_find_stuck_and_unenqueued(repo):
 def test_duplicate_content_per_company_is_refused_by_the_schema(repo):
     doc = _new_document(repo)
     d = repo.get_document(doc)
-    with pytest.raises(psycopg2.errors.UniqueViolation):
+    with pytest.raises(UniqueViolation):
         with repo.tx() as cur:
             cur.execute(
                 """INSERT INTO documents (id, company_id, original_filename, stored_path, sha256, content_type,

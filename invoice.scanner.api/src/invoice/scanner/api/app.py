@@ -4,12 +4,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import psycopg2
 from flask import jsonify, Flask, current_app
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from invoice.scanner.processing.db.connection import DatabaseUnavailable
 
 from invoice.scanner.api.auth import require_token
 from invoice.scanner.api.config import ApiConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import psycopg2.errors
+from invoice.scanner.processing.db.connection import UniqueViolation
 
 from invoice.scanner.api.auth import hash_password, issue_token
 from invoice.scanner.api.config import ApiConfig
@@ -40,7 +40,7 @@ def cmd_create_user(args: argparse.Namespace, config: ApiConfig) -> int:
     company, created = repo.get_or_create_company(args.company)
     try:
         user = repo.create_user(company.id, args.email, hash_password(args.password))
-    except psycopg2.errors.UniqueViolation:
+    except UniqueViolation:
         print(f"error: a user with email {args.email} already exists", file=sys.stderr)
         return 1
     print(f"company_id={company.id}{' (created)' if created else ''}\nuser_id={user.id}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
-import psycopg2
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from invoice.scanner.processing.db.connection import DatabaseError
 from invoice.scanner.processing.status import Status
 
 from invoice.scanner.api.repository import ApiRepository
@@ -31,7 +31,7 @@ class PipelineCollector(Collector):
                                "1 when the pipeline figures below could be read from PostgreSQL")
         try:
             snap = self.repo.metrics_snapshot(self.window_s)
-        except psycopg2.Error as exc:
+        except DatabaseError as exc:
             logger.warning("metrics: database unreachable: %s", exc)
             up.add_metric([], 0)
             yield up

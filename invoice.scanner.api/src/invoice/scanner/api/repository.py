@@ -13,10 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import psycopg2.errors
-from psycopg2.extras import Json
-
-from invoice.scanner.processing.db.connection import transaction
+from invoice.scanner.processing.db.connection import Json, UniqueViolation, transaction
 from invoice.scanner.processing.status import ERROR_STATUSES, STAGES, TERMINAL_STATUSES, Status, stage_for_status
 
 from invoice.scanner.api.errors import DocumentNotFound, DuplicateDocument, NotRetryable
@@ -262,7 +259,7 @@ class ApiRepository:
             return Company(row["id"], row["name"]), False
 
     def create_user(self, company_id: uuid.UUID, email: str, password_hash: str) -> User:
-        """Raises `psycopg2.errors.UniqueViolation` when the email is taken (case-insensitive)."""
+        """Raises `UniqueViolation` (db.connection) when the email is taken (case-insensitive)."""
         with self.tx() as cur:
             cur.execute(
                 """INSERT INTO users (id, company_id, email, password_hash) VALUES (%s, %s, %s, %s)
@@ -343,7 +340,7 @@ class ApiRepository:
                      Json({"user_id": str(new.uploaded_by), "filename": new.original_filename,
                            "content_type": new.content_type, "size_bytes": new.size_bytes})),
                 )
-        except psycopg2.errors.UniqueViolation as exc:
+        except UniqueViolation as exc:
             if exc.diag.constraint_name != "documents_company_sha256_key":
                 raise
             with self.tx() as cur:

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg2
 import redis
 from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -21,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter
 from invoice.scanner.processing import storage
 from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK
 from invoice.scanner.processing.celery_app import create_app as create_celery
+from invoice.scanner.processing.db.connection import DatabaseUnavailable
 
 from invoice.scanner.api.auth import LoginRateLimiter
 from invoice.scanner.api.config import ApiConfig
@@ -152,7 +152,7 @@ def upload_document(state: ApiState, data: bytes, filename: str, company_id: uui
     else:
         try:
             state.repo.record_enqueued(doc.id, task_id)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        except DatabaseUnavailable as exc:
             # The document is recorded and its task sent; only the bookkeeping failed (the
             # database went away just now). The orchestrator sets enqueued_at itself, so
             # answering 500 here would only make the client retry into a 409 (benchmarks/chaos).

@@ -35,12 +35,12 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def postgres_answers(url: str, timeout: float = 2.0) -> bool:
-    import psycopg2
-    from psycopg2.extensions import make_dsn
+    import psycopg
+    from psycopg.conninfo import make_conninfo
 
     try:
-        conn = psycopg2.connect(make_dsn(url, dbname="postgres"), connect_timeout=int(max(1, timeout)))
-    except psycopg2.OperationalError:
+        conn = psycopg.connect(make_conninfo(url, dbname="postgres"), connect_timeout=int(max(1, timeout)))
+    except psycopg.OperationalError:
         return False
     conn.close()
     return True

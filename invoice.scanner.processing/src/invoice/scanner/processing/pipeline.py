@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
-import psycopg2
 from celery import chain
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
@@ -28,6 +27,7 @@ from invoice.scanner.processing.celery_app import (
     app,
 )
 from invoice.scanner.processing.config import Settings, get_settings
+from invoice.scanner.processing.db.connection import DatabaseUnavailable
 from invoice.scanner.processing.db.repository import Document, DocumentNotFound, Repository
 from invoice.scanner.processing.errors import PermanentStageError, TransientStageError
 from invoice.scanner.processing.status import (
@@ -85,7 +85,7 @@ def run_stage(task, stage_name: str, document_id: str, run: int,
 
     try:
         claim = repo.begin_stage(document_id, stage_name, run, task.request.retries, host)
-    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+    except DatabaseUnavailable as exc:
         # The database is restarting: try again shortly instead of dropping the message and
         # leaving the document to the sweeper's deadline (found by benchmarks/chaos).
         log.warning("%s could not start, database unreachable (%s); retrying", stage_name, _reason(exc))

@@ -1,80 +1,89 @@
-"""PostgreSQL connections: one small pool per process, created lazily (fork-safe)."""
+"""PostgreSQL connections: psycopg 3 with one `psycopg_pool` pool per process, created lazily
+(fork-safe: a pool belongs to the process that made it).
+
+Callers use `transaction(url)` and pass JSON parameters as `Json(value)` from here, so no other
+module imports the driver for its daily work.
+"""
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
-import psycopg2
-import psycopg2.extras
-from psycopg2.extras import Json  # noqa: F401  (re-exported: callers pass JSON parameters as Json(value))
-from psycopg2.pool import ThreadedConnectionPool
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb as Json  # noqa: F401  (re-exported: JSON parameters are Json(value))
+from psycopg_pool import ConnectionPool
 
-psycopg2.extras.register_uuid()
+__all__ = ["Json", "DatabaseError", "DatabaseUnavailable", "UniqueViolation", "transaction", "close_pools"]
+
+# The driver's exceptions callers name, so that they never import the driver themselves.
+DatabaseError = psycopg.Error
+UniqueViolation = psycopg.errors.UniqueViolation  # `.diag.constraint_name` names the constraint
+# What a caller catches for "the database is unreachable or restarting" (the API's 503, the stage
+# runner's short retry). psycopg_pool's PoolTimeout is an OperationalError too.
+DatabaseUnavailable = (psycopg.OperationalError, psycopg.InterfaceError)
+
+# Seconds a transaction waits for a pooled connection before DatabaseUnavailable: the bound on a
+# request while PostgreSQL is down (it was psycopg2's connect_timeout).
+CONNECT_TIMEOUT_S = 5
+# A slot whose reconnection keeps failing this long is given up and regrown on demand, so after a
+# long outage the pool reconnects within seconds of the database's return, not after a backoff
+# that has grown to minutes.
+RECONNECT_TIMEOUT_S = 10.0
+
+# psycopg_pool logs every checkout at INFO; our processes log at INFO. Keep its warnings.
+_pool_logger = logging.getLogger("psycopg.pool")
+if _pool_logger.level == logging.NOTSET:
+    _pool_logger.setLevel(logging.WARNING)
 
 _lock = threading.Lock()
-_pools: dict[tuple[int, str], ThreadedConnectionPool] = {}
+_pools: dict[tuple[int, str], ConnectionPool] = {}
 
 
-def _pool(database_url: str, size: int) -> ThreadedConnectionPool:
+def _pool(database_url: str, size: int) -> ConnectionPool:
     key = (os.getpid(), database_url)
     pool = _pools.get(key)
     if pool is None:
         with _lock:
             pool = _pools.get(key)
             if pool is None:
-                # minconn == maxconn: with minconn < maxconn psycopg2 closes every connection
-                # handed back while minconn are idle (docs/LESSONS.md: 2,100 -> 600 req/s).
-                pool = ThreadedConnectionPool(size, size, database_url, connect_timeout=5)
+                # min_size == max_size: every thread of the process keeps its connection; a pool
+                # that closes connections handed back costs a connect per request (LESSONS.md).
+                pool = ConnectionPool(
+                    database_url, min_size=size, max_size=size, open=True, name=f"invoice-scanner-{os.getpid()}",
+                    kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S},
+                    timeout=CONNECT_TIMEOUT_S, reconnect_timeout=RECONNECT_TIMEOUT_S,
+                )
                 _pools[key] = pool
     return pool
 
 
 @contextmanager
-def transaction(database_url: str, pool_size: int = 2) -> Iterator[psycopg2.extensions.cursor]:
-    """A cursor inside one transaction: committed on success, rolled back on error.
+def transaction(database_url: str, pool_size: int = 2) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+    """A dict-row cursor inside one transaction: committed on success, rolled back on error.
 
-    A connection that broke (database restarted) is discarded rather than handed back.
+    A connection that broke (database restarted) is discarded by the pool rather than reused;
+    the pool then checks its idle ones, which most likely broke with it, so each process fails
+    one transaction after a database restart instead of one per pooled connection (found by
+    benchmarks/chaos).
     """
     pool = _pool(database_url, pool_size)
-    conn = pool.getconn()
-    broken = False
+    conn: psycopg.Connection | None = None
     try:
-        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-            yield cur
-        conn.commit()
-    except (psycopg2.OperationalError, psycopg2.InterfaceError):
-        broken = True
-        raise
-    except BaseException:
-        try:
-            conn.rollback()
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            broken = True
-        raise
+        with pool.connection() as conn:  # commits on success, rolls back on error, returns it
+            with conn.cursor() as cur:
+                yield cur
     finally:
-        pool.putconn(conn, close=broken or conn.closed != 0)
-        if broken:
-            _discard_idle(pool)
-
-
-def _discard_idle(pool: ThreadedConnectionPool) -> None:
-    """When one connection broke, the server most likely restarted and every idle one in the
-    pool is dead too: close them all now, so each process fails one transaction after a
-    database restart instead of one per pooled connection (found by benchmarks/chaos)."""
-    with pool._lock:  # psycopg2's pool has no public way to drop its idle connections
-        idle, pool._pool[:] = list(pool._pool), []  # idle ones hold no key; new ones connect lazily
-    for conn in idle:
-        try:
-            conn.close()
-        except psycopg2.Error:
-            pass
+        if conn is not None and conn.broken:
+            pool.check()
 
 
 def close_pools() -> None:
     with _lock:
         for key, pool in list(_pools.items()):
             if key[0] == os.getpid():
-                pool.closeall()
+                pool.close()
             del _pools[key]

@@ -20,27 +20,19 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 def ensure_database(database_url: str) -> None:
     """Create the database named in the URL if the server does not have it yet."""
-    import psycopg2
-    from psycopg2 import sql
-    from psycopg2.extensions import parse_dsn, make_dsn
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    params = parse_dsn(database_url)
-    name = params.get("dbname")
+    name = conninfo_to_dict(database_url).get("dbname")
     if not name:
         return
-    admin = make_dsn(database_url, dbname="postgres")
-    conn = psycopg2.connect(admin)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if cur.fetchone() is None:
-                try:
-                    cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-                except psycopg2.errors.DuplicateDatabase:
-                    pass  # created by a process that started at the same time
-    finally:
-        conn.close()
+    with psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # created by a process that started at the same time
 
 
 def upgrade(database_url: str | None = None) -> None:

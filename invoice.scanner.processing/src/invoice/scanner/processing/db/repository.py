@@ -12,9 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg2.extras import Json
-
-from invoice.scanner.processing.db.connection import transaction
+from invoice.scanner.processing.db.connection import Json, transaction
 from invoice.scanner.processing.models import (
     Evaluation,
     Extraction,

@@ -10,7 +10,8 @@ config = context.config
 
 def _url() -> str:
     url = config.attributes.get("database_url") or get_settings().database_url
-    return url.replace("postgresql://", "postgresql+psycopg2://", 1) if url.startswith("postgresql://") else url
+    # SQLAlchemy's dialect for psycopg 3, the driver the rest of the code uses.
+    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
 
 
 def run_migrations_offline() -> None:
