@@ -1,6 +1,8 @@
 """Checks on an uploaded file, before anything is written: pure functions, no I/O.
 
-The type is judged by content (magic bytes), never by the name or the request's header.
+The type is judged by content with the pipeline's own sniffer (`invoice.scanner.processing.sniff`,
+the one the workers use), never by the name or the request's header. XML is accepted only as an
+e-invoice, parsed safely (no DTD, bounded size and depth) before anything is stored.
 Limits protect the workers: page count, and pixel count read from the image header so a
 decompression bomb is refused before it is decoded.
 """
@@ -14,15 +16,16 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 
-import filetype
 import pypdfium2 as pdfium
 from PIL import Image, UnidentifiedImageError
+
+from invoice.scanner.processing import sniff as sniffer
 
 from invoice.scanner.api.errors import EmptyFile, FileTooLarge, UnreadableDocument, UnsupportedFileType
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_TYPES = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "image/tiff": "TIFF"}
+ALLOWED_TYPES = dict(sniffer.NAMES)
 MAX_FILENAME_CHARS = 255
 
 # PDFium is not thread-safe; the API runs threaded under gunicorn.
@@ -51,15 +54,26 @@ def sanitize_filename(name: str | None) -> str:
 
 
 def detect_type(data: bytes) -> str:
-    kind = filetype.guess(data[:8192])
-    mime = kind.mime if kind else None
+    mime = sniffer.sniff(data[:sniffer.HEAD_BYTES])
     if mime not in ALLOWED_TYPES:
-        found = f"{mime}" if mime else "an unrecognized format"
+        found = sniffer.describe(data[:sniffer.HEAD_BYTES]) or "an unrecognized format"
         raise UnsupportedFileType(
-            f"Unsupported file type: the content is {found}; upload a PDF, PNG, JPEG or TIFF file",
+            f"Unsupported file type: the content is {found}; upload a PDF, PNG, JPEG or TIFF file "
+            "or an XML e-invoice (UBL, CII, ZUGFeRD)",
             "unsupported_type",
         )
     return mime
+
+
+def check_xml(data: bytes, max_bytes: int) -> sniffer.XmlInfo:
+    """A bare XML upload must be a safe e-invoice: no DTD or entities (a billion-laughs file
+    is refused unexpanded), bounded size and depth, a UBL/CII/ZUGFeRD root."""
+    try:
+        return sniffer.inspect_xml(data, max_bytes=max_bytes)
+    except sniffer.NotAnEInvoice as exc:
+        raise UnsupportedFileType(exc.message, exc.reason) from exc
+    except sniffer.XmlRejected as exc:
+        raise UnreadableDocument(exc.message, exc.reason) from exc
 
 
 def count_pdf_pages(data: bytes) -> int:
@@ -124,6 +138,9 @@ def inspect_upload(data: bytes, max_bytes: int, max_pages: int, max_pixels: int)
             raise UnreadableDocument(f"The PDF has {pages} pages; at most {max_pages} are accepted", "too_many_pages")
         if pages == 0:
             raise UnreadableDocument("The PDF has no pages", "corrupt_pdf")
+    elif content_type == sniffer.XML:
+        check_xml(data, max_bytes)
+        pages = 0  # an XML e-invoice has no pages to render
     else:
         pages = count_image_pages(data, max_pixels, max_pages)
     return InspectedUpload(content_type, pages, hashlib.sha256(data).hexdigest(), len(data))

@@ -34,6 +34,7 @@ EXTENSIONS = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
     "image/tiff": ".tif",
+    "application/xml": ".xml",  # an XML e-invoice (UBL, CII, ZUGFeRD 1.0)
 }
 CHUNK = 1024 * 1024
 
