@@ -77,6 +77,9 @@ class Settings:
     llm_max_pages: int = 8  # pages sent to a vendor: the first ones and the last one
     # Evaluation
     approval_threshold: float = 0.90
+    # E-invoices: a compiled Peppol BIS 3 Schematron (PEPPOL-EN16931-UBL) to run on invoices that
+    # claim Peppol BIS; not bundled, OpenPeppol does not allow redistribution (einvoice/validate.py).
+    einvoice_peppol_xslt: str = ""
     # Sweeper
     sweeper_interval_s: int = 60
     sweeper_max_redrives: int = 3
@@ -135,6 +138,7 @@ class Settings:
             llm_max_input_chars=int(get("LLM_MAX_INPUT_CHARS", d.llm_max_input_chars)),
             llm_max_pages=int(get("LLM_MAX_PAGES", d.llm_max_pages)),
             approval_threshold=float(get("APPROVAL_THRESHOLD", d.approval_threshold)),
+            einvoice_peppol_xslt=get("EINVOICE_PEPPOL_XSLT", d.einvoice_peppol_xslt),
             sweeper_interval_s=int(get("SWEEPER_INTERVAL_S", d.sweeper_interval_s)),
             sweeper_max_redrives=int(get("SWEEPER_MAX_REDRIVES", d.sweeper_max_redrives)),
             webhook_timeout_s=float(get("WEBHOOK_TIMEOUT_S", d.webhook_timeout_s)),

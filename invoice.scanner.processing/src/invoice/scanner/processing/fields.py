@@ -70,3 +70,36 @@ def json_schema() -> dict:
         },
         "required": [*FIELD_NAMES, "line_items"],
     }
+
+
+# E-invoices (UBL and CII alike) carry EN 16931 business terms; this is the one table from
+# those terms to our fields. Each entry: (business term, where it sits in the parsed terms:
+# a BT key, or "BG-x.<party field>" inside a party group, as `einvoice.terms` produces them).
+EN16931_TERMS: dict[str, tuple[str, str]] = {
+    "invoice_number": ("BT-1", "BT-1"),              # Invoice number
+    "invoice_date": ("BT-2", "BT-2"),                # Invoice issue date
+    "due_date": ("BT-9", "BT-9"),                    # Payment due date
+    "vendor_name": ("BT-27", "BG-4.name"),           # Seller name
+    "customer_name": ("BT-44", "BG-7.name"),         # Buyer name
+    "currency": ("BT-5", "BT-5"),                    # Invoice currency code
+    "amount": ("BT-109", "BT-109"),                  # Invoice total amount without VAT
+    "vat": ("BT-110", "BT-110"),                     # Invoice total VAT amount
+    "total": ("BT-112", "BT-112"),                   # Invoice total amount with VAT
+    "amount_due": ("BT-115", "BT-115"),              # Amount due for payment
+    "vendor_address": ("BG-5", "BG-4.address"),      # Seller postal address
+    "vendor_tax_id": ("BT-31", "BG-4.vat_identifier"),  # Seller VAT identifier
+    "customer_address": ("BG-8", "BG-7.address"),    # Buyer postal address
+    "customer_tax_id": ("BT-48", "BG-7.vat_identifier"),  # Buyer VAT identifier
+    "purchase_order": ("BT-13", "BT-13"),            # Purchase order reference
+    "payment_terms": ("BT-20", "BT-20"),             # Payment terms
+    "iban": ("BT-84", "BT-84"),                      # Payment account identifier
+    "bic": ("BT-86", "BT-86"),                       # Payment service provider identifier
+}
+# Invoice line (BG-25) terms behind `LINE_ITEM_FIELDS`.
+EN16931_LINE_TERMS: dict[str, str] = {
+    "description": "BT-153",  # Item name
+    "quantity": "BT-129",     # Invoiced quantity
+    "unit_price": "BT-146",   # Item net price
+    "amount": "BT-131",       # Invoice line net amount
+    "tax_rate": "BT-152",     # Invoiced item VAT rate
+}
