@@ -20,7 +20,9 @@ from invoice.scanner.api.services import ApiState
 logger = logging.getLogger(__name__)
 
 # Extra keys an `abort(...)` may add to the error body (the duplicate upload's existing id).
-EXTRA_ERROR_KEYS = ("document_id",)
+EXTRA_ERROR_KEYS = ("document_id",
+                    # the review workflow's conflicts: who holds a claim, the current version, what blocks approval
+                    "claimed_by", "expires_at", "version", "blocking")
 
 
 class InvoiceApi(Api):
@@ -82,8 +84,8 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     state.registry.register(PipelineCollector(state.repo))
     app.extensions["invoice_scanner"] = state
 
-    CORS(app, origins=list(config.allowed_origins), allow_headers=["Authorization", "Content-Type"],
-         expose_headers=["Retry-After"], max_age=600)
+    CORS(app, origins=list(config.allowed_origins), allow_headers=["Authorization", "Content-Type", "If-Match"],
+         expose_headers=["Retry-After", "ETag"], max_age=600)
     api = InvoiceApi(app)
     app.before_request(require_token)
     for error in DatabaseUnavailable:
@@ -94,6 +96,10 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     for module in (auth, documents, health, metrics):
         api.register_blueprint(module.blp)
     api.register_blueprint(files.blp)
+    from invoice.scanner.api.views import review, stats, users
+
+    for module in (review, users, stats):
+        api.register_blueprint(module.blp)
     # The built web client at `/` (not part of the OpenAPI document).
     from invoice.scanner.api import webapp
 

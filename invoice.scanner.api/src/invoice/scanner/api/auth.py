@@ -50,9 +50,11 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(repo: ApiRepository, user_id, ttl_s: int) -> IssuedToken:
+def issue_token(repo: ApiRepository, user_id, ttl_s: int, scopes: list[str] | None = None,
+                name: str | None = None) -> IssuedToken:
+    """A new token; `scopes` narrows it below its user's role (a machine's token)."""
     token = secrets.token_urlsafe(32)
-    expires_at = repo.create_token(user_id, token_digest(token), ttl_s)
+    expires_at = repo.create_token(user_id, token_digest(token), ttl_s, scopes=scopes, name=name)
     return IssuedToken(token, expires_at)
 
 
@@ -77,6 +79,15 @@ def bearer_token() -> str | None:
 
 def current_principal() -> Principal:
     return g.principal
+
+
+def require_permission(permission: str) -> Principal:
+    """The caller, if its role and token scopes allow `permission`; else 403."""
+    principal = current_principal()
+    if permission not in principal.permissions:
+        scopes = "" if principal.scopes is None else f", token scopes {', '.join(principal.scopes) or 'none'}"
+        abort(403, message=f"This needs the '{permission}' permission (role {principal.role}{scopes})")
+    return principal
 
 
 def require_token() -> None:

@@ -46,6 +46,10 @@ class ApiConfig:
     swagger_ui_url: str = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
     # The built web client served at `/` (frontend.react/dist in a checkout; `make setup` builds it).
     web_dist_dir: Path = WEB_DIST_DIR
+    # Review: a reviewer's claim on a document lapses after this long (claiming again extends it);
+    # a document's review deadline is its due date or upload + REVIEW_SLA_S, whichever is earlier.
+    review_claim_ttl_s: int = 900
+    review_sla_s: int = 3 * 86400
     processing: Settings = field(default_factory=Settings)
 
     @classmethod
@@ -70,6 +74,8 @@ class ApiConfig:
             db_pool_size=int(e.get("API_DB_POOL_SIZE", d.db_pool_size)),
             proxy_hops=int(e.get("PROXY_HOPS", d.proxy_hops)),
             swagger_ui_url=e.get("SWAGGER_UI_URL", d.swagger_ui_url),
+            review_claim_ttl_s=int(e.get("REVIEW_CLAIM_TTL_S", d.review_claim_ttl_s)),
+            review_sla_s=int(e.get("REVIEW_SLA_S", d.review_sla_s)),
             web_dist_dir=Path(e["WEB_DIST_DIR"]) if e.get("WEB_DIST_DIR") else d.web_dist_dir,
             processing=settings,
         )

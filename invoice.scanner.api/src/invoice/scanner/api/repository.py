@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoice.scanner.processing.db.connection import Json, UniqueViolation, transaction
+from invoice.scanner.processing.db.review import record_audit
 from invoice.scanner.processing.status import ERROR_STATUSES, STAGES, TERMINAL_STATUSES, Status, stage_for_status
 
 from invoice.scanner.api.errors import DocumentNotFound, DuplicateDocument, NotRetryable
@@ -37,6 +38,7 @@ class User:
     email: str
     password_hash: str
     is_active: bool
+    role: str = "admin"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,14 @@ class Principal:
     email: str
     token_id: uuid.UUID
     expires_at: datetime
+    role: str = "admin"
+    scopes: tuple[str, ...] | None = None  # a machine token's scopes; None = everything the role allows
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        from invoice.scanner.api.roles import effective_permissions
+
+        return effective_permissions(self.role, self.scopes)
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,15 @@ class DocumentRecord:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    # The review workflow (migration 0003): the ETag's version, a person's decision, the
+    # earlier document this one may duplicate, the vendor memory matched.
+    version: int = 1
+    duplicate_of: uuid.UUID | None = None
+    decided_by: uuid.UUID | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    line_items_locked: bool = False
+    vendor_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +132,9 @@ class FieldRow:
     bbox: list[float] | None
     valid: bool
     error: str | None
+    locked: bool = False  # a person's correction, kept when the document is processed again
+    corrected_by: uuid.UUID | None = None
+    corrected_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -258,20 +280,20 @@ class ApiRepository:
             row = cur.fetchone()
             return Company(row["id"], row["name"]), False
 
-    def create_user(self, company_id: uuid.UUID, email: str, password_hash: str) -> User:
+    def create_user(self, company_id: uuid.UUID, email: str, password_hash: str, role: str = "admin") -> User:
         """Raises `UniqueViolation` (db.connection) when the email is taken (case-insensitive)."""
         with self.tx() as cur:
             cur.execute(
-                """INSERT INTO users (id, company_id, email, password_hash) VALUES (%s, %s, %s, %s)
-                   RETURNING id, company_id, email, password_hash, is_active""",
-                (str(uuid.uuid4()), str(company_id), email, password_hash),
+                """INSERT INTO users (id, company_id, email, password_hash, role) VALUES (%s, %s, %s, %s, %s)
+                   RETURNING id, company_id, email, password_hash, is_active, role""",
+                (str(uuid.uuid4()), str(company_id), email, password_hash, role),
             )
             return User(**cur.fetchone())
 
     def get_user_by_email(self, email: str) -> User | None:
         with self.tx() as cur:
             cur.execute(
-                "SELECT id, company_id, email, password_hash, is_active FROM users WHERE lower(email) = lower(%s)",
+                "SELECT id, company_id, email, password_hash, is_active, role FROM users WHERE lower(email) = lower(%s)",
                 (email,),
             )
             row = cur.fetchone()
@@ -279,12 +301,13 @@ class ApiRepository:
 
     # -- tokens --------------------------------------------------------------------------
 
-    def create_token(self, user_id: uuid.UUID, token_sha256: str, ttl_s: int) -> datetime:
+    def create_token(self, user_id: uuid.UUID, token_sha256: str, ttl_s: int,
+                     scopes: list[str] | None = None, name: str | None = None) -> datetime:
         with self.tx() as cur:
             cur.execute(
-                """INSERT INTO api_tokens (id, user_id, token_sha256, expires_at)
-                   VALUES (%s, %s, %s, now() + make_interval(secs => %s)) RETURNING expires_at""",
-                (str(uuid.uuid4()), str(user_id), token_sha256, ttl_s),
+                """INSERT INTO api_tokens (id, user_id, token_sha256, expires_at, scopes, name)
+                   VALUES (%s, %s, %s, now() + make_interval(secs => %s), %s, %s) RETURNING expires_at""",
+                (str(uuid.uuid4()), str(user_id), token_sha256, ttl_s, scopes, name),
             )
             return cur.fetchone()["expires_at"]
 
@@ -292,13 +315,16 @@ class ApiRepository:
         """The token's user, if the token exists, is neither expired nor revoked, and the user is active."""
         with self.tx() as cur:
             cur.execute(
-                """SELECT t.id AS token_id, t.expires_at, u.id AS user_id, u.company_id, u.email
+                """SELECT t.id AS token_id, t.expires_at, u.id AS user_id, u.company_id, u.email, u.role, t.scopes
                    FROM api_tokens t JOIN users u ON u.id = t.user_id
                    WHERE t.token_sha256 = %s AND t.revoked_at IS NULL AND t.expires_at > now() AND u.is_active""",
                 (token_sha256,),
             )
             row = cur.fetchone()
-        return Principal(**row) if row else None
+        if row is None:
+            return None
+        scopes = row.pop("scopes")
+        return Principal(**row, scopes=tuple(scopes) if scopes is not None else None)
 
     def revoke_token(self, token_id: uuid.UUID) -> None:
         with self.tx() as cur:
@@ -381,7 +407,8 @@ class ApiRepository:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             doc = self._document_for_company(cur, company_id, document_id)
             cur.execute(
-                """SELECT name, value, raw_value, confidence, page, bbox, valid, error FROM extracted_fields
+                """SELECT name, value, raw_value, confidence, page, bbox, valid, error, locked, corrected_by,
+                          corrected_at FROM extracted_fields
                    WHERE document_id = %s ORDER BY name""",
                 (str(doc.id),),
             )
@@ -527,6 +554,8 @@ class ApiRepository:
                  Json({"action": "retry_requested", "user_id": str(user_id), "from_stage": stage.name,
                        "previous_error": doc.error})),
             )
+            record_audit(cur, company_id, doc.id, user_id, "retry", before=doc.status, after=stage.running.value,
+                         detail={"from_stage": stage.name, "previous_error": doc.error})
         return RetryClaim(doc.id, doc.company_id, doc.status, stage.name, doc.pipeline_run, doc.error)
 
     def release_retry(self, claim: RetryClaim, reason: str) -> None:

@@ -92,6 +92,9 @@ class FieldValueSchema(ma.Schema):
     raw_value = ma.fields.String(allow_none=True)
     valid = ma.fields.Boolean()
     error = ma.fields.String(allow_none=True)
+    locked = ma.fields.Boolean(metadata={"description": "A person's correction: re-processing keeps it"})
+    corrected_by = ma.fields.UUID(allow_none=True)
+    corrected_at = UtcDateTime(allow_none=True)
 
 
 class LineItemSchema(ma.Schema):
@@ -165,6 +168,16 @@ class DocumentSchema(ma.Schema):
         "description": "The evaluation's outcome: approved, quality_score, reasons (why not approved), checks"})
     llm_usage = ma.fields.Dict(allow_none=True)
     history = ma.fields.List(ma.fields.Nested(HistorySchema))
+    # The review workflow (docs/API_CONTRACT.md, "Review").
+    version = ma.fields.Integer(metadata={"description": "The document's version; also its ETag"})
+    duplicate_of = ma.fields.UUID(allow_none=True, metadata={
+        "description": "Earlier document with the same vendor, number, date and total (a possible duplicate)"})
+    line_items_locked = ma.fields.Boolean()
+    claim = ma.fields.Dict(allow_none=True, metadata={"description": "The live claim: user_id, email, claimed_at, expires_at"})
+    decision = ma.fields.Dict(allow_none=True, metadata={
+        "description": "decision (approved | rejected), by ({user_id, email}, null when automatic), at, reason"})
+    vendor = ma.fields.Dict(allow_none=True, metadata={
+        "description": "The vendor memory this document matched: id, name, confirmations, evidence, iban_changed"})
 
 
 class DocumentListQuerySchema(ma.Schema):

@@ -14,6 +14,7 @@ class Status(str, Enum):
     AUTOMATED_EVALUATION = "automated_evaluation"
     APPROVED = "approved"
     MANUAL_REVIEW = "manual_review"
+    REJECTED = "rejected"
     PREPROCESS_ERROR = "preprocess_error"
     OCR_ERROR = "ocr_error"
     PREDICT_ERROR = "predict_error"
@@ -40,8 +41,9 @@ STATUS_INFO: dict[Status, StatusInfo] = {
     Status.PREDICTING: StatusInfo("Predicting", "Field prediction is in progress", 3),
     Status.EXTRACTION: StatusInfo("Extraction", "Validation and normalization are in progress", 4),
     Status.AUTOMATED_EVALUATION: StatusInfo("Automated Evaluation", "Quality evaluation is in progress", 5),
-    Status.APPROVED: StatusInfo("Approved", "Processing finished; quality is above the approval threshold", 6),
+    Status.APPROVED: StatusInfo("Approved", "Approved: automatically (quality above the approval threshold) or by a reviewer", 6),
     Status.MANUAL_REVIEW: StatusInfo("Manual Review", "Processing finished; the document needs a person to review it", 6),
+    Status.REJECTED: StatusInfo("Rejected", "A person reviewed the document and rejected it (the reason is in its audit log)", 6),
     Status.PREPROCESS_ERROR: StatusInfo("Preprocessing Error", "Preprocessing failed after its retries", 1),
     Status.OCR_ERROR: StatusInfo("OCR Error", "OCR failed after its retries", 2),
     Status.PREDICT_ERROR: StatusInfo("Prediction Error", "Field prediction failed after its retries", 3),
@@ -50,10 +52,14 @@ STATUS_INFO: dict[Status, StatusInfo] = {
 }
 
 SUCCESS_STATUSES = frozenset({Status.APPROVED, Status.MANUAL_REVIEW})
+# Set only by a person's decision (POST /documents/<id>/reject); no stage moves a document there.
+DECIDED_STATUSES = frozenset({Status.REJECTED})
 ERROR_STATUSES = frozenset(
     {Status.PREPROCESS_ERROR, Status.OCR_ERROR, Status.PREDICT_ERROR, Status.EXTRACTION_ERROR, Status.EVALUATION_ERROR}
 )
-TERMINAL_STATUSES = SUCCESS_STATUSES | ERROR_STATUSES
+TERMINAL_STATUSES = SUCCESS_STATUSES | ERROR_STATUSES | DECIDED_STATUSES
+# What a person works on: the review queue (GET /review).
+REVIEW_STATUSES = frozenset({Status.MANUAL_REVIEW}) | ERROR_STATUSES
 
 
 @dataclass(frozen=True)

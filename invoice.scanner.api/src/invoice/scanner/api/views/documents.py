@@ -15,7 +15,7 @@ from flask_smorest import Blueprint, abort
 from invoice.scanner.processing.fields import CONTRACT_FLAT_FIELDS, FIELD_BY_NAME
 from invoice.scanner.processing.status import STATUS_INFO, Status, progress
 
-from invoice.scanner.api.auth import current_principal
+from invoice.scanner.api.auth import current_principal, require_permission
 from invoice.scanner.api.errors import (
     BrokerUnavailable,
     DocumentNotFound,
@@ -35,6 +35,7 @@ from invoice.scanner.api.schemas import (
     UploadFileSchema,
     UploadResponseSchema,
 )
+from invoice.scanner.api.review_service import etag, with_review_keys
 from invoice.scanner.api.services import retry_document, upload_document
 from invoice.scanner.api.uploads import sanitize_filename
 
@@ -90,7 +91,8 @@ def document_body(detail: DocumentDetail) -> dict[str, Any]:
     doc = detail.document
     fields = {
         f.name: {"value": f.value, "confidence": f.confidence, "page": f.page, "bbox": f.bbox,
-                 "raw_value": f.raw_value, "valid": f.valid, "error": f.error}
+                 "raw_value": f.raw_value, "valid": f.valid, "error": f.error, "locked": f.locked,
+                 "corrected_by": f.corrected_by, "corrected_at": f.corrected_at}
         for f in detail.fields
     }
     flat = {name: _flat_value(name, fields[name]["value"]) if name in fields else None
@@ -116,6 +118,9 @@ def document_body(detail: DocumentDetail) -> dict[str, Any]:
         "evaluation": doc.evaluation,
         "llm_usage": doc.llm_usage,
         "history": detail.history,
+        "version": doc.version,
+        "duplicate_of": doc.duplicate_of,
+        "line_items_locked": doc.line_items_locked,
     }
 
 
@@ -174,7 +179,7 @@ class Upload(MethodView):
     @blp.alt_response(422, description="PDF that cannot be opened or is encrypted; too many pages or pixels")
     def post(self, files):
         """Upload an invoice; it is stored, recorded and queued for processing at once."""
-        principal = current_principal()
+        principal = require_permission("documents:write")
         upload = files["file"]
         # MAX_CONTENT_LENGTH has already bounded the body; read one byte over the file limit
         # so an oversized file inside a padded body is still caught.
@@ -201,7 +206,7 @@ class DocumentList(MethodView):
     @blp.response(200, DocumentListSchema)
     def get(self, query):
         """The company's documents, newest first; page with `cursor` (keyset) or `offset`."""
-        principal = current_principal()
+        principal = require_permission("documents:read")
         after = None
         if query.get("cursor"):
             try:
@@ -229,11 +234,13 @@ class Document(MethodView):
     @blp.alt_response(404, description="No such document in your company")
     def get(self, document_id):
         """The extracted invoice data: contract's flat keys, every field, line items, pages, history."""
+        company_id = require_permission("documents:read").company_id
         try:
-            detail = _state().repo.get_document_detail(current_principal().company_id, document_id)
+            detail = _state().repo.get_document_detail(company_id, document_id)
         except DocumentNotFound:
             abort(404, message=NOT_FOUND)
-        return document_body(detail)
+        body = with_review_keys(_state(), company_id, detail.document, document_body(detail))
+        return body, 200, {"ETag": etag(detail.document.version)}
 
 
 @blp.route("/<document_id>/status")
@@ -243,7 +250,7 @@ class DocumentStatus(MethodView):
     def get(self, document_id):
         """Where the document is in the pipeline (what the client polls)."""
         try:
-            doc = _state().repo.get_document_for_company(current_principal().company_id, document_id)
+            doc = _state().repo.get_document_for_company(require_permission("documents:read").company_id, document_id)
         except DocumentNotFound:
             abort(404, message=NOT_FOUND)
         return status_body(doc)
@@ -255,7 +262,7 @@ class DocumentHistory(MethodView):
     @blp.alt_response(404, description="No such document in your company")
     def get(self, document_id):
         """Every status transition, oldest first (audit trail)."""
-        principal = current_principal()
+        principal = require_permission("documents:read")
         try:
             history = _state().repo.get_history(principal.company_id, document_id)
         except DocumentNotFound:
@@ -271,7 +278,7 @@ class DocumentRetry(MethodView):
     @blp.alt_response(503, description="The broker is unreachable; nothing was changed")
     def post(self, document_id):
         """Resume a failed document from the stage that failed."""
-        principal = current_principal()
+        principal = require_permission("documents:write")
         state = _state()
         try:
             retry_document(state, principal.company_id, document_id, principal.user_id)

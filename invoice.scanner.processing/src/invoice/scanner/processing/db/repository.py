@@ -380,18 +380,25 @@ class Repository:
         )
 
     def save_extraction(self, document_id: str, extraction: Extraction) -> None:
+        """Replace the extracted rows, except what a person corrected: locked fields and locked
+        line items stay as they are (the review workflow's corrections survive re-processing)."""
         with self.tx() as cur:
-            cur.execute("DELETE FROM extracted_fields WHERE document_id = %s", (document_id,))
-            cur.execute("DELETE FROM line_items WHERE document_id = %s", (document_id,))
+            cur.execute("SELECT line_items_locked FROM documents WHERE id = %s FOR UPDATE", (document_id,))
+            row = cur.fetchone()
+            items_locked = bool(row and row["line_items_locked"])
+            cur.execute("DELETE FROM extracted_fields WHERE document_id = %s AND NOT locked", (document_id,))
+            if not items_locked:
+                cur.execute("DELETE FROM line_items WHERE document_id = %s", (document_id,))
             for f in extraction.fields.values():
                 cur.execute(
                     """INSERT INTO extracted_fields (document_id, name, value, raw_value, confidence, page, bbox,
                                                      valid, error)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                       ON CONFLICT (document_id, name) DO NOTHING""",
                     (document_id, f.name, Json(f.value), f.raw_value, f.confidence, f.page,
                      list(f.bbox) if f.bbox else None, f.valid, f.error),
                 )
-            for item in extraction.line_items:
+            for item in ([] if items_locked else extraction.line_items):
                 cur.execute(
                     """INSERT INTO line_items (document_id, position, description, quantity, unit_price, amount,
                                                tax_rate, confidence, page, bbox)

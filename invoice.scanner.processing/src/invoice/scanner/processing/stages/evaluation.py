@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from invoice.scanner.processing.db import review as review_db
+from invoice.scanner.processing.extract import vendor_memory
 from invoice.scanner.processing.extract.labels import LEGAL_FORMS
 from invoice.scanner.processing.fields import CORE_FIELDS
 from invoice.scanner.processing.models import Evaluation, Extraction, NormalizedField
@@ -117,14 +120,30 @@ def not_a_name(value: object) -> str | None:
     return None
 
 
-def evaluate(extraction: Extraction, threshold: float) -> Evaluation:
+@dataclass(frozen=True)
+class ReviewContext:
+    """What the review workflow knows about the document beyond its values: fields a person
+    corrected (locked), an earlier document with the same business key, and what vendor
+    memory says (`vendor_memory.evidence`)."""
+
+    locked: frozenset[str] = frozenset()
+    duplicate_of: str | None = None
+    vendor: dict[str, Any] | None = None
+
+
+def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | None = None) -> Evaluation:
+    review = review or ReviewContext()
     fields = extraction.fields
     checks: dict[str, Any] = {}
     reasons: list[str] = []
     prob: dict[str, float] = {}
     for name in CORE_FIELDS:
         f = fields.get(name)
+        if name in review.locked:
+            prob[name] = 1.0  # a person's value (or a person's "there is none")
+            continue
         prob[name] = max(0.0, min(1.0, f.confidence)) if f is not None and f.value is not None else _P_ABSENT_RIGHT
+    checks["person_confirmed"] = {"passed": None, "locked": sorted(review.locked)}
 
     # Required fields.
     missing = [n for n in REQUIRED if fields.get(n) is None or fields[n].value is None]
@@ -147,13 +166,14 @@ def evaluate(extraction: Extraction, threshold: float) -> Evaluation:
 
     # Party names cut at a line wrap ("Mediterránea de", "Van Dijk &"): a company name never
     # ends in a connecting word or sign, so such a value is incomplete, however confident.
-    cut = sorted(n for n in PARTY_NAMES if fields.get(n) is not None and looks_cut_off(fields[n].value))
+    cut = sorted(n for n in PARTY_NAMES if fields.get(n) is not None and n not in review.locked
+                 and looks_cut_off(fields[n].value))
     checks["complete_names"] = {"passed": not cut, "cut_off": cut}
     for n in cut:
         reasons.append(f"The {_name(n)} '{fields[n].value}' looks cut off at a line break.")
         if n in prob:
             prob[n] = min(prob[n], 0.3)
-    odd = {n: why for n in PARTY_NAMES if fields.get(n) is not None
+    odd = {n: why for n in PARTY_NAMES if fields.get(n) is not None and n not in review.locked
            and (why := not_a_name(fields[n].value)) is not None}
     checks["plausible_names"] = {"passed": not odd, "implausible": odd}
     for n, why in odd.items():
@@ -161,7 +181,7 @@ def evaluate(extraction: Extraction, threshold: float) -> Evaluation:
         if n in prob:
             prob[n] = min(prob[n], 0.3)
 
-    confused = {n: why for n in ("invoice_number",) if fields.get(n) is not None
+    confused = {n: why for n in ("invoice_number",) if fields.get(n) is not None and n not in review.locked
                 and (why := confusable_glyphs(fields[n].value)) is not None}
     checks["unambiguous_glyphs"] = {"passed": not confused, "confusable": confused}
     for n, why in confused.items():
@@ -250,6 +270,19 @@ def evaluate(extraction: Extraction, threshold: float) -> Evaluation:
     for n in low:
         reasons.append(f"The {_name(n)} was read with low confidence ({fields[n].confidence:.2f}).")
 
+    # Duplicates beyond bytes: the same vendor, number, date and total as an earlier document
+    # (a re-scan, a forwarded copy) is never approved automatically.
+    checks["possible_duplicate"] = {"passed": review.duplicate_of is None, "duplicate_of": review.duplicate_of}
+    if review.duplicate_of:
+        reasons.append(f"Possible duplicate of document {review.duplicate_of}: same vendor, invoice number, "
+                       "date and total.")
+    # Vendor memory: evidence for approval, and a changed IBAN is a fraud signal that blocks it.
+    checks["vendor_memory"] = review.vendor or {"passed": None, "known": False, "evidence": [], "iban_changed": False}
+    if checks["vendor_memory"].get("iban_changed"):
+        reasons.append("The IBAN differs from the one confirmed for this vendor (possible payment fraud): "
+                       "check it with the vendor before paying.")
+        prob["vendor_name"] = min(prob["vendor_name"], 0.5)
+
     predicted = sum(prob.values()) / len(prob) if prob else 0.0
     found = [prob[n] for n in CORE_FIELDS if fields.get(n) is not None and fields[n].value is not None]
     weakest = min(found) if found else 0.0
@@ -265,15 +298,31 @@ def evaluate(extraction: Extraction, threshold: float) -> Evaluation:
 
 # --- task -------------------------------------------------------------------------------
 
+def review_context(cur, company_id: str, document_id: str, extraction: Extraction) -> tuple[ReviewContext, str | None]:
+    """Locks, business-key duplicate and vendor evidence for one document; and its business key."""
+    values = {n: f.value for n, f in extraction.fields.items() if f.valid}
+    key = vendor_memory.business_key(values)
+    duplicate = review_db.find_business_duplicate(cur, company_id, document_id, key) if key else None
+    match = review_db.vendor_match(cur, company_id, values)
+    cur.execute("SELECT name FROM extracted_fields WHERE document_id = %s AND locked", (document_id,))
+    locked = frozenset(r["name"] for r in cur.fetchall())
+    return ReviewContext(locked, duplicate, vendor_memory.evidence(match, values.get("iban"))), key
+
+
 def _work(ctx: StageContext) -> StageOutcome:
     doc_id = str(ctx.document.id)
-    evaluation = evaluate(ctx.repo.load_extraction(doc_id), ctx.settings.approval_threshold)
+    extraction = ctx.repo.load_extraction(doc_id)
+    with ctx.repo.tx() as cur:
+        review, key = review_context(cur, str(ctx.document.company_id), doc_id, extraction)
+    evaluation = evaluate(extraction, ctx.settings.approval_threshold, review)
     status = Status.APPROVED if evaluation.approved else Status.MANUAL_REVIEW
+    vendor_id = (review.vendor or {}).get("vendor_id")
     return StageOutcome(
         detail={"quality_score": evaluation.quality_score, "reasons": evaluation.reasons,
                 "transition_detail": {"quality_score": evaluation.quality_score, "reasons": evaluation.reasons}},
         next_status=status,
-        document_updates=ctx.repo.evaluation_updates(evaluation),
+        document_updates={**ctx.repo.evaluation_updates(evaluation), "business_key": key,
+                          "duplicate_of": review.duplicate_of, "vendor_id": vendor_id},
     )
 
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from invoice.scanner.processing.extract.labels import detect_language
 from invoice.scanner.processing.extract.normalize import (CURRENCY_CODES, clean_text, currency_in,
                                                           date_order_from_dates, detect_decimal_separator,
                                                           find_dates, parse_amount, parse_date, validate_bic,
                                                           validate_iban, validate_tax_id)
+from invoice.scanner.processing.db import review as review_db
+from invoice.scanner.processing.db.review import Locks
+from invoice.scanner.processing.extract import vendor_memory
 from invoice.scanner.processing.fields import FIELD_BY_NAME, FIELD_NAMES
 from invoice.scanner.processing.models import (Extraction, FieldPrediction, NormalizedField, NormalizedLineItem,
                                                OcrPage, Prediction)
@@ -180,13 +183,19 @@ def _num(raw: str | None, decimal_sep: str | None, percent: bool = False) -> flo
     return v
 
 
-def extract(prediction: Prediction, pages: list[OcrPage]) -> Extraction:
+def extract(prediction: Prediction, pages: list[OcrPage], locks: Locks | None = None) -> Extraction:
+    """Normalized fields and line items. A person's `locks` replace what was read (and take
+    part in deriving the missing amounts), so re-processing keeps every correction."""
     conv = conventions(prediction, pages)
     fields: dict[str, NormalizedField] = {}
     for name in FIELD_NAMES:
         fp = prediction.fields.get(name) or FieldPrediction(name=name, value=None, confidence=0.0)
         fields[name] = normalize_field(fp, conv)
+    if locks:
+        fields.update(locks.fields)
     _derive(fields)
+    if locks and locks.line_items is not None:
+        return Extraction(fields=fields, line_items=list(locks.line_items))
     items: list[NormalizedLineItem] = []
     for pos, li in enumerate(prediction.line_items, start=1):
         qty = _num(li.quantity, conv.decimal_sep)
@@ -207,14 +216,36 @@ def extract(prediction: Prediction, pages: list[OcrPage]) -> Extraction:
 
 # --- task -------------------------------------------------------------------------------
 
+def use_vendor_memory(prediction: Prediction, pages: list[OcrPage], match: vendor_memory.Match | None) -> list[str]:
+    """The vendor's memory as a prior on the prediction, in place (see extract/vendor_memory.py)."""
+    if match is None:
+        return []
+    lines = vendor_memory.page_lines(
+        {"page_no": p.page_no, "width": p.width, "height": p.height, "lines": [asdict(line) for line in p.lines]}
+        for p in pages)
+    return vendor_memory.apply_prior(
+        prediction.fields, match, lines,
+        lambda name, value, conf, page, bbox: FieldPrediction(name=name, value=value, confidence=conf, page=page,
+                                                              bbox=bbox))
+
+
 def _work(ctx: StageContext) -> StageOutcome:
     doc_id = str(ctx.document.id)
-    extraction = extract(ctx.repo.load_prediction(doc_id), ctx.repo.load_ocr(doc_id))
+    prediction, pages = ctx.repo.load_prediction(doc_id), ctx.repo.load_ocr(doc_id)
+    with ctx.repo.tx() as cur:
+        locks = review_db.load_locks(cur, doc_id)
+        match = review_db.vendor_match(cur, str(ctx.document.company_id),
+                                       {n: f.value for n, f in prediction.fields.items()})
+    from_memory = use_vendor_memory(prediction, pages, match)
+    extraction = extract(prediction, pages, locks)
     ctx.repo.save_extraction(doc_id, extraction)
     return StageOutcome(detail={
         "fields": sum(1 for f in extraction.fields.values() if f.value is not None),
         "invalid": sorted(f.name for f in extraction.fields.values() if not f.valid),
         "line_items": len(extraction.line_items),
+        "locked": sorted(locks.fields) + (["line_items"] if locks.line_items is not None else []),
+        "vendor_memory": {"vendor_id": match.vendor_id, "matched_by": match.matched_by, "used_for": from_memory}
+        if match else None,
     })
 
 

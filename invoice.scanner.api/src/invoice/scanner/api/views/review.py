@@ -1,0 +1,282 @@
+"""The review workflow: the queue, claims, corrections, approve/reject, the audit log, vendors."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from invoice.scanner.processing.extract.corrections import CorrectionError, correct_field, correct_line_items
+from invoice.scanner.processing.status import STATUS_INFO, Status
+
+from invoice.scanner.api.auth import require_permission
+from invoice.scanner.api.errors import DocumentNotFound, InvalidCursor
+from invoice.scanner.api.review_repository import (Actor, ApprovalBlocked, ClaimConflict, NotReviewable, QueueFilter,
+                                                   VersionMismatch, decode_queue_cursor, encode_queue_cursor)
+from invoice.scanner.api.review_schemas import (ApprovalBlockedSchema, ApproveSchema, AuditListSchema, ClaimConflictSchema,
+                                                ClaimSchema, CorrectionSchema, RejectSchema, ReleaseSchema,
+                                                ReviewQueueSchema, ReviewQuerySchema, VendorListSchema, VendorSchema)
+from invoice.scanner.api.review_service import etag, learn_from_document, parse_if_match, review_repo, with_review_keys
+from invoice.scanner.api.schemas import DocumentSchema
+from invoice.scanner.api.views.documents import NOT_FOUND, _flat_value, document_body
+
+logger = logging.getLogger(__name__)
+
+blp = Blueprint("review", __name__, description="Review: the queue of documents that need a person, claims, "
+                                                "corrections, decisions and the audit log")
+
+
+def _state():
+    return current_app.extensions["invoice_scanner"]
+
+
+def _actor(principal) -> Actor:
+    return Actor(principal.user_id, principal.role)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _conflict(exc: ClaimConflict) -> None:
+    abort(409, message=f"Claimed by {exc.email or 'another reviewer'} until {_iso(exc.expires_at)}",
+          claimed_by={"user_id": str(exc.user_id), "email": exc.email}, expires_at=_iso(exc.expires_at))
+
+
+def _not_reviewable(exc: NotReviewable, what: str) -> None:
+    abort(409, message=f"A document in status {exc.status} cannot be {what}")
+
+
+def _if_match(required: bool) -> int | None:
+    try:
+        version = parse_if_match(request.headers.get("If-Match"))
+    except ValueError:
+        abort(400, message="If-Match must be the ETag of GET /documents/<id>, e.g. \"7\"")
+    if version is None and required:
+        abort(428, message="Send If-Match with the document's ETag (from GET /documents/<id>)")
+    return version
+
+
+def _stale(exc: VersionMismatch) -> None:
+    abort(412, message=f"The document changed since you read it (now version {exc.current}); reload and try again",
+          version=exc.current, headers={"ETag": etag(exc.current)})
+
+
+def _document(company_id, document_id: str):
+    state = _state()
+    detail = state.repo.get_document_detail(company_id, document_id)
+    body = with_review_keys(state, company_id, detail.document, document_body(detail))
+    return body, 200, {"ETag": etag(detail.document.version)}
+
+
+@blp.route("/review")
+class ReviewQueue(MethodView):
+    @blp.arguments(ReviewQuerySchema, location="query")
+    @blp.response(200, ReviewQueueSchema)
+    def get(self, query):
+        """Documents that need a person (manual_review, *_error), most urgent first: deadline, amount, confidence."""
+        principal = require_permission("review")
+        after = None
+        if query.get("cursor"):
+            try:
+                after = decode_queue_cursor(query["cursor"])
+            except InvalidCursor:
+                abort(422, message="Invalid query", errors={"query": {"cursor": ["Not a valid cursor."]}})
+        flt = QueueFilter(status=query.get("status"), claimed=query["claimed"], vendor=query.get("vendor"),
+                          duplicate=query.get("duplicate"))
+        limit = query["limit"]
+        items, total = review_repo(_state()).review_queue(principal.company_id, principal.user_id, flt, limit + 1,
+                                                          after, _state().config.review_sla_s)
+        page, more = items[:limit], len(items) > limit
+        now = datetime.now(timezone.utc)
+        return {
+            "items": [_queue_item(i, now) for i in page],
+            "total": total,
+            "limit": limit,
+            "next_cursor": encode_queue_cursor(page[-1].sort_key) if more else None,
+        }
+
+
+def _queue_item(i, now: datetime) -> dict[str, Any]:
+    return {
+        "id": i.id, "status": i.status, "status_name": STATUS_INFO[Status(i.status)].name,
+        "original_filename": i.original_filename, "created_at": i.created_at, "last_update": i.updated_at,
+        "deadline": i.deadline, "age_s": int((now - i.updated_at).total_seconds()),
+        **{name: _flat_value(name, i.fields.get(name))
+           for name in ("invoice_number", "invoice_date", "due_date", "vendor_name", "currency", "total")},
+        "quality_score": i.quality_score, "predicted_accuracy": i.predicted_accuracy, "reasons": i.reasons,
+        "error": i.error, "duplicate_of": i.duplicate_of, "iban_changed": i.iban_changed, "claim": i.claim,
+        "version": i.version,
+    }
+
+
+@blp.route("/documents/<document_id>/claim")
+class DocumentClaim(MethodView):
+    @blp.response(200, ClaimSchema)
+    @blp.alt_response(404, description="No such document in your company")
+    @blp.alt_response(409, schema=ClaimConflictSchema, description="Another reviewer holds it, or it needs no review")
+    def post(self, document_id):
+        """Claim the document for review (atomic; expires after REVIEW_CLAIM_TTL_S; claiming again extends it)."""
+        principal = require_permission("review")
+        try:
+            claim = review_repo(_state()).claim(principal.company_id, document_id, _actor(principal),
+                                                _state().config.review_claim_ttl_s)
+        except DocumentNotFound:
+            abort(404, message=NOT_FOUND)
+        except ClaimConflict as exc:
+            _conflict(exc)
+        except NotReviewable as exc:
+            _not_reviewable(exc, "claimed for review")
+        return {"document_id": claim.document_id, "user_id": claim.user_id, "email": claim.email,
+                "claimed_at": claim.claimed_at, "expires_at": claim.expires_at, "version": claim.version}
+
+    @blp.response(200, ReleaseSchema)
+    @blp.alt_response(404, description="No such document in your company")
+    @blp.alt_response(409, schema=ClaimConflictSchema, description="Another reviewer holds it (only an admin may release it)")
+    def delete(self, document_id):
+        """Release the claim (yours; an admin may release anyone's)."""
+        principal = require_permission("review")
+        try:
+            released = review_repo(_state()).release(principal.company_id, document_id, _actor(principal))
+        except DocumentNotFound:
+            abort(404, message=NOT_FOUND)
+        except ClaimConflict as exc:
+            _conflict(exc)
+        return {"document_id": document_id, "released": released}
+
+
+@blp.route("/documents/<document_id>/fields")
+class DocumentFields(MethodView):
+    @blp.arguments(CorrectionSchema)
+    @blp.response(200, DocumentSchema)
+    @blp.alt_response(404, description="No such document in your company")
+    @blp.alt_response(409, description="Another reviewer holds it, or it is not in review")
+    @blp.alt_response(412, description="If-Match names an older version: reload and try again")
+    @blp.alt_response(428, description="If-Match is missing")
+    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
+                          "description": "The ETag of GET /documents/<id>"}])
+    def patch(self, data, document_id):
+        """Correct fields and/or line items; each correction is locked so re-processing keeps it."""
+        principal = require_permission("review")
+        version = _if_match(required=True)
+        fields, errors = {}, {}
+        for name, value in (data.get("fields") or {}).items():
+            try:
+                fields[name] = correct_field(name, value)
+            except CorrectionError as exc:
+                errors.setdefault("fields", {})[name] = [str(exc)]
+        items = None
+        if "line_items" in data:
+            try:
+                items = correct_line_items(data["line_items"])
+            except CorrectionError as exc:
+                errors["line_items"] = [str(exc)]
+        if errors:
+            abort(422, message="Invalid correction", errors={"json": errors})
+        try:
+            review_repo(_state()).correct(principal.company_id, document_id, _actor(principal), version, fields, items)
+        except DocumentNotFound:
+            abort(404, message=NOT_FOUND)
+        except VersionMismatch as exc:
+            _stale(exc)
+        except ClaimConflict as exc:
+            _conflict(exc)
+        except NotReviewable as exc:
+            _not_reviewable(exc, "corrected")
+        return _document(principal.company_id, document_id)
+
+
+@blp.route("/documents/<document_id>/approve")
+class DocumentApprove(MethodView):
+    @blp.arguments(ApproveSchema)
+    @blp.response(200, DocumentSchema)
+    @blp.alt_response(404, description="No such document in your company")
+    @blp.alt_response(409, schema=ApprovalBlockedSchema,
+                      description="Not in manual_review, held by another reviewer, or a blocking signal not acknowledged")
+    @blp.alt_response(412, description="If-Match names an older version")
+    def post(self, data, document_id):
+        """Approve the document as a person; vendor memory learns from it."""
+        principal = require_permission("decide")
+        version = _if_match(required=False)
+        try:
+            review_repo(_state()).decide(principal.company_id, document_id, _actor(principal), "approve",
+                                         data.get("comment"), version, frozenset(data["acknowledge"]),
+                                         learn=learn_from_document)
+        except DocumentNotFound:
+            abort(404, message=NOT_FOUND)
+        except VersionMismatch as exc:
+            _stale(exc)
+        except ClaimConflict as exc:
+            _conflict(exc)
+        except NotReviewable as exc:
+            _not_reviewable(exc, "approved (only manual_review can)")
+        except ApprovalBlocked as exc:
+            abort(409, message="Approval blocked until acknowledged: " + ", ".join(exc.blocking) +
+                  " (send them in `acknowledge` after checking)", blocking=exc.blocking)
+        logger.info("document %s approved by %s", document_id, principal.user_id, extra={"document_id": document_id})
+        return _document(principal.company_id, document_id)
+
+
+@blp.route("/documents/<document_id>/reject")
+class DocumentReject(MethodView):
+    @blp.arguments(RejectSchema)
+    @blp.response(200, DocumentSchema)
+    @blp.alt_response(404, description="No such document in your company")
+    @blp.alt_response(409, description="Not in review, or held by another reviewer")
+    @blp.alt_response(412, description="If-Match names an older version")
+    def post(self, data, document_id):
+        """Reject the document with a reason (status `rejected`, terminal)."""
+        principal = require_permission("decide")
+        version = _if_match(required=False)
+        try:
+            review_repo(_state()).decide(principal.company_id, document_id, _actor(principal), "reject",
+                                         data["reason"], version)
+        except DocumentNotFound:
+            abort(404, message=NOT_FOUND)
+        except VersionMismatch as exc:
+            _stale(exc)
+        except ClaimConflict as exc:
+            _conflict(exc)
+        except NotReviewable as exc:
+            _not_reviewable(exc, "rejected")
+        logger.info("document %s rejected by %s", document_id, principal.user_id, extra={"document_id": document_id})
+        return _document(principal.company_id, document_id)
+
+
+@blp.route("/documents/<document_id>/audit")
+class DocumentAudit(MethodView):
+    @blp.response(200, AuditListSchema)
+    @blp.alt_response(404, description="No such document in your company")
+    def get(self, document_id):
+        """Who did what to the document, when, with the values before and after (append-only)."""
+        principal = require_permission("documents:read")
+        try:
+            entries = review_repo(_state()).audit_entries(principal.company_id, document_id)
+        except DocumentNotFound:
+            abort(404, message=NOT_FOUND)
+        return {"document_id": document_id, "entries": entries}
+
+
+@blp.route("/vendors")
+class Vendors(MethodView):
+    @blp.response(200, VendorListSchema)
+    def get(self):
+        """The company's vendor memory: vendors people confirmed, most confirmed first."""
+        principal = require_permission("documents:read")
+        return {"vendors": review_repo(_state()).list_vendors(principal.company_id)}
+
+
+@blp.route("/vendors/<vendor_id>")
+class Vendor(MethodView):
+    @blp.response(200, VendorSchema)
+    @blp.alt_response(404, description="No such vendor in your company")
+    def get(self, vendor_id):
+        """One vendor's memory, with the place of each field on its invoices."""
+        principal = require_permission("documents:read")
+        vendor = review_repo(_state()).get_vendor(principal.company_id, vendor_id)
+        if vendor is None:
+            abort(404, message="Vendor not found")
+        return vendor
