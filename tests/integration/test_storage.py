@@ -139,10 +139,7 @@ def test_preprocessing_writes_pages_into_the_bucket(s3_server, s3_env, tmp_path)
 
 def test_api_upload_stores_the_original_in_the_bucket(s3_server, s3_env, make_app, api_config, make_tenant, repo):
     bucket = s3_server.new_bucket()
-    config = api_config.with_overrides(processing=api_config.processing)
-    from dataclasses import replace
-
-    config = replace(config, processing=replace(config.processing, storage_url=s3_server.storage_url(bucket)))
+    config = api_config.with_overrides(storage_url=s3_server.storage_url(bucket))
     client = make_app(config).test_client()
     tenant = make_tenant()
     data = make_pdf(pages=1)
@@ -173,10 +170,7 @@ def test_api_upload_stores_the_original_in_the_bucket(s3_server, s3_env, make_ap
 
 
 def test_api_health_reports_an_unreachable_bucket(s3_server, s3_env, make_app, api_config):
-    from dataclasses import replace
-
-    config = replace(api_config, processing=replace(api_config.processing,
-                                                    storage_url=s3_server.storage_url(f"gone-{uuid.uuid4().hex[:8]}")))
+    config = api_config.with_overrides(storage_url=s3_server.storage_url(f"gone-{uuid.uuid4().hex[:8]}"))
     body = make_app(config).test_client().get("/health")
     assert body.status_code == 503
     assert body.json["dependencies"]["documents_dir"]["ok"] is False

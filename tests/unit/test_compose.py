@@ -15,7 +15,6 @@ of the routing table must have exactly one worker service.
 """
 from __future__ import annotations
 
-import ast
 import importlib.util
 import json
 import os
@@ -425,29 +424,11 @@ def test_images_are_pinned(services):
 
 # --- environment --------------------------------------------------------------------------
 
-def _from_env_keys(path: Path) -> set[str]:
-    """The variable names a `from_env` classmethod reads (string keys, and the per-stage
-    `f"{KEY}_MAX_RETRIES"` family expanded for every stage)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    keys: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == "from_env":
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and re.fullmatch(r"[A-Z][A-Z0-9_]+", sub.value):
-                    keys.add(sub.value)
-                if isinstance(sub, ast.JoinedStr):
-                    suffix = "".join(v.value for v in sub.values if isinstance(v, ast.Constant))
-                    if re.fullmatch(r"_[A-Z0-9_]+", suffix):
-                        keys.update(f"{stage.upper()}{suffix}" for stage in DEFAULT_RETRY)
-    return keys
-
-
 def application_env_keys() -> set[str]:
-    keys = _from_env_keys(REPO / "invoice.scanner.processing/src/invoice/scanner/processing/config.py")
-    api_config = REPO / "invoice.scanner.api/src/invoice/scanner/api/config.py"
-    if api_config.exists():
-        keys |= _from_env_keys(api_config)
-    return keys
+    """The variables the API's and the workers' settings read (ApiConfig extends Settings)."""
+    from invoice.scanner.api.config import ApiConfig
+
+    return ApiConfig.env_names()
 
 
 def test_from_env_key_scan_finds_the_settings():

@@ -2,7 +2,6 @@
 evidence, skew, clean-up, idempotent output."""
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import numpy as np
@@ -89,14 +88,14 @@ def test_multi_page_pdf_and_page_limit(tmp_path, invoice_pdf, ocr_settings):
     assert sorted(f.name for f in (tmp_path / "pages").iterdir()) == [
         "page-0001.png", "page-0002.png", "page-0003.png"]
 
-    limited = dataclasses.replace(ocr_settings, max_pages=2)
+    limited = ocr_settings.with_overrides(max_pages=2)
     with pytest.raises(PermanentStageError, match="3 pages"):
         preprocess(src, "application/pdf", tmp_path / "limited", limited)
 
 
 def test_render_is_bounded_by_max_page_pixels(tmp_path, invoice_pdf, ocr_settings):
     src = _write(tmp_path, "in.pdf", invoice_pdf())
-    small = dataclasses.replace(ocr_settings, max_page_pixels=1_000_000)
+    small = ocr_settings.with_overrides(max_page_pixels=1_000_000)
     page = preprocess(src, "application/pdf", tmp_path / "pages", small)[0]
     assert page.width * page.height <= 1_000_000
     assert page.dpi < 200
@@ -181,21 +180,21 @@ def test_multi_page_tiff(tmp_path, invoice_image, ocr_settings):
     assert pages[0].dpi == 300
     assert Image.open(pages[1].image_path).mode == "RGB"
 
-    limited = dataclasses.replace(ocr_settings, max_pages=1)
+    limited = ocr_settings.with_overrides(max_pages=1)
     with pytest.raises(PermanentStageError, match="2 pages"):
         preprocess(src, "image/tiff", tmp_path / "limited", limited)
 
 
 def test_image_over_pixel_bound_is_refused_before_decoding(tmp_path, ocr_settings):
     src = _save(Image.new("L", (3000, 2000), 255), tmp_path, "huge.png", format="PNG")
-    bounded = dataclasses.replace(ocr_settings, max_page_pixels=2_000_000)
+    bounded = ocr_settings.with_overrides(max_page_pixels=2_000_000)
     with pytest.raises(PermanentStageError, match="pixels"):
         preprocess(src, "image/png", tmp_path / "pages", bounded)
 
 
 def test_large_jpeg_is_decoded_reduced_within_the_bound(tmp_path, ocr_settings):
     src = _save(Image.new("RGB", (3000, 2000), "white"), tmp_path, "big.jpg", format="JPEG")
-    bounded = dataclasses.replace(ocr_settings, max_page_pixels=2_000_000)
+    bounded = ocr_settings.with_overrides(max_page_pixels=2_000_000)
     page = preprocess(src, "image/jpeg", tmp_path / "pages", bounded)[0]
     assert page.width * page.height <= 2_000_000
     assert page.width / page.height == pytest.approx(1.5, rel=0.01)
@@ -285,7 +284,7 @@ def test_pdf2image_renderer_matches_pypdfium2_geometry(tmp_path, invoice_pdf, oc
         pytest.skip("poppler's pdftoppm is not installed")
     src = _write(tmp_path, "in.pdf", invoice_pdf())
     a = preprocess(src, "application/pdf", tmp_path / "a", ocr_settings)[0]
-    b = preprocess(src, "application/pdf", tmp_path / "b", dataclasses.replace(ocr_settings, pdf_renderer="pdf2image"))[0]
+    b = preprocess(src, "application/pdf", tmp_path / "b", ocr_settings.with_overrides(pdf_renderer="pdf2image"))[0]
     assert (a.width, a.height) == (b.width, b.height)
     saved = Image.open(b.image_path)
     assert _ink(saved, _words(b)["INV-20417"]) > 0.05

@@ -1,20 +1,24 @@
-"""Settings read from the environment, in one place.
+"""Settings read from the environment, in one place (pydantic-settings).
 
 Every setting has a default that makes the local stack (`make run`) work with no
-`.env` at all. Tests build their own `Settings` with `Settings.from_env(overrides)`.
-`.env.example` lists each variable below with its default.
+`.env` at all. Each field is read from the variable of its name in capitals
+(`llm_timeout_s` <- `LLM_TIMEOUT_S`), typed and validated; the few that differ say so with a
+`validation_alias`. `Settings()` reads the process environment; tests build their own with
+`Settings.from_env({}, field=value)` (nothing from the environment) and derive variants with
+`settings.with_overrides(field=value)`. The API's `ApiConfig` extends this class.
+`.env.example` lists each variable with its default.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
-
-def _bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+from pydantic import Field
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 @dataclass(frozen=True)
@@ -39,17 +43,57 @@ DEFAULT_RETRY = {
 }
 
 
-@dataclass(frozen=True)
-class Settings:
+# The environment `Settings.from_env(env)` reads instead of os.environ while it builds one.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environ", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        super().__init__(settings_cls)
+        self.env_vars = {k.lower(): v for k, v in environ.items()}  # case-insensitive, as os.environ
+
+
+class _RetryPolicySource(PydanticBaseSettingsSource):
+    """`retry` from `<STAGE>_MAX_RETRIES`, `_RETRY_BACKOFF_S`, `_TIME_LIMIT_S`, `_DEADLINE_S`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        super().__init__(settings_cls)
+        self.environ = {k.upper(): v for k, v in environ.items()}
+
+    def get_field_value(self, field, field_name):  # one composite field, built in __call__
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        get = self.environ.get
+        return {"retry": {
+            stage: RetryPolicy(
+                max_retries=int(get(f"{stage.upper()}_MAX_RETRIES", default.max_retries)),
+                backoff_s=int(get(f"{stage.upper()}_RETRY_BACKOFF_S", default.backoff_s)),
+                time_limit_s=int(get(f"{stage.upper()}_TIME_LIMIT_S", default.time_limit_s)),
+                deadline_s=int(get(f"{stage.upper()}_DEADLINE_S", default.deadline_s)),
+            )
+            for stage, default in DEFAULT_RETRY.items()
+        }}
+
+
+class Settings(BaseSettings):
+    # frozen: a settings object is shared by threads and cached; derive variants with with_overrides.
+    # extra="ignore": the environment holds many other variables. No .env file is read here
+    # (docker-compose and `make run` pass the environment).
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True, env_file=None)
+
     database_url: str = "postgresql://postgres@127.0.0.1:5432/invoice_scanner"
     redis_url: str = "redis://127.0.0.1:6379/0"
     documents_dir: Path = Path("var/documents")
     # Celery / broker
-    visibility_timeout_s: int = 7200  # longer than the longest task with all its retries
+    # longer than the longest task with all its retries
+    visibility_timeout_s: int = Field(7200, validation_alias="CELERY_VISIBILITY_TIMEOUT_S")
     worker_max_tasks_per_child: int = 200
     worker_max_memory_per_child_kb: int = 0  # 0 = unlimited; set for OCR workers
     # Stage retry policies
-    retry: Mapping[str, RetryPolicy] = field(default_factory=lambda: dict(DEFAULT_RETRY))
+    retry: Mapping[str, RetryPolicy] = Field(default_factory=lambda: dict(DEFAULT_RETRY))
     # Rendering / preprocessing
     render_dpi: int = 200
     max_page_pixels: int = 40_000_000  # bound on one rendered page, protects worker memory
@@ -97,58 +141,40 @@ class Settings:
     webhook_allow_private_targets: bool = False
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
-        e = dict(os.environ if env is None else env)
-        get = e.get
-        retry = {}
-        for stage, default in DEFAULT_RETRY.items():
-            key = stage.upper()
-            retry[stage] = RetryPolicy(
-                max_retries=int(get(f"{key}_MAX_RETRIES", default.max_retries)),
-                backoff_s=int(get(f"{key}_RETRY_BACKOFF_S", default.backoff_s)),
-                time_limit_s=int(get(f"{key}_TIME_LIMIT_S", default.time_limit_s)),
-                deadline_s=int(get(f"{key}_DEADLINE_S", default.deadline_s)),
-            )
-        d = cls()
-        s = cls(
-            database_url=get("DATABASE_URL", d.database_url),
-            redis_url=get("REDIS_URL", d.redis_url),
-            documents_dir=Path(get("DOCUMENTS_DIR", str(d.documents_dir))),
-            visibility_timeout_s=int(get("CELERY_VISIBILITY_TIMEOUT_S", d.visibility_timeout_s)),
-            worker_max_tasks_per_child=int(get("WORKER_MAX_TASKS_PER_CHILD", d.worker_max_tasks_per_child)),
-            worker_max_memory_per_child_kb=int(get("WORKER_MAX_MEMORY_PER_CHILD_KB", d.worker_max_memory_per_child_kb)),
-            retry=retry,
-            render_dpi=int(get("RENDER_DPI", d.render_dpi)),
-            max_page_pixels=int(get("MAX_PAGE_PIXELS", d.max_page_pixels)),
-            max_pages=int(get("MAX_PAGES", d.max_pages)),
-            max_upload_bytes=int(get("MAX_UPLOAD_BYTES", d.max_upload_bytes)),
-            pdf_renderer=get("PDF_RENDERER", d.pdf_renderer),
-            ocr_engine=get("OCR_ENGINE", d.ocr_engine),
-            ocr_models=get("OCR_MODELS", d.ocr_models),
-            ocr_use_gpu=_bool(get("OCR_USE_GPU", "false")),
-            llm_provider=get("LLM_PROVIDER", d.llm_provider),
-            llm_model=get("LLM_MODEL", d.llm_model),
-            llm_base_url=get("LLM_BASE_URL", d.llm_base_url),
-            llm_api_key=get("LLM_API_KEY", d.llm_api_key),
-            llm_timeout_s=float(get("LLM_TIMEOUT_S", d.llm_timeout_s)),
-            llm_max_tokens=int(get("LLM_MAX_TOKENS", d.llm_max_tokens)),
-            llm_temperature=float(get("LLM_TEMPERATURE", d.llm_temperature)),
-            llm_send_images=_bool(get("LLM_SEND_IMAGES", "false")),
-            llm_fallback=get("LLM_FALLBACK", d.llm_fallback),
-            llm_max_input_chars=int(get("LLM_MAX_INPUT_CHARS", d.llm_max_input_chars)),
-            llm_max_pages=int(get("LLM_MAX_PAGES", d.llm_max_pages)),
-            approval_threshold=float(get("APPROVAL_THRESHOLD", d.approval_threshold)),
-            einvoice_peppol_xslt=get("EINVOICE_PEPPOL_XSLT", d.einvoice_peppol_xslt),
-            sweeper_interval_s=int(get("SWEEPER_INTERVAL_S", d.sweeper_interval_s)),
-            sweeper_max_redrives=int(get("SWEEPER_MAX_REDRIVES", d.sweeper_max_redrives)),
-            webhook_timeout_s=float(get("WEBHOOK_TIMEOUT_S", d.webhook_timeout_s)),
-            webhook_max_attempts=int(get("WEBHOOK_MAX_ATTEMPTS", d.webhook_max_attempts)),
-            webhook_retry_backoff_s=float(get("WEBHOOK_RETRY_BACKOFF_S", d.webhook_retry_backoff_s)),
-            webhook_retry_backoff_max_s=float(get("WEBHOOK_RETRY_BACKOFF_MAX_S", d.webhook_retry_backoff_max_s)),
-            webhook_relay_interval_s=float(get("WEBHOOK_RELAY_INTERVAL_S", d.webhook_relay_interval_s)),
-            webhook_allow_private_targets=_bool(get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")),
-        )
-        return replace(s, **overrides) if overrides else s
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        environ = _ENVIRON.get()
+        if environ is not None:
+            env_settings = _MappingEnvSource(settings_cls, environ)
+        # Keyword arguments first, then the environment; no .env file, no secrets folder.
+        return (init_settings, env_settings,
+                _RetryPolicySource(settings_cls, os.environ if environ is None else environ))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides):
+        """Settings from `env` (the process environment when None; `{}` for the defaults),
+        with `overrides` (field names) on top."""
+        token = _ENVIRON.set(None if env is None else dict(env))
+        try:
+            return cls(**overrides)
+        finally:
+            _ENVIRON.reset(token)
+
+    @classmethod
+    def env_names(cls) -> set[str]:
+        """Every environment variable these settings read."""
+        names = {(f.validation_alias if isinstance(f.validation_alias, str) else name).upper()
+                 for name, f in cls.model_fields.items() if name != "retry"}
+        return names | {f"{stage.upper()}{suffix}" for stage in DEFAULT_RETRY
+                        for suffix in ("_MAX_RETRIES", "_RETRY_BACKOFF_S", "_TIME_LIMIT_S", "_DEADLINE_S")}
+
+    def with_overrides(self, **overrides):
+        """A validated copy with some fields changed (the environment is not read again)."""
+        unknown = set(overrides) - set(type(self).model_fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field(s) {', '.join(sorted(unknown))}")
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self).model_validate({**values, **overrides})
 
 
 @lru_cache(maxsize=1)

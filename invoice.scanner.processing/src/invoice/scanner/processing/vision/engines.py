@@ -274,7 +274,7 @@ def get_engine(settings: Settings) -> OcrEngine:
 def get_probe(settings: Settings) -> TextProbe:
     """The detector/recognizer used for orientation and skew evidence in preprocessing: always
     RapidOCR on the CPU (preprocessing workers have no GPU), same model set as OCR."""
-    engine = get_engine(Settings(ocr_engine="rapidocr", ocr_models=settings.ocr_models, ocr_use_gpu=False))
+    engine = get_engine(settings.with_overrides(ocr_engine="rapidocr", ocr_use_gpu=False))
     assert isinstance(engine, TextProbe)
     return engine
 
