@@ -129,7 +129,7 @@ def upload_document(state: ApiState, data: bytes, filename: str, company_id: uui
     try:
         doc = state.repo.create_document(NewDocument(
             id=document_id, company_id=company_id, uploaded_by=user_id, original_filename=filename,
-            stored_path=str(path), sha256=inspected.sha256, content_type=inspected.content_type,
+            stored_path=ref, sha256=inspected.sha256, content_type=inspected.content_type,
             size_bytes=inspected.size_bytes, pages=inspected.pages,
         ))
     except BaseException as exc:
