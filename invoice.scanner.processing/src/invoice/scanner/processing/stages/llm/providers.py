@@ -59,8 +59,11 @@ _lock = threading.Lock()
 def _cache_key(settings: Settings) -> tuple:
     # Settings holds a dict (retry policies) and is not hashable; the LLM settings and
     # the paths a provider reads identify a provider instance.
-    return tuple((f.name, getattr(settings, f.name)) for f in dc_fields(settings)
-                 if f.name.startswith("llm_") or f.name in {"documents_dir", "database_url"})
+    # Settings is a pydantic model since 140e152 (dataclasses.fields() raised TypeError on it).
+    names = type(settings).model_fields if hasattr(type(settings), "model_fields") else \
+        [f.name for f in dc_fields(settings)]
+    return tuple((name, getattr(settings, name)) for name in names
+                 if name.startswith("llm_") or name in {"documents_dir", "database_url"})
 
 
 def _build(settings: Settings) -> LlmProvider:
