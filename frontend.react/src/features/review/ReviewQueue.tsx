@@ -3,7 +3,7 @@ import { useState, type KeyboardEvent } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { ApiFailure } from "../../api/client";
 import { money, tone, when } from "../documents/format";
-import { reviewApi } from "./reviewApi";
+import { claimEmail, reviewApi } from "./reviewApi";
 
 export function useQueue() {
   return useQuery({ queryKey: ["review-queue"], queryFn: () => reviewApi.queue({ limit: 100 }), refetchInterval: 5000 });
@@ -45,9 +45,9 @@ export default function ReviewQueue() {
                 <td><Link to={`/app/review/${it.id}`}>{it.vendor_name ?? it.original_filename}</Link></td>
                 <td>{it.invoice_number ?? "—"}</td>
                 <td className="num">{money(it.total, it.currency)}</td>
-                <td>{it.quality_score !== null ? `${Math.round(it.quality_score * 100)} %` : "—"}</td>
+                <td>{typeof it.quality_score === "number" ? `${Math.round(it.quality_score * 100)} %` : "—"}</td>
                 <td className="small">{[...(it.reasons ?? []), it.error].filter(Boolean).slice(0, 2).join("; ")}</td>
-                <td>{it.claim?.email ?? "—"}</td>
+                <td>{claimEmail(it.claim) ?? "—"}</td>
                 <td><span className={`badge ${tone(it.status)}`}>{it.status_name}</span></td>
               </tr>
             ))}

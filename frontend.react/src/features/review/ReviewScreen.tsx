@@ -7,7 +7,7 @@ import { PageViewer } from "../documents/PageViewer";
 import { useOcr } from "../documents/useDocument";
 import { useQueue } from "./ReviewQueue";
 import { ReviewForm, type Corrections } from "./ReviewForm";
-import { fieldErrors, reviewApi } from "./reviewApi";
+import { claimEmail, fieldErrors, reviewApi } from "./reviewApi";
 
 export default function ReviewScreen() {
   const { id = "" } = useParams();
@@ -37,7 +37,7 @@ export default function ReviewScreen() {
     queryClient.invalidateQueries({ queryKey: ["document", id] }),
   ]);
 
-  const nextId = queue.data?.items.find((it) => it.id !== id && (!it.claim || it.claim.email === claim.data?.email))?.id;
+  const nextId = queue.data?.items?.find((it) => it.id !== id && (!claimEmail(it.claim) || claimEmail(it.claim) === claim.data?.email))?.id;
   const goNext = () => navigate(nextId ? `/app/review/${nextId}` : "/app/review");
 
   const act = useMutation({
@@ -67,7 +67,7 @@ export default function ReviewScreen() {
       try {
         await reviewApi.approve(id, etag);
       } catch (err) {
-        const blocking = err instanceof ApiFailure ? (err.body.blocking as string[] | undefined) : undefined;
+        const blocking = err instanceof ApiFailure ? (err.body.blocking as ("iban_changed" | "possible_duplicate")[] | undefined) : undefined;
         if (!blocking?.length || !window.confirm(`${(err as Error).message}\n\nApprove anyway?`)) throw err;
         await reviewApi.approve(id, null, { acknowledge: blocking });
       }
@@ -122,9 +122,9 @@ export default function ReviewScreen() {
               {(audit.data?.entries ?? []).map((e) => (
                 <li key={e.id}><span className="muted">{when(e.at)}</span> <strong>{e.action}</strong>
                   {e.field ? ` ${e.field}: ${JSON.stringify(e.before)} → ${JSON.stringify(e.after)}` : ""}
-                  {e.actor ? ` by ${e.actor.email}` : ""}</li>
+                  {claimEmail(e.actor) ? ` by ${claimEmail(e.actor)}` : ""}</li>
               ))}
-              {audit.data && audit.data.entries.length === 0 && <li className="muted">No actions yet.</li>}
+              {audit.data && (audit.data.entries ?? []).length === 0 && <li className="muted">No actions yet.</li>}
             </ol>
           </section>
         </aside>

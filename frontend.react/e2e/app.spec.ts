@@ -1,0 +1,138 @@
+// The whole client in a real browser against the real stack: sign in, upload, watch the
+// progress reach 100 %, open the document and see its field boxes, review one that needs a
+// person (correct a field, approve), and see it approved in the list. Every screen is checked
+// with axe-core (no serious or critical violation) and photographed.
+import AxeBuilder from "@axe-core/playwright";
+import { expect, test, type Page } from "@playwright/test";
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+
+const env = (name: string) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run this through tests/e2e/test_web_client.py`);
+  return v;
+};
+const shots = process.env.E2E_SCREENSHOTS ?? resolve("e2e", "screenshots");
+mkdirSync(shots, { recursive: true });
+
+async function screen(page: Page, name: string) {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), `axe on ${name}`).toEqual([]);
+  await page.screenshot({ path: resolve(shots, `${name}.png`), fullPage: true });
+}
+
+async function noHorizontalScroll(page: Page) {
+  const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  expect(scroll, "page wider than the viewport").toBeLessThanOrEqual(width);
+}
+
+test("upload, watch, inspect, review and approve", async ({ page }) => {
+  const cspViolations: string[] = [];
+  const urls: string[] = [];
+  page.on("console", (m) => { if (/Content[- ]Security[- ]Policy/i.test(m.text())) cspViolations.push(m.text()); });
+  page.on("request", (r) => urls.push(r.url()));
+
+  // Sign in
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/app\/login$/);
+  await expect(page.getByRole("heading", { name: "Invoice Scanner" })).toBeVisible();
+  await screen(page, "signin");
+  await page.getByLabel("Email").fill(env("E2E_EMAIL"));
+  await page.getByLabel("Password").fill("wrong password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert")).toHaveText("Wrong email or password.");
+  await page.getByLabel("Password").fill(env("E2E_PASSWORD"));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/app\/documents$/); // where "/" was heading before sign-in
+  await page.getByRole("link", { name: "Upload" }).click();
+  await expect(page).toHaveURL(/\/app\/upload$/);
+
+  // Upload one invoice and watch its progress bar reach 100 %
+  await page.getByLabel("Choose invoice files").setInputFiles(env("E2E_INVOICE"));
+  const first = page.locator(".upload-item").first();
+  const bar = first.getByRole("progressbar");
+  await expect(bar).toBeVisible();
+  await expect(bar).toHaveAttribute("aria-valuenow", "100", { timeout: 300_000 });
+  await screen(page, "upload");
+
+  // The same file again: a clear duplicate message with a link to the existing document
+  await page.getByLabel("Choose invoice files").setInputFiles(env("E2E_INVOICE"));
+  await expect(page.locator(".upload-item").first()).toContainText("Already uploaded");
+  await expect(page.locator(".upload-item").first().getByRole("link", { name: "Open the existing document" })).toBeVisible();
+
+  // Open it: the page image with its field boxes over it
+  await first.getByRole("link", { name: "Open" }).click();
+  await expect(page).toHaveURL(/\/app\/documents\/[0-9a-f-]{36}$/);
+  await expect(page.getByRole("img", { name: /Page 1 of the document/ })).toBeVisible();
+  const fieldBoxes = page.locator("[data-field-box]");
+  await expect(fieldBoxes.first()).toBeAttached();
+  expect(await fieldBoxes.count()).toBeGreaterThan(3);
+  expect(await page.locator("[data-word-box]").count()).toBeGreaterThan(10);
+  // Field ↔ box: choosing the invoice number in the table highlights its box
+  await page.locator('tr[data-field="invoice_number"] button').click();
+  await expect(page.locator('[data-field-box="invoice_number"]')).toHaveClass(/selected/);
+  await expect(page.locator('tr[data-field="invoice_number"]')).toHaveClass(/selected/);
+  await page.getByRole("button", { name: "Zoom in" }).click();
+  await expect(page.getByLabel("Zoom level")).toHaveText("125 %");
+  await page.getByRole("button", { name: "Zoom out" }).click();
+  await screen(page, "document");
+
+  // Upload one that needs a person
+  await page.getByRole("link", { name: "Upload" }).click();
+  await page.getByLabel("Choose invoice files").setInputFiles(env("E2E_REVIEW_INVOICE"));
+  const second = page.locator(".upload-item").first();
+  await expect(second.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "100", { timeout: 300_000 });
+  await expect(second.locator(".badge")).toHaveText("Manual Review");
+
+  // Review it: the queue, then the document at the keyboard
+  await page.getByRole("link", { name: "Review" }).click();
+  await expect(page.getByRole("heading", { name: "Review queue" })).toBeVisible();
+  const row = page.locator("table.queue tbody tr").first();
+  await expect(row).toBeVisible();
+  await screen(page, "review-queue");
+  await row.getByRole("link").click();
+  await expect(page).toHaveURL(/\/app\/review\/[0-9a-f-]{36}$/);
+  const reviewedId = page.url().split("/").pop()!;
+  await expect(page.getByText(/You hold this document until/)).toBeVisible();
+  const total = page.getByLabel("Total", { exact: true });
+  await total.fill(env("E2E_REVIEW_TOTAL"));
+  await total.press("Enter"); // accept and move to the next field
+  await expect(page.getByLabel("Amount due")).toBeFocused();
+  await page.keyboard.press("Control+s");
+  await expect(page.getByRole("status").filter({ hasText: "Saved 1 correction" })).toBeVisible();
+  await expect(page.locator(".history").getByText(/correction/).first()).toBeVisible();
+  await screen(page, "review");
+  await page.keyboard.press("Control+Enter");
+  await expect(page).not.toHaveURL(new RegExp(`/app/review/${reviewedId}$`));
+
+  // The list shows it approved
+  await page.getByRole("link", { name: "Documents" }).click();
+  const approved = page.locator(`tr[data-document-id="${reviewedId}"] .badge`);
+  await expect(approved).toHaveText("Approved");
+  await page.getByLabel("Search").fill(env("E2E_REVIEW_NUMBER"));
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page.locator("table.docs tbody tr")).toHaveCount(1);
+  await expect(approved).toHaveText("Approved");
+  await screen(page, "documents");
+
+  // Tablet: the document screen still fits
+  await page.setViewportSize({ width: 820, height: 1180 });
+  await page.goto(`/app/documents/${reviewedId}`);
+  await expect(page.locator("[data-field-box]").first()).toBeAttached();
+  await noHorizontalScroll(page);
+  await page.screenshot({ path: resolve(shots, "document-tablet.png"), fullPage: true });
+
+  // The token never travels in a URL, and the CSP never had to block anything
+  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("invoice-scanner.session") ?? "{}").token);
+  expect(token).toBeTruthy();
+  expect(urls.filter((u) => u.includes(token))).toEqual([]);
+  expect(cspViolations).toEqual([]);
+
+  // Sign out: the token is gone and the API no longer takes it
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/app\/login$/);
+  expect(await page.evaluate(() => sessionStorage.getItem("invoice-scanner.session"))).toBeNull();
+  const after = await page.request.get("/documents", { headers: { Authorization: `Bearer ${token}` } });
+  expect(after.status()).toBe(401);
+});
