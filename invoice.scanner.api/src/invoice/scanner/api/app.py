@@ -100,6 +100,10 @@ def create_app(config: ApiConfig | None = None) -> Flask:
 
     for module in (review, users, stats):
         api.register_blueprint(module.blp)
+    from invoice.scanner.api.views import exports, webhooks
+
+    for module in (webhooks, exports):
+        api.register_blueprint(module.blp)
     # The built web client at `/` (not part of the OpenAPI document).
     from invoice.scanner.api import webapp
 

@@ -17,15 +17,20 @@ from invoice.scanner.processing.status import STAGES
 ORCHESTRATOR_QUEUE = "orchestrator"
 STAGE_QUEUES: tuple[str, ...] = tuple(s.name for s in STAGES)  # preprocessing, ocr, llm, extraction, evaluation
 MAINTENANCE_QUEUE = "maintenance"  # the stuck-document sweeper
-QUEUES: tuple[str, ...] = (ORCHESTRATOR_QUEUE, *STAGE_QUEUES, MAINTENANCE_QUEUE)
+WEBHOOKS_QUEUE = "webhooks"  # outgoing webhook deliveries (webhooks/tasks.py)
+QUEUES: tuple[str, ...] = (ORCHESTRATOR_QUEUE, *STAGE_QUEUES, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE)
 
 ORCHESTRATE_TASK = "invoice.scanner.orchestrate_document_processing"
 SWEEP_TASK = "invoice.scanner.sweep_stuck_documents"
+WEBHOOK_RELAY_TASK = "invoice.scanner.webhooks.relay"
+WEBHOOK_DELIVER_TASK = "invoice.scanner.webhooks.deliver"
 STAGE_TASKS: dict[str, str] = {q: f"invoice.scanner.stages.{q}" for q in STAGE_QUEUES}
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
     ORCHESTRATE_TASK: {"queue": ORCHESTRATOR_QUEUE},
     SWEEP_TASK: {"queue": MAINTENANCE_QUEUE},
+    WEBHOOK_RELAY_TASK: {"queue": WEBHOOKS_QUEUE},
+    WEBHOOK_DELIVER_TASK: {"queue": WEBHOOKS_QUEUE},
     **{task: {"queue": queue} for queue, task in STAGE_TASKS.items()},
 }
 
@@ -38,10 +43,12 @@ WORKER_PROFILES: dict[str, dict[str, int]] = {
     "extraction": {"concurrency": 2},
     "evaluation": {"concurrency": 2},
     MAINTENANCE_QUEUE: {"concurrency": 1},
+    WEBHOOKS_QUEUE: {"concurrency": 4},  # I/O bound: waiting on receivers' answers
 }
 
 TASK_MODULES = [
     "invoice.scanner.processing.pipeline",
+    "invoice.scanner.processing.webhooks.tasks",
     *(f"invoice.scanner.processing.stages.{q}" for q in STAGE_QUEUES),
 ]
 
@@ -80,6 +87,10 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_proc_alive_timeout=120.0,
         beat_schedule={
             "sweep-stuck-documents": {"task": SWEEP_TASK, "schedule": float(settings.sweeper_interval_s)},
+            # The webhook outbox's relay; a relay message older than a few intervals is dropped
+            # (the next one does its work), so a stopped webhooks worker does not pile them up.
+            "relay-webhooks": {"task": WEBHOOK_RELAY_TASK, "schedule": float(settings.webhook_relay_interval_s),
+                               "options": {"expires": max(10.0, 5 * settings.webhook_relay_interval_s)}},
         },
     )
 

@@ -1,0 +1,340 @@
+"""`invoice-scanner`: the command line for people at a terminal, against any deployment.
+
+    invoice-scanner login --url https://invoices.example.com --email me@acme.test
+    invoice-scanner submit scans/*.pdf          # a live progress bar per document
+    invoice-scanner watch <document id>
+    invoice-scanner review list
+    invoice-scanner export --format csv --from 2026-11-01 --to 2026-11-30
+
+Where it connects: `--url` / `--token`, else the environment (`INVOICE_SCANNER_URL`,
+`INVOICE_SCANNER_TOKEN`), else the file `login` wrote (`INVOICE_SCANNER_CONFIG`, by default
+`config.json` in the user's config folder, readable by its owner only). It speaks only HTTP:
+nothing here needs the database or the broker.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterable, NoReturn, Optional
+
+import requests
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from invoice.scanner.processing.status import ERROR_STATUSES, TERMINAL_STATUSES
+
+APP_NAME = "invoice-scanner"
+CONFIG_ENV = "INVOICE_SCANNER_CONFIG"
+URL_ENV = "INVOICE_SCANNER_URL"
+TOKEN_ENV = "INVOICE_SCANNER_TOKEN"
+TERMINAL = {s.value for s in TERMINAL_STATUSES} | {"rejected"}
+FAILED = {s.value for s in ERROR_STATUSES} | {"rejected"}
+POLL_S = 0.5
+
+app = typer.Typer(name=APP_NAME, help="Invoice Scanner from a terminal: submit, follow, review, export.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+review_app = typer.Typer(help="The review queue.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+console = Console()
+errors = Console(stderr=True)
+
+
+# -- where and who -------------------------------------------------------------------------
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or Path(typer.get_app_dir(APP_NAME)) / "config.json")
+
+
+def read_config() -> dict[str, str]:
+    try:
+        return json.loads(config_path().read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read {config_path()}: {exc}")
+
+
+def write_config(values: dict[str, str]) -> Path:
+    """The token is a credential: the file is created readable and writable by its owner only."""
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f, indent=2)
+    os.chmod(path, 0o600)  # an older file keeps its mode through O_CREAT
+    return path
+
+
+def fail(message: str) -> NoReturn:
+    """Print `error: <message>` on stderr and end with exit code 1."""
+    errors.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@dataclass
+class Client:
+    url: str
+    token: str | None
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.url = self.url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = f"{APP_NAME}-cli"
+        if self.token:
+            self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def request(self, method: str, path: str, ok: Iterable[int] = (200,), **kwargs) -> requests.Response:
+        try:
+            resp = self.session.request(method, self.url + path, timeout=kwargs.pop("timeout", self.timeout_s),
+                                        **kwargs)
+        except requests.RequestException as exc:
+            fail(f"cannot reach {self.url}: {type(exc).__name__}")
+        if resp.status_code not in ok:
+            fail(describe_error(resp))
+        return resp
+
+    def json(self, method: str, path: str, **kwargs) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+
+def describe_error(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    message = body.get("message") or resp.reason or "request failed"
+    if resp.status_code == 401:
+        message += f" (sign in again: {APP_NAME} login)"
+    if body.get("errors"):
+        message += " " + json.dumps(body["errors"])
+    return f"HTTP {resp.status_code}: {message}"
+
+
+@dataclass
+class Target:
+    url: str | None
+    token: str | None
+
+
+def client(ctx: typer.Context) -> Client:
+    target: Target = ctx.obj
+    saved = read_config()
+    url = target.url or saved.get("url")
+    token = target.token or saved.get("token")
+    if not url or not token:
+        fail(f"not signed in: run `{APP_NAME} login --url <API URL>` or set {URL_ENV} and {TOKEN_ENV}")
+    return Client(url, token)
+
+
+@app.callback()
+def main(ctx: typer.Context,
+         url: Optional[str] = typer.Option(None, "--url", envvar=URL_ENV, help="API base URL"),
+         token: Optional[str] = typer.Option(None, "--token", envvar=TOKEN_ENV, help="bearer token")) -> None:
+    ctx.obj = Target(url, token)
+
+
+# -- login ---------------------------------------------------------------------------------
+
+@app.command()
+def login(ctx: typer.Context,
+          email: Optional[str] = typer.Option(None, help="sign in with email and password"),
+          password: Optional[str] = typer.Option(None, help="prompted for when not given"),
+          ) -> None:
+    """Sign in and remember the API URL and token (file readable by you only)."""
+    target: Target = ctx.obj
+    url = target.url or read_config().get("url")
+    if not url:
+        url = typer.prompt("API URL")
+    api = Client(url, None)
+    if target.token and not email:
+        token = target.token
+    else:
+        email = email or typer.prompt("Email")
+        password = password or typer.prompt("Password", hide_input=True)
+        token = api.json("POST", "/auth/login", json={"email": email, "password": password})["access_token"]
+    me = Client(url, token).request("GET", "/documents", params={"limit": 1})  # the token works
+    del me
+    path = write_config({"url": api.url, "token": token})
+    console.print(f"signed in to {api.url}; token saved in {path}")
+
+
+# -- following documents -------------------------------------------------------------------
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}", style="bold"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console, transient=False)
+
+
+def follow(api: Client, documents: dict[str, str], timeout_s: float) -> dict[str, dict]:
+    """Poll each document's status until it is terminal, one progress bar each."""
+    final: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout_s
+    with _progress() as progress:
+        tasks: dict[str, TaskID] = {doc_id: progress.add_task(label, total=100, status="queued")
+                                    for doc_id, label in documents.items()}
+        while len(final) < len(documents):
+            for doc_id, task in tasks.items():
+                if doc_id in final:
+                    continue
+                body = api.json("GET", f"/documents/{doc_id}/status")
+                status = body["status"]
+                style = "red" if status in FAILED else "green" if status == "approved" else "yellow" \
+                    if status in TERMINAL else ""
+                progress.update(task, completed=body["progress"]["percentage"],
+                                status=f"[{style}]{status}[/{style}]" if style else status)
+                if status in TERMINAL:
+                    final[doc_id] = body
+            if len(final) < len(documents):
+                if time.monotonic() > deadline:
+                    fail(f"{len(documents) - len(final)} document(s) not finished after {timeout_s:.0f}s")
+                time.sleep(POLL_S)
+    return final
+
+
+def _summary(final: dict[str, dict], labels: dict[str, str]) -> int:
+    table = Table("document", "file", "status", "quality", "error")
+    for doc_id, body in final.items():
+        quality = body.get("quality_score")
+        table.add_row(doc_id, labels[doc_id], body["status"], f"{quality:.2f}" if quality is not None else "",
+                      body.get("error") or "")
+    console.print(table)
+    return 1 if any(b["status"] in FAILED for b in final.values()) else 0
+
+
+@app.command()
+def submit(ctx: typer.Context,
+           files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+           wait: bool = typer.Option(True, help="follow each document until it is done"),
+           timeout: float = typer.Option(1800.0, help="seconds to wait for all documents")) -> None:
+    """Upload invoices and follow each with a live progress bar (exit 1 if any ends in an error)."""
+    api = client(ctx)
+    labels: dict[str, str] = {}
+    for path in files:
+        with path.open("rb") as f:
+            resp = api.request("POST", "/documents/upload", ok=(201, 409), files={"file": (path.name, f)},
+                               timeout=max(api.timeout_s, 120))
+        body = resp.json()
+        if resp.status_code == 409:
+            doc_id = body.get("document_id")
+            if not doc_id:
+                fail(f"{path.name}: {body.get('message')}")
+            console.print(f"{path.name}: already uploaded as {doc_id}; following that one")
+        else:
+            doc_id = body["document"]["id"]
+            console.print(f"{path.name}: uploaded as {doc_id}")
+        labels[doc_id] = path.name
+    if not wait:
+        return
+    raise typer.Exit(_summary(follow(api, labels, timeout), labels))
+
+
+@app.command()
+def watch(ctx: typer.Context, document_id: str,
+          timeout: float = typer.Option(1800.0, help="seconds to wait")) -> None:
+    """Follow one document until it is done."""
+    api = client(ctx)
+    raise typer.Exit(_summary(follow(api, {document_id: document_id[:8]}, timeout), {document_id: ""}))
+
+
+# -- review --------------------------------------------------------------------------------
+
+@review_app.command("list")
+def review_list(ctx: typer.Context,
+                status: Optional[str] = typer.Option(None, help="manual_review or one *_error status"),
+                limit: int = typer.Option(50, min=1, max=200),
+                as_json: bool = typer.Option(False, "--json", help="print the API's JSON")) -> None:
+    """Documents that need a person, most urgent first."""
+    api = client(ctx)
+    params: dict[str, Any] = {"limit": limit}
+    if status:
+        params["status"] = status
+    body = api.json("GET", "/review", params=params)
+    if as_json:
+        console.print_json(data=body)
+        return
+    table = Table("document", "status", "vendor", "number", "total", "deadline", "claimed by", title=(
+        f"{body.get('total', len(body['items']))} document(s) need review"))
+    for item in body["items"]:
+        total = item.get("total")
+        table.add_row(item["id"], item["status"], item.get("vendor_name") or "", item.get("invoice_number") or "",
+                      f"{total:,.2f} {item.get('currency') or ''}".strip() if total is not None else "",
+                      (item.get("deadline") or "")[:10], (item.get("claim") or {}).get("email", ""))
+    console.print(table)
+
+
+# -- export --------------------------------------------------------------------------------
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+    parquet = "parquet"
+    ubl = "ubl"
+
+
+class PeriodOf(str, Enum):
+    approved = "approved"
+    invoice_date = "invoice_date"
+
+
+@app.command()
+def export(ctx: typer.Context,
+           fmt: ExportFormat = typer.Option(..., "--format", help="csv, jsonl, parquet or ubl (a ZIP of UBL 2.1)"),
+           start: str = typer.Option(..., "--from", help="first day, YYYY-MM-DD"),
+           end: str = typer.Option(..., "--to", help="last day, YYYY-MM-DD (included)"),
+           by: PeriodOf = typer.Option(PeriodOf.approved, help="the approval date or the invoice's own date"),
+           output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                                 help="file to write (default: the server's name; - for stdout)")
+           ) -> None:
+    """Download approved documents and their line items for a period."""
+    for value in (start, end):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            fail(f"not a date (YYYY-MM-DD): {value}")
+    api = client(ctx)
+    resp = api.request("GET", "/exports", params={"format": fmt.value, "from": start, "to": end, "by": by.value}, stream=True,
+                       timeout=(10, 300))
+    with resp:
+        if output is not None and str(output) == "-":
+            for chunk in resp.iter_content(64 * 1024):
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+            return
+        if output is None:
+            match = re.search(r'filename="([^"/\\]+)"', resp.headers.get("Content-Disposition", ""))
+            output = Path(match.group(1) if match else f"invoices-{start}-{end}.{fmt.value}")
+        written = 0
+        with Progress(TextColumn(f"{output}"), DownloadColumn(), TransferSpeedColumn(), console=errors) as progress, \
+                output.open("wb") as f:
+            task = progress.add_task("export", total=None)
+            for chunk in resp.iter_content(64 * 1024):
+                f.write(chunk)
+                written += len(chunk)
+                progress.update(task, completed=written)
+    console.print(f"wrote {output} ({written:,} bytes)")
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()
