@@ -62,6 +62,7 @@ def run(tmp_path, monkeypatch):
 def test_login_saves_url_and_token_owner_only(run, live_api, tenant):
     result = run("--url", live_api, "login", "--email", tenant.email, "--password", tenant.password)
     assert result.exit_code == 0, result.output
+    assert f"as {tenant.email} (admin)" in result.output
     saved = json.loads(run.config.read_text())
     assert saved["url"] == live_api and len(saved["token"]) > 20
     assert stat.S_IMODE(os.stat(run.config).st_mode) == 0o600
@@ -69,6 +70,16 @@ def test_login_saves_url_and_token_owner_only(run, live_api, tenant):
     bad = run("--url", live_api, "login", "--email", tenant.email, "--password", "wrong")
     assert bad.exit_code == 1 and "HTTP 401" in bad.output
     assert json.loads(run.config.read_text()) == saved
+
+
+def test_login_with_a_machine_token(run, live_api, tenant):
+    result = run("--url", live_api, "--token", tenant.token, "login")
+    assert result.exit_code == 0, result.output
+    assert json.loads(run.config.read_text())["token"] == tenant.token
+    # commands then need neither flag nor variable
+    assert run("review", "list", "--json").exit_code == 0
+    bad = run("--url", live_api, "--token", "not-a-token", "login")
+    assert bad.exit_code == 1 and "HTTP 401" in bad.output
 
 
 def test_not_signed_in_says_how(run):

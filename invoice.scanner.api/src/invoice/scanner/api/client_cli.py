@@ -170,10 +170,9 @@ def login(ctx: typer.Context,
         email = email or typer.prompt("Email")
         password = password or typer.prompt("Password", hide_input=True)
         token = api.json("POST", "/auth/login", json={"email": email, "password": password})["access_token"]
-    me = Client(url, token).request("GET", "/documents", params={"limit": 1})  # the token works
-    del me
+    me = Client(url, token).json("GET", "/auth/me")  # the token works, and says whose it is
     path = write_config({"url": api.url, "token": token})
-    console.print(f"signed in to {api.url}; token saved in {path}")
+    console.print(f"signed in to {api.url} as {me.get('email')} ({me.get('role')}); token saved in {path}")
 
 
 # -- following documents -------------------------------------------------------------------
