@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from invoice.scanner.processing.db.connection import DatabaseUnavailable
 
+from invoice.scanner.api import requestlog
 from invoice.scanner.api.auth import require_token
 from invoice.scanner.api.config import ApiConfig
 from invoice.scanner.api.metrics import PipelineCollector
@@ -85,9 +86,10 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     app.extensions["invoice_scanner"] = state
 
     CORS(app, origins=list(config.allowed_origins), allow_headers=["Authorization", "Content-Type", "If-Match"],
-         expose_headers=["Retry-After", "ETag"], max_age=600)
+         expose_headers=["Retry-After", "ETag", requestlog.REQUEST_ID_HEADER], max_age=600)
     api = InvoiceApi(app)
     app.before_request(require_token)
+    requestlog.init_app(app)  # request_id and document_id on every log line of a request
     for error in DatabaseUnavailable:
         app.register_error_handler(error, _database_unavailable)
 

@@ -1,7 +1,6 @@
 """Entry point for gunicorn: `gunicorn invoice.scanner.api.wsgi:app`."""
-import logging
-
 from invoice.scanner.api.app import create_app
+from invoice.scanner.processing import logcontext
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+logcontext.configure()  # LOG_FORMAT: text lines with [request_id=… document_id=…], or JSON
 app = create_app()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from invoice.scanner.processing import logcontext
 from invoice.scanner.processing.config import Settings, get_settings
 from invoice.scanner.processing.status import STAGES
 
@@ -93,6 +94,10 @@ def configure(app: Celery, settings: Settings) -> None:
                                "options": {"expires": max(10.0, 5 * settings.webhook_relay_interval_s)}},
         },
     )
+
+
+# Every log line of a task carries its document id, task and queue (LOG_FORMAT=json: as fields).
+logcontext.connect_celery_signals()
 
 
 def create_app(settings: Settings | None = None) -> Celery:

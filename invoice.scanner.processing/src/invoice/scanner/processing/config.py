@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/invoice_scanner"
     redis_url: str = "redis://127.0.0.1:6379/0"
     documents_dir: Path = Path("var/documents")
+    # Logs (logcontext.py): text, one line with [document_id=… task=… queue=… request_id=…]
+    # before the message | json, one object per line with those keys as fields
+    log_format: str = "text"
     # Celery / broker
     # longer than the longest task with all its retries
     visibility_timeout_s: int = Field(7200, validation_alias="CELERY_VISIBILITY_TIMEOUT_S")

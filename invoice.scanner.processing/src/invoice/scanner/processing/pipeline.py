@@ -42,8 +42,12 @@ logger = logging.getLogger(__name__)
 
 
 class DocumentLogger(logging.LoggerAdapter):
+    """Lines about one document: its id as the record's `document_id`, which the log format
+    shows (logcontext.py) as it does for every line of a task."""
+
     def process(self, msg, kwargs):
-        return f"[document_id={self.extra['document_id']}] {msg}", kwargs
+        kwargs["extra"] = {**self.extra, **(kwargs.get("extra") or {})}
+        return msg, kwargs
 
 
 @lru_cache(maxsize=1)
