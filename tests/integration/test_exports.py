@@ -182,6 +182,7 @@ def test_empty_period_is_a_valid_empty_file(client, tenant):
     ({"format": "csv", "from": "2026-12-01", "to": "2026-11-01"}, "from"),
     ({"format": "csv", "from": "yesterday"}, "from"),
     ({"format": "csv", "by": "due_date"}, "by"),
+    ({"format": "csv", "from": "9999-12-30", "to": "9999-12-31"}, "to"),
 ])
 def test_bad_query_is_422(client, tenant, query, field):
     resp = _get(client, tenant, **query)

@@ -107,3 +107,8 @@ def test_backoff_doubles_is_capped_and_respects_retry_after():
         assert base * 0.9 <= backoff_s(attempt, s) <= base * 1.1
     assert backoff_s(1, s, retry_after_s=600) >= 600
     assert backoff_s(1, s, retry_after_s=10 ** 6) <= 3600  # a receiver cannot push us past the cap
+
+
+def test_a_host_name_that_cannot_be_one_is_refused_not_an_error():
+    with pytest.raises(InvalidTarget):
+        check_url("http://" + "a" * 300 + ".test/", allow_private=False)  # a label over 63 characters (IDNA)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 
 import marshmallow as ma
 from flask import Response, current_app
@@ -38,6 +38,8 @@ class ExportQuerySchema(ma.Schema):
             raise ma.ValidationError("'from' is after 'to'", field_name="from")
         if (data["to"] - data["from_"]).days > 3660:
             raise ma.ValidationError("the period is longer than ten years", field_name="to")
+        if data["to"] >= date.max:
+            raise ma.ValidationError("'to' must be before 9999-12-31", field_name="to")
 
 
 def _repository() -> ExportRepository:

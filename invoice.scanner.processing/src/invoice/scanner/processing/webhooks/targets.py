@@ -33,7 +33,7 @@ def check_url(url: str, allow_private: bool) -> str:
     if not allow_private:
         try:
             infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-        except socket.gaierror:
+        except (socket.gaierror, UnicodeError, ValueError):  # unknown name, or not a valid one (IDNA)
             raise InvalidTarget(f"the host {parts.hostname} does not resolve") from None
         for info in infos:
             address = ipaddress.ip_address(info[4][0].split("%")[0])
