@@ -132,3 +132,18 @@ def test_in_the_openapi_document(client):
     paths = client.get("/openapi.json").json["paths"]
     assert {"/webhooks", "/webhooks/{webhook_id}", "/webhooks/{webhook_id}/deliveries",
             "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", "/exports"} <= set(paths)
+
+
+def test_metrics_show_the_delivery_backlog(private_ok, tenant):
+    import re
+
+    def sample(text: str, name: str) -> float:
+        return float(re.search(rf"^{re.escape(name)} (\S+)$", text, re.M).group(1))
+
+    before = private_ok.get("/metrics", headers=tenant.headers).get_data(as_text=True)
+    hook = _create(private_ok, tenant).json["id"]
+    _delivery_for(tenant, hook)
+    text = private_ok.get("/metrics", headers=tenant.headers).get_data(as_text=True)
+    pending = 'invoice_scanner_webhook_deliveries{state="pending"}'
+    assert sample(text, pending) == sample(before, pending) + 1
+    assert sample(text, "invoice_scanner_webhook_oldest_pending_seconds") >= 0

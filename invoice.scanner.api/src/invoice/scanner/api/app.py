@@ -83,6 +83,10 @@ def create_app(config: ApiConfig | None = None) -> Flask:
                                 x_host=config.proxy_hops)
     state = ApiState.build(config)
     state.registry.register(PipelineCollector(state.repo))
+    from invoice.scanner.api.webhook_metrics import WebhookCollector
+    from invoice.scanner.processing.webhooks.repository import WebhookRepository
+
+    state.registry.register(WebhookCollector(WebhookRepository(config.database_url, config.db_pool_size)))
     app.extensions["invoice_scanner"] = state
 
     CORS(app, origins=list(config.allowed_origins), allow_headers=["Authorization", "Content-Type", "If-Match"],

@@ -264,6 +264,17 @@ class WebhookRepository:
             )
         return state
 
+    def delivery_backlog(self) -> tuple[dict[str, int], float]:
+        """Deliveries per state (all companies) and the age in seconds of the oldest one still
+        pending: what an operator alerts on when receivers stop answering."""
+        with self.tx() as cur:
+            cur.execute("SELECT state, count(*) AS n FROM webhook_deliveries GROUP BY state")
+            counts = {r["state"]: r["n"] for r in cur.fetchall()}
+            cur.execute("""SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
+                           FROM webhook_deliveries WHERE state = 'pending'""")
+            age = float(cur.fetchone()["age"])
+        return counts, age
+
     def give_up(self, delivery_id: uuid.UUID, reason: str) -> None:
         with self.tx() as cur:
             cur.execute(
