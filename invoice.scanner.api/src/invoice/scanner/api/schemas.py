@@ -1,7 +1,7 @@
 """Request and response schemas: what the OpenAPI document shows and what the views return."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timezone
 
 import marshmallow as ma
 from flask_smorest.fields import Upload
@@ -18,10 +18,6 @@ class UtcDateTime(ma.fields.DateTime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def iso_utc(value: datetime | None) -> str | None:
-    return UtcDateTime()._serialize(value, None, None)
 
 
 # -- auth -----------------------------------------------------------------------------------

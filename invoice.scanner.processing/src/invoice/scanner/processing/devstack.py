@@ -361,11 +361,6 @@ def wait_for(predicate, timeout_s: float, what: str, interval: float = 0.25) -> 
     raise TimeoutError(f"{what} did not come up within {timeout_s:.0f}s")
 
 
-def _with_database(url: str, database: str) -> str:
-    parsed = urlparse(url)
-    return parsed._replace(path=f"/{database}").geturl()
-
-
 @dataclass
 class Services:
     database_url: str

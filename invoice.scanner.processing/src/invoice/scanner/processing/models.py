@@ -143,12 +143,3 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Dataclasses (and lists of them) to plain JSON values."""
-    if isinstance(obj, list):
-        return [to_jsonable(o) for o in obj]
-    if hasattr(obj, "__dataclass_fields__"):
-        return asdict(obj)
-    return obj

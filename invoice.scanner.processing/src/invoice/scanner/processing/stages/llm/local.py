@@ -409,29 +409,6 @@ class _DocumentReader:
 
     # --- parties -------------------------------------------------------------------------
 
-    def _block_below(self, layout: PageLayout, seg: Segment, start_text: str | None, max_lines: int = 6
-                     ) -> list[Segment]:
-        """Segments under `seg`, left-aligned with it, until a gap, a label or a rule break."""
-        out: list[Segment] = []
-        lh = layout.line_height
-        last_y1 = seg.y1
-        x_ref = seg.x0
-        for r in layout.rows[seg.row + 1:]:
-            if r.bbox[1] - last_y1 > 1.9 * lh or len(out) >= max_lines:
-                break
-            cands = [s for s in r.segments if abs(s.x0 - x_ref) < 2.5 * lh]
-            if not cands:
-                if any(s.x0 < x_ref - 2.5 * lh < s.x1 for s in r.segments):
-                    break
-                continue
-            s = cands[0]
-            m = match_label(s.text, fuzzy=False)
-            if m and m[1] >= 1.0 and m[0] not in ("customer_name", "vendor_name"):
-                break
-            out.append(s)
-            last_y1 = s.y1
-        return out
-
     def _parties(self) -> dict[str, Candidate | None]:
         """Vendor and customer from the party blocks of page 1.
 
