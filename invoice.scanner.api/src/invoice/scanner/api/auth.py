@@ -15,6 +15,10 @@ from datetime import datetime
 import redis
 from flask import current_app, g, request
 from flask_smorest import abort
+from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from invoice.scanner.api.repository import ApiRepository, Principal
@@ -111,27 +115,25 @@ def require_token() -> None:
 
 
 class LoginRateLimiter:
-    """At most `limit` login attempts per email and client address per window (fixed window in Redis).
-
-    Shared by every API replica. When Redis cannot be reached, logins are let through:
-    the broker being down must not lock every user out.
+    """At most `limit` login attempts per email and client address in any `window_s` seconds:
+    a moving window (`limits`, as pypi/warehouse does) in Redis, so a burst across a window
+    boundary is not let through twice. Shared by every API replica. When Redis cannot be
+    reached, logins are let through: the broker being down must not lock every user out.
     """
 
     def __init__(self, client: redis.Redis, limit: int, window_s: int):
-        self.client = client
         self.limit = limit
         self.window_s = window_s
+        self.item = RateLimitItemPerSecond(limit, window_s, namespace="login-attempts")
+        # The API's own Redis connection pool (its timeouts included); the URI only names the kind.
+        storage = RedisStorage("redis://", connection_pool=client.connection_pool, wrap_exceptions=True,
+                               key_prefix="invoice-scanner")
+        self.limiter = MovingWindowRateLimiter(storage)
 
     def allow(self, email: str, address: str) -> bool:
-        key = "login-attempts:" + hashlib.sha256(f"{email.lower()}|{address}".encode()).hexdigest()
+        key = hashlib.sha256(f"{email.lower()}|{address}".encode()).hexdigest()
         try:
-            # SET NX EX starts the window (any Redis >= 2.6.12); `EXPIRE ... NX` needs Redis 7
-            # and failed on the embedded 6.x server, which let every attempt through.
-            pipe = self.client.pipeline()
-            pipe.set(key, 0, ex=self.window_s, nx=True)
-            pipe.incr(key)
-            _, count = pipe.execute()
-        except redis.RedisError as exc:
+            return self.limiter.hit(self.item, key)
+        except StorageError as exc:
             logger.warning("login rate limit not applied, Redis unreachable: %s", exc)
             return True
-        return int(count) <= self.limit
