@@ -93,7 +93,7 @@ def run_stages(database_url: str, doc_id: str, run: int, stages: list[str]) -> N
 
     works = {"extraction": extraction._work, "evaluation": evaluation._work}
     repo = Repository(database_url)
-    settings = get_settings()
+    settings = get_settings().with_overrides(database_url=database_url)
     for stage in stages:
         claim = repo.begin_stage(doc_id, stage, run, 0, "test-host")
         assert claim.action == "run", claim

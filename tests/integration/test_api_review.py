@@ -447,3 +447,64 @@ def test_stats_for_a_period(client, tenant, reviewer, api_database_url):
     assert empty.status_code == 200 and empty.json["documents"] == 0 and empty.json["straight_through_rate"] is None
     assert client.get("/stats", query_string={"from": "2021-01-01", "to": "2020-01-01"},
                       headers=reviewer.headers).status_code == 422
+
+
+# -- tenancy: property test ----------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ENDPOINTS = [
+    ("post", "/documents/{doc}/claim", None),
+    ("delete", "/documents/{doc}/claim", None),
+    ("patch", "/documents/{doc}/fields", {"fields": {"total": 1}}),
+    ("post", "/documents/{doc}/approve", {"acknowledge": ["iban_changed", "possible_duplicate"]}),
+    ("post", "/documents/{doc}/reject", {"reason": "not ours"}),
+    ("get", "/documents/{doc}/audit", None),
+    ("get", "/documents/{doc}", None),
+    ("get", "/vendors/{vendor}", None),
+    ("patch", "/users/{user}", {"role": "uploader"}),
+]
+
+
+@pytest.fixture
+def tenants(client, make_tenant, api_database_url):
+    """Three companies, each with a document in review, a vendor it confirmed and a second admin."""
+    out = []
+    for _ in range(3):
+        t = make_tenant()
+        doc = manual_review_document(client, t, api_database_url)
+        confirmed = manual_review_document(client, t, api_database_url, number="INV-V")
+        assert client.post(f"/documents/{confirmed}/approve", json={"acknowledge": ["possible_duplicate"]},
+                           headers=t.headers).status_code == 200
+        vendor = client.get("/vendors", headers=t.headers).json["vendors"][0]["id"]
+        user = client.post("/users", json={"email": f"u-{uuid.uuid4().hex[:8]}@example.test",
+                                           "password": "long enough", "role": "admin"}, headers=t.headers).json["id"]
+        out.append({"tenant": t, "doc": doc, "vendor": vendor, "user": user})
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(endpoint=st.sampled_from(ENDPOINTS), owner=st.integers(0, 2), shift=st.integers(1, 2),
+       etag_from_owner=st.booleans())
+def test_every_review_endpoint_answers_404_across_companies(client, tenants, endpoint, owner, shift,
+                                                            etag_from_owner):
+    method, template, body = endpoint
+    own, intruder = tenants[owner], tenants[(owner + shift) % 3]
+    path = template.format(**{k: own[k] for k in ("doc", "vendor", "user")})
+    before = client.get(f"/documents/{own['doc']}", headers=own["tenant"].headers)
+    headers = {**intruder["tenant"].headers, "If-Match": before.headers["ETag"] if etag_from_owner else '"1"'}
+    resp = getattr(client, method)(path, json=body, headers=headers)
+    assert resp.status_code == 404, (method, path, resp.json)
+    assert resp.json["code"] == 404 and "not found" in resp.json["message"].lower()
+    # The same answer as for an id that does not exist at all: nothing tells them apart.
+    unknown = getattr(client, method)(template.format(doc=uuid.uuid4(), vendor=uuid.uuid4(), user=uuid.uuid4()),
+                                      json=body, headers=headers)
+    assert (unknown.status_code, unknown.json["message"]) == (404, resp.json["message"])
+    after = client.get(f"/documents/{own['doc']}", headers=own["tenant"].headers)
+    assert after.headers["ETag"] == before.headers["ETag"] and after.json["claim"] == before.json["claim"]
+    # Lists never show another company's rows.
+    queue = client.get("/review", headers=intruder["tenant"].headers).json["items"]
+    assert own["doc"] not in {i["id"] for i in queue}
+    vendors = {v["id"] for v in client.get("/vendors", headers=intruder["tenant"].headers).json["vendors"]}
+    assert own["vendor"] not in vendors

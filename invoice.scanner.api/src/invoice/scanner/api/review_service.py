@@ -67,9 +67,10 @@ def with_review_keys(state, company_id: uuid.UUID, doc: DocumentRecord, body: di
 def learn_from_document(cur, company_id: str, document_id: str) -> uuid.UUID | None:
     """Teach vendor memory what a person confirmed on this document (inside the approving
     transaction). Returns the vendor's id, or None when the document names no vendor."""
-    cur.execute(
-        "SELECT name, value, page, bbox FROM extracted_fields WHERE document_id = %s", (document_id,))
-    fields = {r["name"]: {"value": r["value"], "page": r["page"], "bbox": r["bbox"]} for r in cur.fetchall()}
+    cur.execute("SELECT name, value, raw_value, locked, page, bbox FROM extracted_fields WHERE document_id = %s",
+                (document_id,))
+    fields = {r["name"]: {"value": r["value"], "page": r["page"], "bbox": r["bbox"],
+                          "derived": r["raw_value"] is None and not r["locked"]} for r in cur.fetchall()}
     cur.execute(
         "SELECT page_no, width, height, ocr_lines AS lines FROM document_pages WHERE document_id = %s ORDER BY page_no",
         (document_id,))

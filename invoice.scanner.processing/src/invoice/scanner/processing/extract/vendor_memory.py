@@ -182,9 +182,10 @@ def locate(name: str, value: Any, lines: list[Line], page: int | None = None,
     return None
 
 
-def read_at(name: str, place: dict[str, Any], lines: list[Line]) -> str | None:
+def read_at(name: str, place: dict[str, Any], lines: list[Line], label_only: bool = False) -> str | None:
     """The text of field `name` where the vendor prints it: after its label on the same line
-    (rows move when the number of line items changes), else in the remembered region."""
+    (rows move when the number of line items changes), else in the remembered region (unless
+    `label_only`: a field that is not printed on this invoice leaves its region to other text)."""
     kind = FIELD_BY_NAME[name].kind
     label = place.get("label")
     if label:
@@ -199,6 +200,8 @@ def read_at(name: str, place: dict[str, Any], lines: list[Line]) -> str | None:
                 hits.append(spans[0][0])
         if len(hits) == 1:  # a label printed twice is no guide
             return hits[0]
+    if label_only or not place.get("bbox"):
+        return None
     x0, y0, x1, y1 = place["bbox"]
     cy = (y0 + y1) / 2
     for line in lines:
@@ -232,8 +235,8 @@ class Lesson:
 
 
 def lesson(fields: dict[str, dict[str, Any]], pages: list[dict[str, Any]]) -> Lesson | None:
-    """From a confirmed document's final fields ({name: {value, page, bbox}}) and its OCR pages.
-    None when the vendor has no name."""
+    """From a confirmed document's final fields ({name: {value, page, bbox, derived}}; derived =
+    computed by extraction, not read from the page) and its OCR pages. None when the vendor has no name."""
     name = (fields.get("vendor_name") or {}).get("value")
     normalized = normalize_name(name)
     if not name or not normalized:
@@ -244,6 +247,8 @@ def lesson(fields: dict[str, dict[str, Any]], pages: list[dict[str, Any]]) -> Le
         f = fields.get(field) or {}
         if f.get("value") is None:
             continue
+        if f.get("derived"):
+            continue  # computed from other fields (amount due = total), not printed where it was found
         place = locate(field, f["value"], lines, f.get("page"), f.get("bbox"))
         if place is not None:
             layout[field] = place
@@ -299,14 +304,18 @@ def apply_prior(fields: dict, match: Match, lines: list[Line], field_factory) ->
         if field not in FIELD_BY_NAME:
             continue
         fp = fields.get(field)
-        raw = read_at(field, place, lines)
+        missing = fp is None or not fp.value
+        # A field the reader did not find is filled only where the vendor's own label is on this
+        # page: invoices of one vendor differ in what they print (a PO number, a prepayment).
+        raw = read_at(field, place, lines, label_only=missing)
         if raw is None:
             continue
         kind = FIELD_BY_NAME[field].kind
-        if fp is not None and fp.value and _same(kind, raw, _typed(kind, fp.value)):
+        if not missing and _same(kind, raw, _typed(kind, fp.value)):
             fields[field] = replace(fp, confidence=max(fp.confidence, AGREE_CONFIDENCE))
-        elif fp is None or not fp.value or fp.confidence < PRIOR_BELOW:
-            fields[field] = field_factory(field, raw, PRIOR_CONFIDENCE, place.get("page"), tuple(place["bbox"]))
+        elif missing or fp.confidence < PRIOR_BELOW:
+            bbox = tuple(place["bbox"]) if place.get("bbox") else None
+            fields[field] = field_factory(field, raw, PRIOR_CONFIDENCE, place.get("page"), bbox)
             changed.append(field)
     cur = fields.get("currency")
     if match.currency and (cur is None or not cur.value):
