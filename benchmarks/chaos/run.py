@@ -14,6 +14,16 @@ PostgreSQL restart and one memory-limit fault on the OCR pool process (see
 At the end it proves from the database that every accepted upload is terminal, none was
 lost or duplicated, and every document's history is consistent, prints a table, and exits
 non-zero if anything was lost, duplicated or stuck.
+
+`--defaults` runs on the settings a user gets (no shortened deadlines or backoffs: the stage
+deadlines of 15-60 minutes, the sweeper every 60 s, `LOST_AFTER_S` 60 s) with the faults of a
+bad day: worker SIGKILLs, Redis SIGKILLed (not stopped: its last second of writes may be
+lost), a PostgreSQL fast restart and, with `--broker amqp`, a RabbitMQ restart (a node of the
+run's own). It prints, per fault kind, the time from the service being back (or the kill) to
+the end of every document the fault found in flight, p50 and max.
+
+    python benchmarks/chaos/run.py --defaults --docs 200 --duration 600
+    python benchmarks/chaos/run.py --defaults --broker amqp --docs 200 --duration 600
 """
 from __future__ import annotations
 
@@ -45,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=420, help="seconds allowed after the run for documents to end")
     parser.add_argument("--root", type=Path, default=None, help="state folder (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the state folder (logs, databases) afterwards")
+    parser.add_argument("--defaults", action="store_true",
+                        help="the deadlines and timeouts a user gets; Redis SIGKILLed instead of stopped")
+    parser.add_argument("--broker", choices=["redis", "amqp"], default="redis",
+                        help="the Celery broker (amqp: a RabbitMQ node of the run's own, restarted once)")
+    parser.add_argument("--outage", type=float, default=4.0, help="seconds Redis / PostgreSQL / RabbitMQ stay down")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -52,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root or Path(tempfile.mkdtemp(prefix="chaos-", dir="/tmp"))
     plan = ChaosPlan(docs=args.docs, duration_s=args.duration, seed=args.seed, scanned_share=args.scanned_share,
                      kill_every_s=tuple(args.kill_every), concurrency=args.concurrency or None,
-                     settle_timeout_s=args.settle)
+                     settle_timeout_s=args.settle, defaults=args.defaults, broker=args.broker,
+                     outage_s=args.outage,
+                     # --defaults: Redis crashes (SIGKILL) rather than stops; on RabbitMQ the broker restarts
+                     redis_restarts=0 if args.defaults else 1,
+                     redis_kills=1 if args.defaults else 0,
+                     rabbitmq_restarts=1 if args.broker == "amqp" else 0)
     print(f"generating {plan.docs} documents (seed {plan.seed}) ...", flush=True)
     docs = make_documents(plan.docs, plan.seed, plan.scanned_share)
     kinds = {k: sum(1 for d in docs if d.kind == k) for k in ("born_digital", "scanned")}

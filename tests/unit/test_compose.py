@@ -42,6 +42,7 @@ from invoice.scanner.processing.config import DEFAULT_RETRY
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 COMPOSE_CPU = REPO / "docker-compose.cpu.yml"
+COMPOSE_RABBITMQ = REPO / "docker-compose.rabbitmq.yml"
 SCHEMA = REPO / "tests" / "data" / "compose-spec.json"
 WORKER_MODULE = "invoice.scanner.processing.worker"
 HEALTHCHECK_MODULE = "invoice.scanner.processing.healthcheck"
@@ -53,6 +54,7 @@ PUBLISHED = {"api", "flower"}
 COMPOSE_ONLY_VARS = {
     "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "FLOWER_BASIC_AUTH", "FLOWER_BIND",
     "FLOWER_PORT", "API_PORT", "IMAGE_REGISTRY", "IMAGE_TAG",
+    "RABBITMQ_USER", "RABBITMQ_PASSWORD", "RABBITMQ_VHOST",
 }
 
 
@@ -180,7 +182,7 @@ def _validator() -> Draft7Validator:
     return Draft7Validator(schema)
 
 
-@pytest.mark.parametrize("path", [COMPOSE, COMPOSE_CPU], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [COMPOSE, COMPOSE_CPU, COMPOSE_RABBITMQ], ids=lambda p: p.name)
 def test_compose_file_validates_against_the_compose_spec_schema(path):
     document = strip_tags(interpolate(load(path), {}))
     errors = sorted(_validator().iter_errors(document), key=lambda e: list(e.path))
@@ -262,6 +264,25 @@ def test_docker_compose_config_cpu_override_drops_the_gpu(compose_bin, tmp_path)
     # Everything else of the OCR service is kept from the base file.
     assert ocr["command"][-2:] == ["--queue", "ocr"]
     assert ocr["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_docker_compose_config_rabbitmq_override_moves_every_broker_client(compose_bin, tmp_path):
+    """With the RabbitMQ override every worker (one per queue of the routing table), beat, the
+    API and Flower use RabbitMQ, and wait for it; the base file's settings are kept."""
+    model = compose_config(compose_bin, tmp_path, COMPOSE, COMPOSE_RABBITMQ)
+    services = model["services"]
+    rabbit = services["rabbitmq"]
+    assert rabbit["healthcheck"]["test"][:2] == ["CMD", "rabbitmq-diagnostics"]
+    assert any(v["target"] == "/var/lib/rabbitmq" for v in rabbit["volumes"])
+    clients = {f"worker_{q}" for q in QUEUES} | {"beat", "api"}
+    for name in clients:
+        env = services[name]["environment"]
+        assert env["BROKER_URL"].startswith("amqp://") and "@rabbitmq:5672/" in env["BROKER_URL"], name
+        assert env["REDIS_URL"] == "redis://redis:6379/0", name  # kept: the rate limiter's store
+        assert services[name]["depends_on"]["rabbitmq"]["condition"] == "service_healthy", name
+    assert "amqp://" in " ".join(services["flower"]["command"])
+    assert services["flower"]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert services["worker_ocr"]["command"][-2:] == ["--queue", "ocr"]
 
 
 # --- queues -------------------------------------------------------------------------------
@@ -452,7 +473,7 @@ def test_compose_variables_are_documented():
     """Every `${VAR}` the compose files interpolate is in `.env.example` when the repository
     has one; until then (it is written separately) in docs/deployment.md, and every variable
     that is not an application setting is one of the known compose-only ones."""
-    used = variables(load(COMPOSE)) | variables(load(COMPOSE_CPU))
+    used = variables(load(COMPOSE)) | variables(load(COMPOSE_CPU)) | variables(load(COMPOSE_RABBITMQ))
     assert used, "the scan found no variables"
     assert used <= COMPOSE_ONLY_VARS | application_env_keys(), used - COMPOSE_ONLY_VARS
     env_example = REPO / ".env.example"

@@ -18,7 +18,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from prometheus_client import CollectorRegistry, Counter
 
 from invoice.scanner.processing import storage
-from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK
+from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK, is_amqp
 from invoice.scanner.processing.celery_app import create_app as create_celery
 from invoice.scanner.processing.db.connection import DatabaseUnavailable
 
@@ -86,6 +86,14 @@ class ApiState:
             # boto3 is imported only when STORAGE_URL names a bucket.
             storage=storage.open_storage(config.processing.storage_url, config.documents_dir),
         )
+
+    def ping_broker(self) -> None:
+        """The Celery broker answers: RabbitMQ (a fresh connection) or Redis (PING)."""
+        if is_amqp(self.celery.conf.broker_url or ""):
+            with self.celery.connection_for_write() as conn:
+                conn.connect()
+        else:
+            self.redis.ping()
 
     # -- pipeline ------------------------------------------------------------------------
 
@@ -206,10 +214,12 @@ def _timed(check) -> DependencyCheck:
 def check_health(state: ApiState) -> tuple[bool, dict[str, Any]]:
     deps = {
         "database": _timed(state.repo.ping),
-        "broker": _timed(state.redis.ping),
+        "broker": _timed(state.ping_broker),
         # The name predates object storage: it checks whichever backend STORAGE_URL selects.
         "documents_dir": _timed(state.storage.check),
     }
+    if is_amqp(state.celery.conf.broker_url or ""):
+        deps["redis"] = _timed(state.redis.ping)  # the login rate limiter's store
     ok = all(d.ok for d in deps.values())
     body: dict[str, Any] = {
         "status": "ok" if ok else "degraded",

@@ -9,7 +9,8 @@ send the orchestrator task by name.
 """
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, signals
+from kombu import Exchange, Queue
 
 from invoice.scanner.processing import logcontext
 from invoice.scanner.processing.config import Settings, get_settings
@@ -54,9 +55,49 @@ TASK_MODULES = [
 ]
 
 
+# RabbitMQ (BROKER_URL=amqp://...): a message delivered this many times without an ack (its
+# consumer died each time: a poison document that kills its worker) is dropped; the sweeper
+# then sees the document lost and re-drives it at most SWEEPER_MAX_REDRIVES times.
+QUORUM_DELIVERY_LIMIT = 10
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+
+
+def broker_url(settings: Settings) -> str:
+    """BROKER_URL when set, else REDIS_URL (the embedded default)."""
+    return settings.broker_url or settings.redis_url
+
+
+def is_amqp(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in AMQP_SCHEMES
+
+
+def amqp_queues() -> list[Queue]:
+    """Every queue as a RabbitMQ quorum queue (replicated, fsynced, delivery-limited). Topic
+    exchanges, one per queue, so Celery's native delayed delivery carries retry countdowns
+    on the broker instead of in a worker's memory (quorum queues have no global QoS)."""
+    return [Queue(q, Exchange(q, type="topic"), routing_key=q, durable=True,
+                  queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": QUORUM_DELIVERY_LIMIT})
+            for q in QUEUES]
+
+
+def _broker_conf(settings: Settings) -> dict:
+    if is_amqp(broker_url(settings)):
+        return {
+            "task_queues": amqp_queues(),
+            "task_create_missing_queues": False,
+            # The publish returns only once RabbitMQ has the message (publisher confirms).
+            # No visibility timeout: an unacked message returns the moment its consumer's
+            # connection dies.
+            "broker_transport_options": {"confirm_publish": True},
+        }
+    # Redis redelivers an unacknowledged message after the visibility timeout: keep it
+    # longer than the longest task with its retries, or long tasks run twice.
+    return {"broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s}}
+
+
 def configure(app: Celery, settings: Settings) -> None:
     app.conf.update(
-        broker_url=settings.redis_url,
+        broker_url=broker_url(settings),
         result_backend=None,
         task_ignore_result=True,
         task_routes=TASK_ROUTES,
@@ -68,9 +109,7 @@ def configure(app: Celery, settings: Settings) -> None:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # Redis redelivers an unacknowledged message after the visibility timeout: keep it
-        # longer than the longest task with its retries, or long tasks run twice.
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        **_broker_conf(settings),
         # Workers survive broker restarts (paperless-ngx#6260).
         broker_connection_retry_on_startup=True,
         broker_connection_retry=True,
@@ -94,6 +133,26 @@ def configure(app: Celery, settings: Settings) -> None:
                                "options": {"expires": max(10.0, 5 * settings.webhook_relay_interval_s)}},
         },
     )
+
+
+def declare_amqp_topology(app: Celery) -> None:
+    """Declare every queue and exchange on RabbitMQ. A worker consumes only its own queue, but
+    Celery's native delayed delivery binds *all* of them to its delay exchanges at start-up,
+    and a retry countdown for a queue left unbound would be unroutable (dropped)."""
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=30, interval_start=1, interval_step=1, interval_max=5)
+        channel = conn.default_channel
+        for queue in amqp_queues():
+            queue.bind(channel).declare()
+
+
+def _on_worker_init(sender=None, **_) -> None:
+    app = getattr(sender, "app", None)
+    if app is not None and is_amqp(app.conf.broker_url or ""):
+        declare_amqp_topology(app)
+
+
+signals.worker_init.connect(_on_worker_init, weak=False, dispatch_uid="invoice-scanner-amqp-topology")
 
 
 # Every log line of a task carries its document id, task and queue (LOG_FORMAT=json: as fields).

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/invoice_scanner"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # The Celery broker. Empty: REDIS_URL (the embedded default). amqp://user:pass@host:5672/vhost:
+    # RabbitMQ, recommended in production (quorum queues, publisher confirms, no visibility
+    # timeout); Redis then stays the store for the API's rate limiter.
+    broker_url: str = ""
     documents_dir: Path = Path("var/documents")
     # Logs (logcontext.py): text, one line with [document_id=… task=… queue=… request_id=…]
     # before the message | json, one object per line with those keys as fields
@@ -133,6 +137,10 @@ class Settings(BaseSettings):
     # Webhooks (webhooks/tasks.py): one attempt's timeout, retries with exponential backoff
     # (doubling from the base, capped) up to the last attempt, the relay's interval, and
     # whether URLs that resolve to private addresses are allowed (off: no SSRF into our network).
+    # A document whose message is in no queue and held by no live worker for this long is lost
+    # (a crashed broker's last writes, a killed worker's unacked message): the sweeper re-drives
+    # it then, whatever its stage deadline. Well above the hand-off between two stages.
+    lost_after_s: int = 60
     webhook_timeout_s: float = 10.0
     webhook_max_attempts: int = 12
     webhook_retry_backoff_s: float = 30.0

@@ -350,6 +350,88 @@ class EmbeddedRedis:
         self.process = None
 
 
+def rabbitmq_server_binary() -> str | None:
+    """The rabbitmq-server start script that runs a node as the calling user (Debian's
+    /usr/sbin one switches to the `rabbitmq` user and its fixed data folder)."""
+    for path in ("/usr/lib/rabbitmq/bin/rabbitmq-server", shutil.which("rabbitmq-server")):
+        if path and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def amqp_answers(url: str, timeout: float = 2.0) -> bool:
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=timeout) as conn:
+            conn.connect()
+        return True
+    except Exception:  # any failure to connect means "not there (yet)"
+        return False
+
+
+@dataclass
+class EmbeddedRabbitMQ:
+    """A private RabbitMQ node (the machine's rabbitmq-server binary, data and logs in
+    `workdir`, its own AMQP and distribution ports), so the chaos harness can kill and restart
+    a broker without touching the machine's. Its quorum queues survive a restart."""
+
+    workdir: Path
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        name = f"chaos{self.port}"
+        return {
+            **os.environ, "HOME": str(self.workdir),  # the Erlang cookie lives here
+            "RABBITMQ_NODENAME": f"{name}@localhost", "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_DIST_PORT": str(self.port + 20000),
+            "RABBITMQ_MNESIA_BASE": str(self.workdir / "mnesia"), "RABBITMQ_LOG_BASE": str(self.workdir / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.workdir / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(self.workdir / "rabbitmq"), "RABBITMQ_PID_FILE": str(self.workdir / "pid"),
+        }
+
+    def start(self) -> str:
+        binary = rabbitmq_server_binary()
+        if binary is None:
+            raise RuntimeError("rabbitmq-server is not installed")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "enabled_plugins").write_text("[].\n")
+        while not self.port or self.port + 20000 > 65535 or not _bindable(self.port + 20000):
+            self.port = free_port()
+        log = open(self.workdir / "server.log", "ab")
+        self.process = spawn([binary], stop_signal=signal.SIGTERM, env=self.env(), stdout=log,
+                             stderr=subprocess.STDOUT)
+        log.close()
+        url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+        def up() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"rabbitmq-server exited with {self.process.returncode}; "
+                                   f"see {self.workdir / 'server.log'}")
+            return amqp_answers(url, 1.0)
+
+        wait_for(up, 90, "RabbitMQ", interval=0.5)
+        return url
+
+    def stop(self) -> None:
+        stop_group(self.process, signal.SIGTERM, 30)
+        self.process = None
+
+    def kill(self) -> None:
+        stop_group(self.process, signal.SIGKILL, 0)
+        self.process = None
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def wait_for(predicate, timeout_s: float, what: str, interval: float = 0.25) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -490,7 +572,7 @@ class Stack:
         """Every worker answers a Celery ping and the API's /health says ok."""
         from celery import Celery
 
-        client = Celery(broker=self.env["REDIS_URL"])
+        client = Celery(broker=self.env.get("BROKER_URL") or self.env["REDIS_URL"])
         expected = {f"{q}@{socket.gethostname()}" for q in QUEUES}
 
         def workers_up() -> bool:
