@@ -51,3 +51,10 @@ benchmark-load: setup
 
 clean:
 	rm -rf var .pytest_cache
+
+# Capacity: the pipeline beside its orchestration floor, the status poll beside an empty endpoint (needs wrk).
+benchmark-throughput: setup
+	$(PY) benchmarks/throughput/run.py --docs 100 --in-flight 25 --lone 5 --scanned-docs 20
+
+benchmark-http: setup
+	$(PY) benchmarks/http/run.py --connections 16 --duration 10 --rounds 3

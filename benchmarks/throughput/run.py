@@ -1,0 +1,323 @@
+"""Throughput of the pipeline beside its orchestration floor, in one run.
+
+    python benchmarks/throughput/run.py [--docs 100] [--in-flight 25] [--lone 5]
+                                        [--scanned-docs 20] [--kinds born_digital,scanned]
+
+1. **Floor** (benchmarks/throughput/floor.py): a Celery chain of no-op tasks through the same
+   six queues (orchestrator + the five stages), two UPDATEs and two INSERTs per stage in
+   PostgreSQL, one solo worker per queue. What Celery, Redis and the bookkeeping alone cost.
+2. **The real stack**: the API under gunicorn and one worker per queue with the routing
+   table's concurrency, as `make run` starts them (without Flower and beat), fed generated
+   invoices over HTTP.
+
+For each: `--lone` documents one at a time (latency and the orchestration overhead: end to end
+minus the stages' own time), then `--docs` documents with at most `--in-flight` in the
+pipeline at once (documents/min, median and p95 latency). Latency is measured by PostgreSQL
+(`created_at` when the upload is recorded -> `completed_at` at the terminal status), stage time
+from the history rows. Completion is watched with one SQL query every 50 ms, never by polling
+the API, so the watcher does not load the API it measures.
+
+Prints a table per kind with the ratio project/floor; on a machine shared with other work, the
+ratio of one run is what to compare, not the absolute figures.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(HERE))
+
+from invoicegen import generate  # noqa: E402
+
+from invoice.scanner.processing.celery_app import ORCHESTRATOR_QUEUE, STAGE_QUEUES  # noqa: E402
+from invoice.scanner.processing.db.connection import transaction  # noqa: E402
+from invoice.scanner.processing.db.migrate import upgrade  # noqa: E402
+from invoice.scanner.processing.devstack import Proc, Stack, ensure_services, free_port, stack_env, wait_for  # noqa: E402
+from invoice.scanner.processing.status import STAGES, TERMINAL_STATUSES  # noqa: E402
+
+TERMINAL = [s.value for s in TERMINAL_STATUSES]
+POLL_S = 0.05
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
+
+
+@dataclass
+class Result:
+    name: str
+    latencies: list[float] = field(default_factory=list)  # seconds, lone documents
+    overheads: list[float] = field(default_factory=list)  # latency minus the stages' own time
+    stage_s: dict[str, list[float]] = field(default_factory=dict)
+    batch_latencies: list[float] = field(default_factory=list)
+    batch_wall_s: float = 0.0
+    batch_docs: int = 0
+
+    @property
+    def per_min(self) -> float:
+        return self.batch_docs / self.batch_wall_s * 60 if self.batch_wall_s else float("nan")
+
+
+class Target:
+    """How to submit one document and where to read its timings."""
+
+    documents_table = "documents"
+    done_sql = ""
+
+    def submit(self, item) -> str:
+        raise NotImplementedError
+
+    def timings(self, ids: list[str]) -> dict[str, tuple[float, dict[str, float]]]:
+        raise NotImplementedError
+
+
+def drive(database_url: str, target: Target, items: list, in_flight: int) -> tuple[float, list[str]]:
+    """Keep `in_flight` documents in the pipeline until all `items` are terminal."""
+    queue = list(items)
+    pending: set[str] = set()
+    done: list[str] = []
+    t0 = time.perf_counter()
+    while queue or pending:
+        while queue and len(pending) < in_flight:
+            pending.add(target.submit(queue.pop(0)))
+        time.sleep(POLL_S)
+        with transaction(database_url) as cur:
+            cur.execute(target.done_sql, (list(pending),))
+            finished = {str(r["id"]) for r in cur.fetchall()}
+        pending -= finished
+        done.extend(finished)
+    return time.perf_counter() - t0, done
+
+
+def measure(name: str, database_url: str, target: Target, lone: list, batch: list, in_flight: int) -> Result:
+    result = Result(name)
+    for item in lone:
+        _, ids = drive(database_url, target, [item], 1)
+        latency, stages = target.timings(ids)[ids[0]]
+        result.latencies.append(latency)
+        result.overheads.append(latency - sum(stages.values()))
+        for stage, seconds in stages.items():
+            result.stage_s.setdefault(stage, []).append(seconds)
+    if batch:
+        wall, ids = drive(database_url, target, batch, in_flight)
+        result.batch_wall_s, result.batch_docs = wall, len(ids)
+        result.batch_latencies = [lat for lat, _ in target.timings(ids).values()]
+    return result
+
+
+# -- the floor -----------------------------------------------------------------------------
+
+class Floor(Target):
+    done_sql = "SELECT id FROM floor_documents WHERE id = ANY(%s::uuid[]) AND status = 'done'"
+
+    def __init__(self, database_url: str):
+        import floor
+
+        self.database_url = database_url
+        self.app = floor.app
+
+    def submit(self, item) -> str:
+        doc_id = str(uuid.uuid4())
+        with transaction(self.database_url) as cur:
+            cur.execute("INSERT INTO floor_documents (id, status) VALUES (%s, 'queued')", (doc_id,))
+        self.app.send_task("floor.orchestrate", args=(doc_id,))
+        return doc_id
+
+    def timings(self, ids):
+        with transaction(self.database_url) as cur:
+            cur.execute("""SELECT d.id, extract(epoch FROM d.completed_at - d.created_at) AS latency, h.stage,
+                                  extract(epoch FROM max(h.finished_at) - min(h.started_at)) AS seconds
+                           FROM floor_documents d JOIN floor_history h ON h.document_id = d.id
+                           WHERE d.id = ANY(%s::uuid[]) GROUP BY d.id, h.stage""", (ids,))
+            rows = cur.fetchall()
+        out: dict[str, tuple[float, dict[str, float]]] = {}
+        for r in rows:
+            latency, stages = out.get(str(r["id"]), (float(r["latency"]), {}))
+            stages[r["stage"]] = float(r["seconds"])
+            out[str(r["id"])] = (latency, stages)
+        return out
+
+
+def start_floor(env: dict, log_dir: Path) -> list[Proc]:
+    procs = [Proc(f"floor-{q}", [sys.executable, "-m", "celery", "-A", "floor", "worker", "-Q", q, "-P", "solo",
+                                 "-c", "1", "--prefetch-multiplier", "1", "-n", f"floor-{q}@%h", "--loglevel",
+                                 "WARNING"], log_dir / f"floor-{q}.log", {**env, "PYTHONPATH": str(HERE)})
+             for q in (ORCHESTRATOR_QUEUE, *STAGE_QUEUES)]
+    for p in procs:
+        p.start()
+    return procs
+
+
+# -- the real stack ------------------------------------------------------------------------
+
+class RealStack(Target):
+    done_sql = "SELECT id FROM documents WHERE id = ANY(%s::uuid[]) AND status = ANY(%s)"
+
+    def __init__(self, database_url: str, base: str, session: requests.Session):
+        self.database_url, self.base, self.session = database_url, base, session
+        self.done_sql = self.done_sql.replace("ANY(%s)", "ANY(ARRAY[" + ",".join(f"'{t}'" for t in TERMINAL) + "])")
+
+    def submit(self, inv) -> str:
+        r = self.session.post(f"{self.base}/documents/upload", files={"file": (inv.filename, inv.data)}, timeout=60)
+        r.raise_for_status()
+        return r.json()["document"]["id"]
+
+    def timings(self, ids):
+        running = {s.name: s.running.value for s in STAGES}
+        with transaction(self.database_url) as cur:
+            cur.execute("""SELECT id, extract(epoch FROM completed_at - created_at) AS latency
+                           FROM documents WHERE id = ANY(%s::uuid[])""", (ids,))
+            latency = {str(r["id"]): float(r["latency"]) for r in cur.fetchall()}
+            cur.execute("""SELECT document_id, stage, to_status,
+                                  extract(epoch FROM finished_at - started_at) AS seconds
+                           FROM document_status_history
+                           WHERE document_id = ANY(%s::uuid[]) AND stage IS NOT NULL AND finished_at IS NOT NULL""",
+                        (ids,))
+            rows = cur.fetchall()
+        stages: dict[str, dict[str, float]] = {i: {} for i in ids}
+        for r in rows:
+            if running.get(r["stage"]) == r["to_status"]:
+                stages[str(r["document_id"])][r["stage"]] = float(r["seconds"])
+        return {i: (latency[i], stages[i]) for i in ids}
+
+
+def print_results(kind: str, floor: Result | None, real: Result, in_flight: int) -> None:
+    def row(label: str, f: float | None, r: float, unit: str, ratio: Callable[[float, float], float] | None):
+        fs = f"{f:>12.3f}" if f is not None else f"{'-':>12}"
+        rs = ratio(f, r) if (ratio and f) else None
+        print(f"  {label:<52}{fs}{r:>12.3f}  {unit:<8}" + (f"{rs:>8.1%}" if rs is not None else ""))
+
+    print(f"\n== {kind}: project vs floor ==")
+    print(f"  {'':<52}{'floor':>12}{'project':>12}  {'unit':<8}{'ratio':>8}")
+    f = floor
+    row(f"batch of {real.batch_docs}, {in_flight} in flight: documents/min", f.per_min if f else None, real.per_min,
+        "docs/min", lambda a, b: b / a)
+    row("  median latency", statistics.median(f.batch_latencies) if f else None,
+        statistics.median(real.batch_latencies), "s", None)
+    row("  p95 latency", pct(f.batch_latencies, .95) if f else None, pct(real.batch_latencies, .95), "s", None)
+    row(f"lone document ({len(real.latencies)}x): median latency", statistics.median(f.latencies) if f else None,
+        statistics.median(real.latencies), "s", None)
+    row("  median orchestration overhead (latency - stages)", statistics.median(f.overheads) if f else None,
+        statistics.median(real.overheads), "s", lambda a, b: b / a)
+    for stage in STAGE_QUEUES:
+        row(f"  median time in {stage}", statistics.median(f.stage_s[stage]) if f else None,
+            statistics.median(real.stage_s.get(stage, [float("nan")])), "s", None)
+    if f:
+        print(f"  ratios: throughput {real.per_min / f.per_min:.1%} of the floor (target >= 25 %); lone overhead "
+              f"{statistics.median(real.overheads) / statistics.median(f.latencies):.2f} x the floor's latency "
+              f"(target <= 2)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=100, help="born-digital documents in the batch")
+    parser.add_argument("--scanned-docs", type=int, default=20, help="scanned documents in the batch")
+    parser.add_argument("--in-flight", type=int, default=25)
+    parser.add_argument("--lone", type=int, default=5, help="documents measured one at a time, per kind")
+    parser.add_argument("--kinds", default="born_digital,scanned")
+    parser.add_argument("--embedded", action="store_true", help="start embedded PostgreSQL and Redis")
+    parser.add_argument("--keep-logs", action="store_true")
+    args = parser.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
+
+    root = Path(tempfile.mkdtemp(prefix="throughput-bench-"))
+    services = ensure_services(root, force_embedded=args.embedded)
+    db_url = urlparse(services.database_url)._replace(path=f"/invoice_scanner_bench_tp_{os.getpid()}").geturl()
+    admin = urlparse(services.database_url)._replace(path="/postgres").geturl()
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{urlparse(db_url).path[1:]}"')
+    upgrade(db_url)
+    with transaction(db_url) as cur:
+        import floor
+
+        cur.execute(floor.SCHEMA)
+    services.database_url = db_url
+    redis_base = urlparse(services.redis_url)
+    floor_broker = redis_base._replace(path="/14").geturl()
+    stack_broker = redis_base._replace(path="/13").geturl()
+
+    print("generating invoices ...", flush=True)
+    docs = {k: [generate(seed=700_000 + i + (0 if k == "born_digital" else 50_000), kind=k, pages=1)
+                for i in range((args.docs if k == "born_digital" else args.scanned_docs) + args.lone)] for k in kinds}
+
+    results: dict[str, Result] = {}
+    floor_result: Result | None = None
+    try:
+        # 1. the floor
+        env = {**os.environ, "FLOOR_BROKER_URL": floor_broker, "FLOOR_DATABASE_URL": db_url}
+        os.environ.update({"FLOOR_BROKER_URL": floor_broker, "FLOOR_DATABASE_URL": db_url})
+        procs = start_floor(env, root / "logs")
+        try:
+            client = floor.app
+            client.conf.broker_url = floor_broker
+            expected = {f"floor-{q}@{os.uname().nodename}" for q in (ORCHESTRATOR_QUEUE, *STAGE_QUEUES)}
+            wait_for(lambda: expected <= {n for r in (client.control.ping(timeout=1.0) or []) for n in r}, 120,
+                     "the floor workers", interval=1.0)
+            target = Floor(db_url)
+            measure("warm-up", db_url, target, [None] * 3, [], 1)
+            floor_result = measure("floor", db_url, target, [None] * args.lone, [None] * args.docs, args.in_flight)
+            print(f"floor: {floor_result.per_min:.0f} documents/min, lone {statistics.median(floor_result.latencies) * 1000:.0f} ms",
+                  flush=True)
+        finally:
+            for p in procs:
+                p.stop()
+
+        # 2. the real stack
+        env = stack_env(services, root / "documents", {"REDIS_URL": stack_broker})
+        stack = Stack(env, root / "logs", api_port=free_port(), with_flower=False, with_beat=False)
+        stack.start()
+        try:
+            stack.wait_ready(300)
+            subprocess.run([sys.executable, "-m", "invoice.scanner.api.cli", "create-user", "--company", "Bench",
+                            "--email", "bench@example.com", "--password", "bench-password", "--if-missing"],
+                           env=env, check=True, capture_output=True)
+            base = f"http://127.0.0.1:{stack.api_port}"
+            s = requests.Session()
+            login = s.post(f"{base}/auth/login", json={"email": "bench@example.com", "password": "bench-password"})
+            s.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+            target = RealStack(db_url, base, s)
+            # warm-up: models loaded, connections open
+            measure("warm-up", db_url, target, [generate(seed=990_000 + i, kind=k, pages=1)
+                                                for i, k in enumerate(kinds)], [], 1)
+            for kind in kinds:
+                items = docs[kind]
+                results[kind] = measure(kind, db_url, target, items[: args.lone], items[args.lone:], args.in_flight)
+                print(f"{kind}: {results[kind].per_min:.0f} documents/min", flush=True)
+        finally:
+            stack.stop()
+    finally:
+        from invoice.scanner.processing.db.connection import close_pools
+
+        close_pools()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{urlparse(db_url).path[1:]}" WITH (FORCE)')
+        services.stop()
+    print(f"\nmachine: {os.cpu_count()} CPUs; PostgreSQL latency clock; floor and project in the same run")
+    for kind, res in results.items():
+        print_results(kind, floor_result, res, args.in_flight)
+    if not args.keep_logs:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
