@@ -728,12 +728,6 @@ def verify(database_url: str, uploads: list[Upload], faults: list[Fault], wall_s
             duplicated.append(f"{doc_id}: {page['n']} page rows for {doc['pages']} page(s)")
 
     seconds = [float(d["secs"]) for d in docs.values() if d["secs"] is not None]
-    redrives = sum(int(d["redrive_count"]) for d in docs.values())
-    attempts = Counter(a for up in uploads for a in up.attempts)
-    return ChaosReport(
-        documents=len(uploads), accepted=sum(1 for u in uploads if u.accepted),
-        terminal=sum(1 for d in docs.values() if d["status"] in TERMINAL), lost=lost, duplicated=duplicated,
-        stuck=stuck, history_problems=history_problems, statuses=Counter(d["status"] for d in docs.values()),
     # Recovery: from the service being back (or the kill) to the last document the fault
     # found in flight ending; a touched document that never ended counts as unrecovered.
     recovery: dict[str, list[float]] = {}
@@ -748,6 +742,12 @@ def verify(database_url: str, uploads: list[Upload], faults: list[Fault], wall_s
                 ends.append(float(d["done_at"]))
         if ends:
             recovery.setdefault(fault.kind, []).append(max(0.0, max(ends) - fault.back_wall))
+    redrives = sum(int(d["redrive_count"]) for d in docs.values())
+    attempts = Counter(a for up in uploads for a in up.attempts)
+    return ChaosReport(
+        documents=len(uploads), accepted=sum(1 for u in uploads if u.accepted),
+        terminal=sum(1 for d in docs.values() if d["status"] in TERMINAL), lost=lost, duplicated=duplicated,
+        stuck=stuck, history_problems=history_problems, statuses=Counter(d["status"] for d in docs.values()),
         seconds_to_terminal=seconds, faults=list(faults), upload_attempts=attempts, redrives=redrives,
         wall_s=wall_s, recovery=recovery, unrecovered=unrecovered,
     )
