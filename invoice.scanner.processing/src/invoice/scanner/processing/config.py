@@ -134,13 +134,13 @@ class Settings(BaseSettings):
     # Sweeper
     sweeper_interval_s: int = 60
     sweeper_max_redrives: int = 3
-    # Webhooks (webhooks/tasks.py): one attempt's timeout, retries with exponential backoff
-    # (doubling from the base, capped) up to the last attempt, the relay's interval, and
-    # whether URLs that resolve to private addresses are allowed (off: no SSRF into our network).
     # A document whose message is in no queue and held by no live worker for this long is lost
     # (a crashed broker's last writes, a killed worker's unacked message): the sweeper re-drives
     # it then, whatever its stage deadline. Well above the hand-off between two stages.
     lost_after_s: int = 60
+    # Webhooks (webhooks/tasks.py): one attempt's timeout, retries with exponential backoff
+    # (doubling from the base, capped) up to the last attempt, the relay's interval, and
+    # whether URLs that resolve to private addresses are allowed (off: no SSRF into our network).
     webhook_timeout_s: float = 10.0
     webhook_max_attempts: int = 12
     webhook_retry_backoff_s: float = 30.0
