@@ -10,10 +10,21 @@ import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from invoice.scanner.processing.db.connection import Json, UniqueViolation, transaction
+from invoice.scanner.processing.db import documents as core
+from invoice.scanner.processing.db.connection import UniqueViolation, transaction
+from invoice.scanner.processing.db.documents import (
+    DOCUMENT_COLUMNS,
+    Document,
+    Field,
+    HistoryEntry,
+    LineItem,
+    NewDocument,
+    Page,
+    document_from_row,
+    record_transition,
+)
 from invoice.scanner.processing.db.review import record_audit
 from invoice.scanner.processing.status import ERROR_STATUSES, STAGES, TERMINAL_STATUSES, Status, stage_for_status
 
@@ -60,49 +71,12 @@ class Principal:
         return effective_permissions(self.role, self.scopes)
 
 
-@dataclass(frozen=True)
-class NewDocument:
-    id: uuid.UUID
-    company_id: uuid.UUID
-    uploaded_by: uuid.UUID
-    original_filename: str
-    stored_path: str
-    sha256: str
-    content_type: str
-    size_bytes: int
-    pages: int | None
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    id: uuid.UUID
-    company_id: uuid.UUID
-    uploaded_by: uuid.UUID | None
-    original_filename: str
-    content_type: str
-    size_bytes: int
-    pages: int | None
-    status: str
-    error: str | None
-    quality_score: float | None
-    predicted_accuracy: float | None
-    evaluation: dict[str, Any] | None
-    llm_usage: dict[str, Any] | None
-    task_id: str | None
-    pipeline_run: int
-    enqueued_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None
-    # The review workflow (migration 0003): the ETag's version, a person's decision, the
-    # earlier document this one may duplicate, the vendor memory matched.
-    version: int = 1
-    duplicate_of: uuid.UUID | None = None
-    decided_by: uuid.UUID | None = None
-    decided_at: datetime | None = None
-    decision_reason: str | None = None
-    line_items_locked: bool = False
-    vendor_id: uuid.UUID | None = None
+# The document core's classes, under the names this package's callers use.
+DocumentRecord = Document
+FieldRow = Field
+LineItemRow = LineItem
+PageRow = Page
+HistoryRow = HistoryEntry
 
 
 @dataclass(frozen=True)
@@ -120,45 +94,6 @@ class DocumentSummary:
     created_at: datetime
     updated_at: datetime
     fields: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class FieldRow:
-    name: str
-    value: Any
-    raw_value: str | None
-    confidence: float
-    page: int | None
-    bbox: list[float] | None
-    valid: bool
-    error: str | None
-    locked: bool = False  # a person's correction, kept when the document is processed again
-    corrected_by: uuid.UUID | None = None
-    corrected_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class LineItemRow:
-    position: int
-    description: str | None
-    quantity: float | None
-    unit_price: float | None
-    amount: float | None
-    tax_rate: float | None
-    confidence: float | None
-    page: int | None
-    bbox: list[float] | None
-
-
-@dataclass(frozen=True)
-class PageRow:
-    page_no: int
-    width: int
-    height: int
-    dpi: int
-    rotation: int
-    ocr_engine: str | None
-    ocr_confidence: float | None
 
 
 @dataclass(frozen=True)
@@ -191,26 +126,12 @@ class OcrPageRow:
 
 
 @dataclass(frozen=True)
-class HistoryRow:
-    from_status: str | None
-    to_status: str
-    stage: str | None
-    pipeline_run: int
-    attempt: int
-    worker_host: str | None
-    started_at: datetime
-    finished_at: datetime | None
-    detail: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
 class DocumentDetail:
-    document: DocumentRecord
-    fields: list[FieldRow]
-    line_items: list[LineItemRow]
-    pages: list[PageRow]
-    history: list[HistoryRow]
-
+    document: Document
+    fields: list[Field]
+    line_items: list[LineItem]
+    pages: list[Page]
+    history: list[HistoryEntry]
 
 @dataclass(frozen=True)
 class RetryClaim:
@@ -245,16 +166,7 @@ class MetricsSnapshot:
     llm: list[LlmTotals] = field(default_factory=list)
 
 
-_DOC_COLUMNS = ", ".join(DocumentRecord.__dataclass_fields__)
 _SUMMARY_FIELDS = ["invoice_number", "invoice_date", "vendor_name", "currency", "total"]
-
-
-def _num(v: Any) -> Any:
-    return float(v) if isinstance(v, Decimal) else v
-
-
-def _document(row: dict[str, Any]) -> DocumentRecord:
-    return DocumentRecord(**{k: row[k] for k in DocumentRecord.__dataclass_fields__})
 
 
 class ApiRepository:
@@ -353,19 +265,14 @@ class ApiRepository:
                 cur.execute(
                     f"""INSERT INTO documents (id, company_id, uploaded_by, original_filename, stored_path, sha256,
                                                content_type, size_bytes, pages, status, pipeline_run)
-                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0) RETURNING {_DOC_COLUMNS}""",
+                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0) RETURNING {DOCUMENT_COLUMNS}""",
                     (str(new.id), str(new.company_id), str(new.uploaded_by), new.original_filename, new.stored_path,
                      new.sha256, new.content_type, new.size_bytes, new.pages, Status.PREPROCESSING.value),
                 )
-                doc = _document(cur.fetchone())
-                cur.execute(
-                    """INSERT INTO document_status_history
-                           (document_id, from_status, to_status, stage, pipeline_run, started_at, finished_at, detail)
-                       VALUES (%s, NULL, %s, %s, 0, now(), now(), %s)""",
-                    (str(new.id), Status.PREPROCESSING.value, UPLOAD_STAGE,
-                     Json({"user_id": str(new.uploaded_by), "filename": new.original_filename,
-                           "content_type": new.content_type, "size_bytes": new.size_bytes})),
-                )
+                doc = document_from_row(cur.fetchone())
+                record_transition(cur, new.id, None, Status.PREPROCESSING.value, UPLOAD_STAGE, 0,
+                                  {"user_id": str(new.uploaded_by), "filename": new.original_filename,
+                                   "content_type": new.content_type, "size_bytes": new.size_bytes})
         except UniqueViolation as exc:
             if exc.diag.constraint_name != "documents_company_sha256_key":
                 raise
@@ -387,46 +294,20 @@ class ApiRepository:
             return self._document_for_company(cur, company_id, document_id)
 
     @staticmethod
-    def _document_for_company(cur, company_id: uuid.UUID, document_id: str, lock: bool = False) -> DocumentRecord:
+    def _document_for_company(cur, company_id: uuid.UUID, document_id: str, lock: bool = False) -> Document:
+        """Tenancy: the document only if it is the company's; another company's is not found."""
         try:
-            doc_uuid = uuid.UUID(str(document_id))
-        except ValueError:
+            return core.load_document(cur, document_id, company_id=company_id, lock=lock)
+        except core.DocumentNotFound:
             raise DocumentNotFound(document_id) from None
-        cur.execute(
-            f"SELECT {_DOC_COLUMNS} FROM documents WHERE id = %s AND company_id = %s{' FOR UPDATE' if lock else ''}",
-            (str(doc_uuid), str(company_id)),
-        )
-        row = cur.fetchone()
-        if row is None:
-            raise DocumentNotFound(document_id)
-        return _document(row)
 
     def get_document_detail(self, company_id: uuid.UUID, document_id: str) -> DocumentDetail:
         """The document with its fields, line items, pages and history, read in one snapshot."""
         with self.tx() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             doc = self._document_for_company(cur, company_id, document_id)
-            cur.execute(
-                """SELECT name, value, raw_value, confidence, page, bbox, valid, error, locked, corrected_by,
-                          corrected_at FROM extracted_fields
-                   WHERE document_id = %s ORDER BY name""",
-                (str(doc.id),),
-            )
-            fields = [FieldRow(**r) for r in cur.fetchall()]
-            cur.execute(
-                """SELECT position, description, quantity, unit_price, amount, tax_rate, confidence, page, bbox
-                   FROM line_items WHERE document_id = %s ORDER BY position""",
-                (str(doc.id),),
-            )
-            items = [LineItemRow(**{k: _num(v) for k, v in r.items()}) for r in cur.fetchall()]
-            cur.execute(
-                """SELECT page_no, width, height, dpi, rotation, ocr_engine, ocr_confidence FROM document_pages
-                   WHERE document_id = %s ORDER BY page_no""",
-                (str(doc.id),),
-            )
-            pages = [PageRow(**r) for r in cur.fetchall()]
-            history = self._history(cur, doc.id)
-        return DocumentDetail(doc, fields, items, pages, history)
+            return DocumentDetail(doc, core.load_fields(cur, doc.id), core.load_line_items(cur, doc.id),
+                                  core.load_pages(cur, doc.id), core.load_history(cur, doc.id))
 
     def get_original_file(self, company_id: uuid.UUID, document_id: str) -> StoredFile:
         """Where the uploaded bytes of the company's document lie, with the name it was uploaded as."""
@@ -458,20 +339,11 @@ class ApiRepository:
             return [OcrPageRow(r["page_no"], r["width"], r["height"], r["ocr_engine"], r["ocr_confidence"],
                                r["ocr_lines"]) for r in cur.fetchall()]
 
-    def get_history(self, company_id: uuid.UUID, document_id: str) -> list[HistoryRow]:
+    def get_history(self, company_id: uuid.UUID, document_id: str) -> list[HistoryEntry]:
+        """The company's document's transitions and stage attempts, oldest first."""
         with self.tx() as cur:
             doc = self._document_for_company(cur, company_id, document_id)
-            return self._history(cur, doc.id)
-
-    @staticmethod
-    def _history(cur, document_id: uuid.UUID) -> list[HistoryRow]:
-        cur.execute(
-            """SELECT from_status, to_status, stage, pipeline_run, attempt, worker_host, started_at, finished_at,
-                      detail
-               FROM document_status_history WHERE document_id = %s ORDER BY id""",
-            (str(document_id),),
-        )
-        return [HistoryRow(**r) for r in cur.fetchall()]
+            return core.load_history(cur, doc.id)
 
     @staticmethod
     def _list_filter(company_id: uuid.UUID, status: str | None, filters: ListFilter | None) -> tuple[list[str], list]:
@@ -546,14 +418,9 @@ class ApiRepository:
                 "UPDATE documents SET status = %s, error = NULL, completed_at = NULL, updated_at = now() WHERE id = %s",
                 (stage.running.value, str(doc.id)),
             )
-            cur.execute(
-                """INSERT INTO document_status_history
-                       (document_id, from_status, to_status, stage, pipeline_run, started_at, finished_at, detail)
-                   VALUES (%s, %s, %s, %s, %s, now(), now(), %s)""",
-                (str(doc.id), doc.status, stage.running.value, RETRY_STAGE, doc.pipeline_run,
-                 Json({"action": "retry_requested", "user_id": str(user_id), "from_stage": stage.name,
-                       "previous_error": doc.error})),
-            )
+            record_transition(cur, doc.id, doc.status, stage.running.value, RETRY_STAGE, doc.pipeline_run,
+                              {"action": "retry_requested", "user_id": str(user_id), "from_stage": stage.name,
+                               "previous_error": doc.error})
             record_audit(cur, company_id, doc.id, user_id, "retry", before=doc.status, after=stage.running.value,
                          detail={"from_stage": stage.name, "previous_error": doc.error})
         return RetryClaim(doc.id, doc.company_id, doc.status, stage.name, doc.pipeline_run, doc.error)
@@ -568,13 +435,8 @@ class ApiRepository:
                 return  # a worker picked it up after all
             cur.execute("UPDATE documents SET status = %s, error = %s, updated_at = now() WHERE id = %s",
                         (claim.from_status, claim.error, str(claim.document_id)))
-            cur.execute(
-                """INSERT INTO document_status_history
-                       (document_id, from_status, to_status, stage, pipeline_run, started_at, finished_at, detail)
-                   VALUES (%s, %s, %s, %s, %s, now(), now(), %s)""",
-                (str(claim.document_id), row["status"], claim.from_status, RETRY_STAGE, claim.pipeline_run,
-                 Json({"action": "retry_not_queued", "reason": reason})),
-            )
+            record_transition(cur, claim.document_id, row["status"], claim.from_status, RETRY_STAGE, claim.pipeline_run,
+                              {"action": "retry_not_queued", "reason": reason})
 
     # -- health and metrics --------------------------------------------------------------
 
@@ -620,11 +482,11 @@ class ApiRepository:
                     acc[2] += int(r["output_tokens"])
                     acc[3] += float(r["cost_usd"])
             snap.llm = [LlmTotals(p, m, int(a[0]), int(a[1]), int(a[2]), a[3]) for (p, m), a in sorted(llm.items())]
-            # A stage's work is the history row it opens in begin_stage and closes in finish_stage.
+            # A stage's work is the attempt row begin_stage opens and finish_stage closes as ok.
             cur.execute(
                 """SELECT stage, count(*) AS n, coalesce(sum(extract(epoch FROM finished_at - started_at)), 0) AS s
-                   FROM document_status_history
-                   WHERE stage = ANY(%s) AND finished_at IS NOT NULL AND detail->>'outcome' = 'ok'
+                   FROM stage_attempts
+                   WHERE stage = ANY(%s) AND outcome = 'ok'
                      AND started_at > now() - make_interval(secs => %s)
                    GROUP BY stage""",
                 (_STAGE_NAMES, window_s),

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoice.scanner.processing.db.connection import Json, transaction
+from invoice.scanner.processing.db.documents import record_transition
 from invoice.scanner.processing.db.review import record_audit
 from invoice.scanner.processing.extract.corrections import CorrectedLineItem
 from invoice.scanner.processing.status import ERROR_STATUSES, REVIEW_STATUSES, STAGES, Status
@@ -188,7 +189,7 @@ class ReviewRepository:
     @staticmethod
     def _lock_document(cur, company_id: uuid.UUID, document_id: str) -> dict[str, Any]:
         cur.execute(
-            """SELECT id, company_id, status, version, evaluation, duplicate_of, error
+            """SELECT id, company_id, status, version, evaluation, duplicate_of, error, pipeline_run
                FROM documents WHERE id = %s AND company_id = %s FOR UPDATE""",
             (_uuid(document_id), str(company_id)),
         )
@@ -445,13 +446,8 @@ class ReviewRepository:
                  str(doc["id"])),
             )
             version = cur.fetchone()["version"]
-            cur.execute(
-                """INSERT INTO document_status_history
-                       (document_id, from_status, to_status, stage, pipeline_run, started_at, finished_at, detail)
-                   VALUES (%s, %s, %s, %s, (SELECT pipeline_run FROM documents WHERE id = %s), now(), now(), %s)""",
-                (str(doc["id"]), status.value, new_status.value, REVIEW_STAGE, str(doc["id"]),
-                 Json({"action": decision, "user_id": str(actor.user_id), "reason": reason})),
-            )
+            record_transition(cur, doc["id"], status.value, new_status.value, REVIEW_STAGE, doc["pipeline_run"],
+                              {"action": decision, "user_id": str(actor.user_id), "reason": reason})
             cur.execute("DELETE FROM review_claims WHERE document_id = %s", (str(doc["id"]),))
             record_audit(cur, company_id, doc["id"], actor.user_id, decision, before=status.value,
                          after=new_status.value,
@@ -571,9 +567,9 @@ class ReviewRepository:
                               AS median_s,
                           percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM h.finished_at - h.started_at))
                               AS p95_s
-                   FROM document_status_history h JOIN documents d ON d.id = h.document_id
+                   FROM stage_attempts h JOIN documents d ON d.id = h.document_id
                    WHERE d.company_id = %s AND d.created_at >= %s AND d.created_at < %s
-                     AND h.stage = ANY(%s) AND h.finished_at IS NOT NULL AND h.detail->>'outcome' = 'ok'
+                     AND h.stage = ANY(%s) AND h.outcome = 'ok'
                    GROUP BY h.stage""",
                 (cid, start, end, _STAGE_NAMES),
             )

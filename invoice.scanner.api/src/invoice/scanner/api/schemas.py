@@ -116,6 +116,10 @@ class PageSchema(ma.Schema):
 
 
 class HistorySchema(ma.Schema):
+    kind = ma.fields.String(metadata={
+        "description": "transition: the status changed, or the pipeline was told something (run queued, re-drive, "
+                       "retry, review decision); attempt: one delivery of a stage task (from_status is the status "
+                       "it found; when it differs from to_status, the attempt moved the document there)"})
     from_status = ma.fields.String(allow_none=True)
     to_status = ma.fields.String()
     stage = ma.fields.String(allow_none=True)
@@ -124,6 +128,9 @@ class HistorySchema(ma.Schema):
     worker_host = ma.fields.String(allow_none=True)
     started_at = UtcDateTime()
     finished_at = UtcDateTime(allow_none=True)
+    outcome = ma.fields.String(allow_none=True, metadata={
+        "description": "An attempt's outcome: ok | retry | failed | abandoned (its worker was lost) | stale (a newer "
+                       "run owns the document); null while it runs and for transitions. Also in detail.outcome."})
     detail = ma.fields.Dict(allow_none=True)
 
 

@@ -7,7 +7,9 @@ any rendering of the page.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 BBox = tuple[float, float, float, float]
@@ -112,6 +114,10 @@ class NormalizedField:
     bbox: BBox | None = None
     valid: bool = True
     error: str | None = None
+    # A person's correction (review workflow): kept when the document is processed again.
+    locked: bool = False
+    corrected_by: uuid.UUID | None = None
+    corrected_at: datetime | None = None
 
 
 @dataclass

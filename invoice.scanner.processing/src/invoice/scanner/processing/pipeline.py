@@ -66,9 +66,12 @@ class StageContext:
 
 @dataclass
 class StageOutcome:
-    detail: dict[str, Any] = field(default_factory=dict)
+    """What a stage's work function hands back to the runner, which persists it with the attempt."""
+
+    detail: dict[str, Any] = field(default_factory=dict)  # kept on the attempt row (stage_attempts)
     next_status: Status | None = None  # a status of the stage's own at its end (preprocessed, approved, ...)
     document_updates: dict[str, Any] | None = None
+    transition_detail: dict[str, Any] | None = None  # kept on the transition to next_status
 
 
 def _reason(exc: BaseException) -> str:
@@ -99,7 +102,7 @@ def run_stage(task, stage_name: str, document_id: str, run: int,
         log.info("%s skipped: %s", stage_name, claim.reason)
         raise Ignore()
     if claim.action == "done":
-        doc = repo.get_document(document_id)
+        doc = claim.document
         if doc.status in {stage.running.value, (stage.done or stage.running).value}:
             log.info("%s already done in run %s; continuing the chain", stage_name, run)
             return document_id
@@ -107,14 +110,14 @@ def run_stage(task, stage_name: str, document_id: str, run: int,
         raise Ignore()
 
     started = time.monotonic()
-    ctx = StageContext(repo.get_document(document_id), settings, repo, log, task.request.retries)
+    ctx = StageContext(claim.document, settings, repo, log, task.request.retries)
     log.info("%s started (run %s, attempt %s, host %s)", stage_name, run, task.request.retries + 1, host)
     try:
         outcome = work(ctx)
     except PermanentStageError as exc:
         reason = _reason(exc)
         log.warning("%s failed permanently: %s", stage_name, reason)
-        repo.record_attempt_failure(claim.history_id, reason, will_retry=False)
+        repo.record_attempt_failure(claim.attempt_id, reason, will_retry=False)
         repo.fail_stage(document_id, stage_name, run, reason, host)
         raise
     except Exception as exc:  # everything else is worth a retry: a bug shows up after the last one
@@ -126,17 +129,18 @@ def run_stage(task, stage_name: str, document_id: str, run: int,
             if retry_after:
                 countdown = max(countdown, int(retry_after))
             log.warning("%s attempt %s failed (%s); retrying in %ss", stage_name, retries + 1, reason, countdown)
-            _safely(log, repo.record_attempt_failure, claim.history_id, reason, True)
+            _safely(log, repo.record_attempt_failure, claim.attempt_id, reason, True)
             raise task.retry(exc=exc, countdown=countdown, max_retries=policy.max_retries)
         final = f"{stage_name} failed after {retries + 1} attempts: {reason}"
         log.error(final)
-        _safely(log, repo.record_attempt_failure, claim.history_id, reason, False)
+        _safely(log, repo.record_attempt_failure, claim.attempt_id, reason, False)
         _safely(log, repo.fail_stage, document_id, stage_name, run, final, host)
         raise
     detail = {"seconds": round(time.monotonic() - started, 3), **outcome.detail}
-    if not repo.finish_stage(document_id, stage_name, run, claim.history_id, detail,
+    if not repo.finish_stage(document_id, stage_name, run, claim.attempt_id, detail,
                              next_status=outcome.next_status, worker_host=host,
-                             document_updates=outcome.document_updates):
+                             document_updates=outcome.document_updates,
+                             transition_detail=outcome.transition_detail):
         log.info("%s finished for superseded run %s; a newer run owns the document", stage_name, run)
         raise Ignore()
     log.info("%s finished in %.2fs", stage_name, detail["seconds"])

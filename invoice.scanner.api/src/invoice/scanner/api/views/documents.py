@@ -261,7 +261,7 @@ class DocumentHistory(MethodView):
     @blp.response(200, HistoryListSchema)
     @blp.alt_response(404, description="No such document in your company")
     def get(self, document_id):
-        """Every status transition, oldest first (audit trail)."""
+        """Every status transition and every stage attempt, oldest first (audit trail)."""
         principal = require_permission("documents:read")
         try:
             history = _state().repo.get_history(principal.company_id, document_id)

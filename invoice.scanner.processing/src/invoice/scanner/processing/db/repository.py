@@ -8,11 +8,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from invoice.scanner.processing.db.connection import Json, transaction
+from invoice.scanner.processing.db.documents import (
+    DOCUMENT_COLUMNS,
+    Document,
+    DocumentNotFound,
+    close_open_attempts,
+    document_from_row,
+    finish_attempt,
+    load_attempts,
+    load_document,
+    load_fields,
+    load_history,
+    load_line_items,
+    record_attempt,
+    record_transition,
+)
 from invoice.scanner.processing.models import (
     Evaluation,
     Extraction,
@@ -32,44 +46,20 @@ from invoice.scanner.processing.status import (
 )
 
 
-class DocumentNotFound(LookupError):
-    pass
-
-
-@dataclass
-class Document:
-    id: uuid.UUID
-    company_id: uuid.UUID
-    original_filename: str
-    stored_path: str
-    sha256: str
-    content_type: str
-    size_bytes: int
-    pages: int | None
-    status: str
-    error: str | None
-    quality_score: float | None
-    predicted_accuracy: float | None
-    pipeline_run: int
-    redrive_count: int
-    created_at: datetime
-    updated_at: datetime
-
-
 @dataclass
 class StageClaim:
-    """What `begin_stage` decided for one delivery of a stage task."""
+    """What `begin_stage` decided for one delivery of a stage task, with the document as the
+    claim left it (the runner reads it from here, not again)."""
 
     action: str  # "run" | "stale" | "done"
-    history_id: int | None = None
+    attempt_id: int | None = None  # the attempt row this delivery closes (stage_attempts)
     reason: str = ""
+    document: Document | None = None
 
-
-_DOC_COLUMNS = ", ".join(Document.__dataclass_fields__)
-
-
-def _document(row: dict[str, Any]) -> Document:
-    return Document(**{k: row[k] for k in Document.__dataclass_fields__})
+    @property
+    def history_id(self) -> int | None:
+        """The attempt's id (the name callers used before attempts had their own table)."""
+        return self.attempt_id
 
 
 class Repository:
@@ -83,11 +73,7 @@ class Repository:
 
     def get_document(self, document_id: uuid.UUID | str) -> Document:
         with self.tx() as cur:
-            cur.execute(f"SELECT {_DOC_COLUMNS} FROM documents WHERE id = %s", (str(document_id),))
-            row = cur.fetchone()
-        if row is None:
-            raise DocumentNotFound(str(document_id))
-        return _document(row)
+            return load_document(cur, document_id)
 
     def start_pipeline_run(self, document_id: uuid.UUID | str, from_stage: str = "preprocessing",
                            expected_run: int | None = None, detail: dict[str, Any] | None = None,
@@ -107,12 +93,7 @@ class Repository:
                 return None
             run = row["pipeline_run"] + 1
             # Attempts of earlier runs that never finished (their worker was lost) are closed.
-            cur.execute(
-                """UPDATE document_status_history SET finished_at = now(),
-                          detail = coalesce(detail, '{}'::jsonb) || '{"outcome": "abandoned"}'::jsonb
-                   WHERE document_id = %s AND finished_at IS NULL""",
-                (str(document_id),),
-            )
+            close_open_attempts(cur, document_id)
             cur.execute(
                 """UPDATE documents SET pipeline_run = %s, status = %s, error = NULL,
                           enqueued_at = coalesce(enqueued_at, now()), updated_at = now(), completed_at = NULL,
@@ -121,24 +102,20 @@ class Repository:
                 (run, stage.running.value, 1 if redrive else 0, str(document_id)),
             )
             if row["status"] != stage.running.value or redrive:
-                cur.execute(
-                    """INSERT INTO document_status_history
-                           (document_id, from_status, to_status, stage, pipeline_run, started_at, finished_at, detail)
-                       VALUES (%s, %s, %s, 'orchestrator', %s, now(), now(), %s)""",
-                    (str(document_id), row["status"], stage.running.value, run, Json(detail or {"queued": from_stage})),
-                )
+                record_transition(cur, document_id, row["status"], stage.running.value, "orchestrator", run,
+                                  detail or {"queued": from_stage})
         return run
 
     def find_unenqueued(self, older_than_s: int) -> list[Document]:
         """Uploads committed while the broker was unreachable (the outbox)."""
         with self.tx() as cur:
             cur.execute(
-                f"""SELECT {_DOC_COLUMNS} FROM documents
+                f"""SELECT {DOCUMENT_COLUMNS} FROM documents
                     WHERE enqueued_at IS NULL AND created_at < now() - make_interval(secs => %s)
                     ORDER BY created_at LIMIT 500""",
                 (older_than_s,),
             )
-            return [_document(r) for r in cur.fetchall()]
+            return [document_from_row(r) for r in cur.fetchall()]
 
     def mark_enqueued(self, document_id: str) -> None:
         with self.tx() as cur:
@@ -154,66 +131,54 @@ class Repository:
         clauses = " OR ".join("(status = %s AND updated_at < now() - make_interval(secs => %s))" for _ in pairs)
         with self.tx() as cur:
             cur.execute(
-                f"""SELECT {_DOC_COLUMNS} FROM documents WHERE enqueued_at IS NOT NULL AND ({clauses})
+                f"""SELECT {DOCUMENT_COLUMNS} FROM documents WHERE enqueued_at IS NOT NULL AND ({clauses})
                     ORDER BY updated_at LIMIT 500""",
                 [v for pair in pairs for v in pair],
             )
-            return [_document(r) for r in cur.fetchall()]
+            return [document_from_row(r) for r in cur.fetchall()]
 
     def begin_stage(self, document_id: str, stage_name: str, run: int, attempt: int, worker_host: str) -> StageClaim:
+        """Claim the document for one delivery of a stage: `run` (with the document, moved to the
+        stage's running status, and a new attempt row), `done` (this run finished the stage
+        already: a redelivered message) or `stale` (a newer run owns it, or it is terminal)."""
         stage = STAGE_BY_NAME[stage_name]
         with self.tx() as cur:
-            cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s FOR UPDATE", (document_id,))
-            row = cur.fetchone()
-            if row is None:
-                raise DocumentNotFound(document_id)
-            if row["pipeline_run"] != run:
-                return StageClaim("stale", reason=f"run {run} superseded by run {row['pipeline_run']}")
-            if Status(row["status"]) in TERMINAL_STATUSES:
-                return StageClaim("stale", reason=f"document already {row['status']}")
+            doc = load_document(cur, document_id, lock=True)
+            if doc.pipeline_run != run:
+                return StageClaim("stale", reason=f"run {run} superseded by run {doc.pipeline_run}", document=doc)
+            if Status(doc.status) in TERMINAL_STATUSES:
+                return StageClaim("stale", reason=f"document already {doc.status}", document=doc)
+            previous = load_attempts(cur, document_id, pipeline_run=run, stage=stage_name)
+            if any(p.outcome == "ok" for p in previous):
+                return StageClaim("done", reason="stage already completed in this run (redelivered message)",
+                                  document=doc)
+            # A delivery that began and never finished: its worker was lost.
+            unfinished = [p.id for p in previous if p.finished_at is None]
+            if unfinished:
+                close_open_attempts(cur, document_id, unfinished)
             cur.execute(
-                """SELECT id, finished_at, detail FROM document_status_history
-                   WHERE document_id = %s AND pipeline_run = %s AND stage = %s AND to_status = %s
-                   ORDER BY id""",
-                (document_id, run, stage_name, stage.running.value),
-            )
-            previous = cur.fetchall()
-            if any(p["finished_at"] is not None and (p["detail"] or {}).get("outcome") == "ok" for p in previous):
-                return StageClaim("done", reason="stage already completed in this run (redelivered message)")
-            for p in previous:
-                if p["finished_at"] is None:
-                    # A delivery that began and never finished: its worker was lost.
-                    cur.execute(
-                        """UPDATE document_status_history SET finished_at = now(),
-                                  detail = coalesce(detail, '{}'::jsonb) || '{"outcome": "abandoned"}'::jsonb
-                           WHERE id = %s""",
-                        (p["id"],),
-                    )
-            cur.execute(
-                "UPDATE documents SET status = %s, updated_at = now() WHERE id = %s",
+                f"UPDATE documents SET status = %s, updated_at = now() WHERE id = %s RETURNING {DOCUMENT_COLUMNS}",
                 (stage.running.value, document_id),
             )
-            cur.execute(
-                """INSERT INTO document_status_history
-                       (document_id, from_status, to_status, stage, pipeline_run, attempt, worker_host, started_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, now()) RETURNING id""",
-                (document_id, row["status"], stage.running.value, stage_name, run, attempt, worker_host),
-            )
-            return StageClaim("run", history_id=cur.fetchone()["id"])
+            claimed = document_from_row(cur.fetchone())
+            if doc.status != stage.running.value:
+                record_transition(cur, document_id, doc.status, stage.running.value, stage_name, run,
+                                  worker_host=worker_host, attempt=attempt)
+            attempt_id = record_attempt(cur, document_id, stage_name, run, attempt, worker_host)
+            return StageClaim("run", attempt_id=attempt_id, document=claimed)
 
     def finish_stage(self, document_id: str, stage_name: str, run: int, history_id: int, detail: dict[str, Any],
                      next_status: Status | None = None, worker_host: str | None = None,
-                     document_updates: dict[str, Any] | None = None) -> bool:
-        """Close the stage's history row; optionally move the document to the stage's own end
-        status. An attempt of a superseded run only closes its row (False)."""
+                     document_updates: dict[str, Any] | None = None,
+                     transition_detail: dict[str, Any] | None = None) -> bool:
+        """Close the stage's attempt (`history_id`: the claim's attempt id) as `ok`; optionally
+        move the document to the stage's own end status, the transition carrying
+        `transition_detail`. An attempt of a superseded run only closes as `stale` (False)."""
         with self.tx() as cur:
             cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s FOR UPDATE", (document_id,))
             current = cur.fetchone()
             stale = current is None or current["pipeline_run"] != run
-            cur.execute(
-                "UPDATE document_status_history SET finished_at = now(), detail = %s WHERE id = %s",
-                (Json({"outcome": "stale" if stale else "ok", **detail}), history_id),
-            )
+            finish_attempt(cur, history_id, "stale" if stale else "ok", detail)
             if stale:
                 return False
             sets, args = ["updated_at = now()"], []
@@ -225,22 +190,14 @@ class Repository:
                 args.append(next_status.value)
                 if next_status in TERMINAL_STATUSES:
                     sets.append("completed_at = now()")
-                cur.execute(
-                    """INSERT INTO document_status_history
-                           (document_id, from_status, to_status, stage, pipeline_run, worker_host, started_at, finished_at, detail)
-                       VALUES (%s, %s, %s, %s, %s, %s, now(), now(), %s)""",
-                    (document_id, current["status"], next_status.value, stage_name, run, worker_host,
-                     Json(detail.get("transition_detail") or {})),
-                )
+                record_transition(cur, document_id, current["status"], next_status.value, stage_name, run,
+                                  transition_detail or {}, worker_host)
             cur.execute(f"UPDATE documents SET {', '.join(sets)} WHERE id = %s", (*args, document_id))
         return True
 
     def record_attempt_failure(self, history_id: int, reason: str, will_retry: bool) -> None:
         with self.tx() as cur:
-            cur.execute(
-                "UPDATE document_status_history SET finished_at = now(), detail = %s WHERE id = %s",
-                (Json({"outcome": "retry" if will_retry else "failed", "error": reason}), history_id),
-            )
+            finish_attempt(cur, history_id, "retry" if will_retry else "failed", {"error": reason})
 
     def fail_stage(self, document_id: str, stage_name: str, run: int, reason: str, worker_host: str | None) -> bool:
         """Move the document to `<stage>_error` (if the run is still current). True if written."""
@@ -251,34 +208,20 @@ class Repository:
             if row is None or row["pipeline_run"] != run or Status(row["status"]) in TERMINAL_STATUSES:
                 return False
             # An attempt the sweeper gave up on (its worker was lost) never closed its row.
-            cur.execute(
-                """UPDATE document_status_history SET finished_at = now(),
-                          detail = coalesce(detail, '{}'::jsonb) || '{"outcome": "abandoned"}'::jsonb
-                   WHERE document_id = %s AND finished_at IS NULL""",
-                (document_id,),
-            )
+            close_open_attempts(cur, document_id)
             cur.execute(
                 """UPDATE documents SET status = %s, error = %s, updated_at = now(), completed_at = now()
                    WHERE id = %s""",
                 (stage.error.value, reason, document_id),
             )
-            cur.execute(
-                """INSERT INTO document_status_history
-                       (document_id, from_status, to_status, stage, pipeline_run, worker_host, started_at, finished_at, detail)
-                   VALUES (%s, %s, %s, %s, %s, %s, now(), now(), %s)""",
-                (document_id, row["status"], stage.error.value, stage_name, run, worker_host, Json({"error": reason})),
-            )
+            record_transition(cur, document_id, row["status"], stage.error.value, stage_name, run,
+                              {"error": reason}, worker_host)
         return True
 
     def history(self, document_id: str) -> list[dict[str, Any]]:
+        """The audit trail (`db.documents.load_history`): transitions and attempts, as dicts."""
         with self.tx() as cur:
-            cur.execute(
-                """SELECT from_status, to_status, stage, pipeline_run, attempt, worker_host, started_at,
-                          finished_at, detail
-                   FROM document_status_history WHERE document_id = %s ORDER BY id""",
-                (document_id,),
-            )
-            return [dict(r) for r in cur.fetchall()]
+            return [asdict(e) for e in load_history(cur, document_id)]
 
     # -- stage outputs -------------------------------------------------------------------
 
@@ -408,35 +351,9 @@ class Repository:
                 )
 
     def load_extraction(self, document_id: str) -> Extraction:
-        from invoice.scanner.processing.models import NormalizedField, NormalizedLineItem
-
         with self.tx() as cur:
-            cur.execute(
-                """SELECT name, value, raw_value, confidence, page, bbox, valid, error FROM extracted_fields
-                   WHERE document_id = %s ORDER BY name""",
-                (document_id,),
-            )
-            fields = {
-                r["name"]: NormalizedField(
-                    name=r["name"], value=r["value"], raw_value=r["raw_value"], confidence=r["confidence"],
-                    page=r["page"], bbox=tuple(r["bbox"]) if r["bbox"] else None, valid=r["valid"], error=r["error"],
-                )
-                for r in cur.fetchall()
-            }
-            cur.execute(
-                """SELECT position, description, quantity, unit_price, amount, tax_rate, confidence, page, bbox
-                   FROM line_items WHERE document_id = %s ORDER BY position""",
-                (document_id,),
-            )
-            items = [
-                NormalizedLineItem(
-                    position=r["position"], description=r["description"],
-                    quantity=_num(r["quantity"]), unit_price=_num(r["unit_price"]), amount=_num(r["amount"]),
-                    tax_rate=_num(r["tax_rate"]), confidence=r["confidence"] or 0.0, page=r["page"],
-                    bbox=tuple(r["bbox"]) if r["bbox"] else None,
-                )
-                for r in cur.fetchall()
-            ]
+            fields = {f.name: f for f in load_fields(cur, document_id)}
+            items = [replace(i, confidence=i.confidence or 0.0) for i in load_line_items(cur, document_id)]
         return Extraction(fields=fields, line_items=items)
 
     def evaluation_updates(self, evaluation: Evaluation) -> dict[str, Any]:
@@ -445,7 +362,3 @@ class Repository:
             "predicted_accuracy": evaluation.predicted_accuracy,
             "evaluation": json.loads(json.dumps(evaluation.to_dict(), default=str)),
         }
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if v is not None else None

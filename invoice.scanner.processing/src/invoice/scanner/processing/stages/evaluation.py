@@ -318,8 +318,8 @@ def _work(ctx: StageContext) -> StageOutcome:
     status = Status.APPROVED if evaluation.approved else Status.MANUAL_REVIEW
     vendor_id = (review.vendor or {}).get("vendor_id")
     return StageOutcome(
-        detail={"quality_score": evaluation.quality_score, "reasons": evaluation.reasons,
-                "transition_detail": {"quality_score": evaluation.quality_score, "reasons": evaluation.reasons}},
+        detail={"quality_score": evaluation.quality_score, "reasons": evaluation.reasons},
+        transition_detail={"quality_score": evaluation.quality_score, "reasons": evaluation.reasons},
         next_status=status,
         document_updates={**ctx.repo.evaluation_updates(evaluation), "business_key": key,
                           "duplicate_of": review.duplicate_of, "vendor_id": vendor_id},
