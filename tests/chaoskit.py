@@ -13,6 +13,10 @@ database that every accepted upload ended terminal, exactly once:
   `reject_on_worker_lost` puts the message straight back on the queue.
 - `redis_restart`: the broker stops (SIGTERM; append-only file flushed) and comes back on the
   same port a few seconds later; workers, beat and the API reconnect.
+- `redis_kill`: Redis is SIGKILLed (a crash: its last second of append-only writes may be
+  gone, and with them a message) and started again on its own data.
+- `rabbitmq_restart` (with `broker="amqp"`): a RabbitMQ node of the harness' own
+  (`EmbeddedRabbitMQ`) stops and starts again; its quorum queues keep their messages.
 - `postgres_restart`: `pg_ctl stop` (fast: sessions are cut) and start again; every pooled
   connection in every process breaks at once.
 - `memory_limit`: the OCR pool process's address-space limit (`RLIMIT_AS`, set from outside
@@ -46,6 +50,7 @@ import requests
 from invoice.scanner.processing.celery_app import STAGE_QUEUES
 from invoice.scanner.processing.devstack import (
     EmbeddedPostgres,
+    EmbeddedRabbitMQ,
     EmbeddedRedis,
     Services,
     Stack,
@@ -115,6 +120,10 @@ class ChaosPlan:
     settle_timeout_s: float = 420.0  # after the duration: time allowed for every document to end
     concurrency: int | None = 1  # per worker; None = the routing table's profiles
     extra_env: dict[str, str] = field(default_factory=dict)
+    broker: str = "redis"  # "redis" | "amqp" (a RabbitMQ node of the harness' own; Redis stays for the API)
+    redis_kills: int = 0  # SIGKILLs of Redis (a crash), each restarted on its own data
+    rabbitmq_restarts: int = 0  # with broker="amqp"
+    defaults: bool = False  # True: the deadlines and timeouts a user gets (no CHAOS_ENV)
 
 
 @dataclass
@@ -123,6 +132,9 @@ class Fault:
     kind: str
     target: str
     detail: str = ""
+    at_wall: float = 0.0  # time.time() when the fault began
+    back_wall: float = 0.0  # time.time() when the service was back (= at_wall for a kill)
+    touched: list[str] = field(default_factory=list)  # documents in flight when it struck
 
 
 @dataclass
@@ -153,6 +165,9 @@ class ChaosReport:
     upload_attempts: Counter
     redrives: int
     wall_s: float
+    # per fault kind: seconds from the service being back to the last touched document ending
+    recovery: dict[str, list[float]] = field(default_factory=dict)
+    unrecovered: int = 0  # touched documents that never ended
 
     @property
     def ok(self) -> bool:
@@ -182,6 +197,13 @@ class ChaosReport:
             ("wall time (s)", f"{self.wall_s:.0f}"),
         ]
         rows += [(f"faults: {kind}", n) for kind, n in sorted(faults.items())]
+        for kind, xs in sorted(self.recovery.items()):
+            if xs:
+                rows.append((f"recovery after {kind} (s) p50 / max", f"{statistics.median(xs):.1f} / {max(xs):.1f}"))
+        every = [x for xs in self.recovery.values() for x in xs]
+        if every:
+            rows.append(("recovery after any fault (s) p50 / max", f"{statistics.median(every):.1f} / {max(every):.1f}"))
+        rows.append(("touched documents never recovered", self.unrecovered))
         rows += [(f"final status: {status}", n) for status, n in sorted(self.statuses.items())]
         rows += [(f"upload answers: {code}", n) for code, n in sorted(self.upload_attempts.items())]
         width = max(len(k) for k, _ in rows)
@@ -226,6 +248,7 @@ class ChaosHarness:
         self.given_database_url = database_url
         self.redis: EmbeddedRedis | None = None
         self.postgres: EmbeddedPostgres | None = None
+        self.rabbitmq: EmbeddedRabbitMQ | None = None
         self.database_url = ""
         self.stack: Stack | None = None
         self.session = requests.Session()
@@ -250,8 +273,16 @@ class ChaosHarness:
         from invoice.scanner.processing.db.migrate import upgrade
 
         upgrade(self.database_url)
+        extra = {} if self.plan.defaults else dict(CHAOS_ENV)
+        extra["LOGIN_RATE_LIMIT"] = CHAOS_ENV["LOGIN_RATE_LIMIT"]  # harness logins, not under test
+        extra.pop("BROKER_URL", None)
+        if self.plan.broker == "amqp":
+            self.rabbitmq = EmbeddedRabbitMQ(self.root / "rabbitmq")
+            extra["BROKER_URL"] = self.rabbitmq.start()
         env = stack_env(Services(self.database_url, redis_url), self.root / "documents",
-                        {**CHAOS_ENV, **self.plan.extra_env})
+                        {**extra, **self.plan.extra_env})
+        if self.plan.broker != "amqp":
+            env.pop("BROKER_URL", None)  # the machine's environment must not pick the broker
         self.stack = Stack(env, self.root / "logs", api_port=free_port(), with_flower=False, with_beat=True,
                            worker_concurrency=self.plan.concurrency)
         self.base = f"http://127.0.0.1:{self.stack.api_port}"
@@ -274,6 +305,8 @@ class ChaosHarness:
         close_pools()
         if self.redis is not None:
             self.redis.stop()
+        if self.rabbitmq is not None:
+            self.rabbitmq.stop()
         if self.postgres is not None:
             self.postgres.stop()
 
@@ -286,10 +319,23 @@ class ChaosHarness:
     def now(self) -> float:
         return time.monotonic() - self.t0
 
-    def _fault(self, kind: str, target: str, detail: str = "") -> None:
-        fault = Fault(round(self.now(), 1), kind, target, detail)
+    def _fault(self, kind: str, target: str, detail: str = "", touched: list[str] | None = None) -> Fault:
+        fault = Fault(round(self.now(), 1), kind, target, detail, at_wall=time.time(), back_wall=time.time(),
+                      touched=self._in_flight() if touched is None else touched)
         self.faults.append(fault)
-        self.say(f"[{fault.at_s:6.1f}s] fault {kind} {target} {detail}")
+        self.say(f"[{fault.at_s:6.1f}s] fault {kind} {target} {detail} ({len(fault.touched)} documents in flight)")
+        return fault
+
+    def _in_flight(self) -> list[str]:
+        """Documents of the run not terminal now: the ones a fault can touch."""
+        from invoice.scanner.processing.db.repository import Repository
+
+        try:
+            with Repository(self.database_url).tx() as cur:
+                cur.execute("SELECT id::text AS id FROM documents WHERE NOT (status = ANY(%s))", (list(TERMINAL),))
+                return [r["id"] for r in cur.fetchall()]
+        except Exception:  # the database is restarting: nothing known to be touched
+            return []
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -311,21 +357,38 @@ class ChaosHarness:
             time.sleep(self.rng.uniform(1.0, 3.0))
             proc.start()
 
-    def restart_redis(self) -> None:
+    def restart_redis(self, kill: bool = False) -> None:
         with self._lock:
             port = self.redis.port
-            self.redis.stop()
-            self._fault("redis_restart", f"redis:{port}", f"down {self.plan.outage_s:.0f}s")
+            if kill:
+                self.redis.kill()
+                fault = self._fault("redis_kill", f"redis:{port}", f"SIGKILL, down {self.plan.outage_s:.0f}s")
+            else:
+                self.redis.stop()
+                fault = self._fault("redis_restart", f"redis:{port}", f"down {self.plan.outage_s:.0f}s")
             time.sleep(self.plan.outage_s)
             self.redis.port = port
             self.redis.start()
+            fault.back_wall = time.time()
+
+    def restart_rabbitmq(self) -> None:
+        with self._lock:
+            self.rabbitmq.stop()
+            fault = self._fault("rabbitmq_restart", f"rabbitmq:{self.rabbitmq.port}",
+                                f"down {self.plan.outage_s:.0f}s")
+            time.sleep(self.plan.outage_s)
+            self.rabbitmq.start()
+            fault.back_wall = time.time()
 
     def restart_postgres(self) -> None:
         with self._lock:
+            touched = self._in_flight()
             self.postgres.stop()
-            self._fault("postgres_restart", "postgresql", f"down {self.plan.outage_s:.0f}s")
+            fault = self._fault("postgres_restart", "postgresql", f"fast shutdown, down {self.plan.outage_s:.0f}s",
+                                touched=touched)
             time.sleep(self.plan.outage_s)
             self.postgres.start("invoice_scanner_chaos")
+            fault.back_wall = time.time()
 
     def memory_fault(self) -> None:
         """Lower the OCR pool process's RLIMIT_AS to just above what it uses, while it works."""
@@ -397,6 +460,11 @@ class ChaosHarness:
             events.append((window * (0.15 + 0.1 * i), "memory"))
         for i in range(p.redis_restarts):
             events.append((window * (0.35 + 0.1 * i), "redis"))
+        for i in range(p.redis_kills):
+            events.append((window * (0.45 + 0.1 * i), "redis_kill"))
+        if self.rabbitmq is not None:
+            for i in range(p.rabbitmq_restarts):
+                events.append((window * (0.5 + 0.1 * i), "rabbitmq"))
         if self.postgres is not None:
             for i in range(p.postgres_restarts):
                 events.append((window * (0.6 + 0.1 * i), "postgres"))
@@ -440,6 +508,10 @@ class ChaosHarness:
                                      note="mid-task" if busy else "")
                 elif kind == "redis":
                     self.restart_redis()
+                elif kind == "redis_kill":
+                    self.restart_redis(kill=True)
+                elif kind == "rabbitmq":
+                    self.restart_rabbitmq()
                 elif kind == "postgres":
                     self.restart_postgres()
                 elif kind == "memory":
@@ -597,7 +669,8 @@ def verify(database_url: str, uploads: list[Upload], faults: list[Fault], wall_s
     repo = Repository(database_url)
     with repo.tx() as cur:
         cur.execute("SELECT id::text AS id, company_id::text AS company_id, sha256, status, pipeline_run, pages, "
-                    "extract(epoch FROM completed_at - created_at) AS secs, redrive_count FROM documents")
+                    "extract(epoch FROM completed_at - created_at) AS secs, redrive_count, "
+                    "extract(epoch FROM completed_at) AS done_at FROM documents")
         docs = {r["id"]: r for r in cur.fetchall()}
         cur.execute("SELECT id, document_id::text AS document_id, from_status, to_status, stage, pipeline_run, "
                     "finished_at, detail FROM document_status_history ORDER BY document_id, id")
@@ -661,6 +734,20 @@ def verify(database_url: str, uploads: list[Upload], faults: list[Fault], wall_s
             duplicated.append(f"{doc_id}: {page['n']} page rows for {doc['pages']} page(s)")
 
     seconds = [float(d["secs"]) for d in docs.values() if d["secs"] is not None]
+    # Recovery: from the service being back (or the kill) to the last document the fault
+    # found in flight ending; a touched document that never ended counts as unrecovered.
+    recovery: dict[str, list[float]] = {}
+    unrecovered = 0
+    for fault in faults:
+        ends = []
+        for doc_id in fault.touched:
+            d = docs.get(doc_id)
+            if d is None or d["done_at"] is None or d["status"] not in TERMINAL:
+                unrecovered += 1
+            else:
+                ends.append(float(d["done_at"]))
+        if ends:
+            recovery.setdefault(fault.kind, []).append(max(0.0, max(ends) - fault.back_wall))
     redrives = sum(int(d["redrive_count"]) for d in docs.values())
     attempts = Counter(a for up in uploads for a in up.attempts)
     return ChaosReport(
@@ -668,7 +755,7 @@ def verify(database_url: str, uploads: list[Upload], faults: list[Fault], wall_s
         terminal=sum(1 for d in docs.values() if d["status"] in TERMINAL), lost=lost, duplicated=duplicated,
         stuck=stuck, history_problems=history_problems, statuses=Counter(d["status"] for d in docs.values()),
         seconds_to_terminal=seconds, faults=list(faults), upload_attempts=attempts, redrives=redrives,
-        wall_s=wall_s,
+        wall_s=wall_s, recovery=recovery, unrecovered=unrecovered,
     )
 
 
