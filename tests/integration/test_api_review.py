@@ -508,3 +508,26 @@ def test_every_review_endpoint_answers_404_across_companies(client, tenants, end
     assert own["doc"] not in {i["id"] for i in queue}
     vendors = {v["id"] for v in client.get("/vendors", headers=intruder["tenant"].headers).json["vendors"]}
     assert own["vendor"] not in vendors
+
+
+def test_admin_cli_creates_users_with_roles_and_scoped_tokens(client, api_config, monkeypatch, capsys):
+    from invoice.scanner.api import cli
+
+    monkeypatch.setenv("DATABASE_URL", api_config.database_url)
+    monkeypatch.setenv("REDIS_URL", api_config.redis_url)
+    tag = uuid.uuid4().hex[:8]
+    email = f"cli-reviewer-{tag}@example.test"
+    assert cli.main(["create-user", "--company", f"CLI Roles {tag}", "--email", email, "--password", "s3cret",
+                     "--role", "reviewer"]) == 0
+    assert "role=reviewer" in capsys.readouterr().out
+    assert cli.main(["create-token", "--email", email]) == 0
+    token = capsys.readouterr().out.strip()
+    me = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"}).json
+    assert me["role"] == "reviewer" and "decide" in me["permissions"] and "users" not in me["permissions"]
+    assert cli.main(["create-token", "--email", email, "--scope", "documents:read", "--name", "dashboard"]) == 0
+    scoped = capsys.readouterr().out.strip()
+    headers = {"Authorization": f"Bearer {scoped}"}
+    assert client.get("/documents", headers=headers).status_code == 200
+    assert client.get("/review", headers=headers).status_code == 403
+    with pytest.raises(SystemExit):  # argparse refuses an unknown role or scope
+        cli.main(["create-token", "--email", email, "--scope", "everything"])
