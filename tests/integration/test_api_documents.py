@@ -116,7 +116,7 @@ def test_document_has_contract_keys_with_their_types(client, tenant, api_config)
     assert body["fields"]["invoice_number"] == {
         "value": "INV-2024-001", "confidence": 0.98, "page": 1, "bbox": [0.1, 0.1, 0.3, 0.12],
         "raw_value": "INV-2024-001", "valid": True, "error": None,
-        "locked": False, "corrected_by": None, "corrected_at": None}
+        "locked": False, "corrected_by": None, "corrected_at": None, "provenance": "page"}
     assert body["fields"]["iban"]["value"] == "DE89370400440532013000"  # richer fields sit beside the flat ones
     assert body["fields"]["currency"]["bbox"] is None and body["fields"]["currency"]["page"] is None
     (item,) = body["line_items"]

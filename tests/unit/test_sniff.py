@@ -68,6 +68,11 @@ def test_junk_before_the_pdf_header_is_a_pdf_for_api_and_worker(tmp_path):
     assert inspected.content_type == "application/pdf" and inspected.pages == 1
 
 
+def test_another_formats_signature_wins_over_a_pdf_header_behind_it():
+    assert S.sniff(b"PK\x03\x04" + b"\x00" * 40 + _pdf()) is None  # a ZIP with a PDF appended
+    assert S.describe(b"PK\x03\x04") == "application/zip"
+
+
 def test_a_pdf_header_past_the_first_kib_is_not_a_pdf():
     assert S.sniff(b"\x00" * 1100 + b"%PDF-1.7\n") is None
 

@@ -102,6 +102,9 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     for module in (auth, documents, health, metrics):
         api.register_blueprint(module.blp)
     api.register_blueprint(files.blp)
+    from invoice.scanner.api.views import einvoice
+
+    api.register_blueprint(einvoice.blp)
     from invoice.scanner.api.views import review, stats, users
 
     for module in (review, users, stats):

@@ -106,6 +106,24 @@ class ListFilter:
 
 
 @dataclass(frozen=True)
+class EInvoiceRecord:
+    """What the pipeline read from a document's e-invoice XML (table document_einvoices)."""
+
+    source: str  # "xml" (the upload is the XML) or the PDF attachment's name
+    syntax: str | None
+    profile: str | None
+    customization_id: str | None
+    claims: list[str] | None
+    summary: dict[str, Any] | None
+    read_error: str | None
+    provenance: dict[str, str] | None
+    cross_check: dict[str, Any] | None
+    validation: dict[str, Any] | None
+    xml_sha256: str
+    xml_bytes: int
+
+
+@dataclass(frozen=True)
 class StoredFile:
     """A file of a document on the documents volume (never served by its path: the API streams it)."""
 
@@ -315,6 +333,30 @@ class ApiRepository:
             doc = self._document_for_company(cur, company_id, document_id)
             cur.execute("SELECT stored_path FROM documents WHERE id = %s", (str(doc.id),))
             return StoredFile(cur.fetchone()["stored_path"], doc.content_type, doc.original_filename, doc.updated_at)
+
+    def get_einvoice(self, company_id: uuid.UUID, document_id: str) -> EInvoiceRecord | None:
+        """The e-invoice part of the company's document (None for other documents)."""
+        with self.tx() as cur:
+            doc = self._document_for_company(cur, company_id, document_id)
+            cur.execute(
+                """SELECT source, syntax, profile, customization_id, claims, summary, read_error, provenance,
+                          cross_check, validation, xml_sha256, octet_length(xml) AS xml_bytes
+                   FROM document_einvoices WHERE document_id = %s""", (str(doc.id),))
+            row = cur.fetchone()
+        return EInvoiceRecord(**row) if row else None
+
+    def get_einvoice_xml(self, company_id: uuid.UUID, document_id: str) -> tuple[bytes, str, str]:
+        """(the XML exactly as received, its SHA-256, the name it came under); `DocumentNotFound`
+        when the document is not the company's or carries no e-invoice."""
+        with self.tx() as cur:
+            doc = self._document_for_company(cur, company_id, document_id)
+            cur.execute("SELECT xml, xml_sha256, source FROM document_einvoices WHERE document_id = %s",
+                        (str(doc.id),))
+            row = cur.fetchone()
+        if row is None:
+            raise DocumentNotFound(document_id)
+        name = doc.original_filename if row["source"] == "xml" else row["source"]
+        return bytes(row["xml"]), row["xml_sha256"], name
 
     def get_page_image(self, company_id: uuid.UUID, document_id: str, page_no: int) -> StoredFile:
         """The rendered image of one page of the company's document; `DocumentNotFound` when either is missing."""

@@ -89,6 +89,9 @@ class FieldValueSchema(ma.Schema):
     valid = ma.fields.Boolean()
     error = ma.fields.String(allow_none=True)
     locked = ma.fields.Boolean(metadata={"description": "A person's correction: re-processing keeps it"})
+    provenance = ma.fields.String(allow_none=True, metadata={
+        "description": "Where the value comes from: xml (the e-invoice's XML, the value of record), page (read "
+                       "from the page), derived (computed), person (a correction)"})
     corrected_by = ma.fields.UUID(allow_none=True)
     corrected_at = UtcDateTime(allow_none=True)
 
@@ -171,6 +174,10 @@ class DocumentSchema(ma.Schema):
         "description": "The evaluation's outcome: approved, quality_score, reasons (why not approved), checks"})
     llm_usage = ma.fields.Dict(allow_none=True)
     history = ma.fields.List(ma.fields.Nested(HistorySchema))
+    einvoice = ma.fields.Dict(allow_none=True, metadata={
+        "description": "For an e-invoice (XML upload or hybrid PDF): source, syntax, profile, claims, seller and "
+                       "buyer with identifiers, vat_breakdown, payment, validation (findings with rule ids and "
+                       "category format | business_rule | content) and cross_check (XML vs picture); else null"})
     # The review workflow (docs/API_CONTRACT.md, "Review").
     version = ma.fields.Integer(metadata={"description": "The document's version; also its ETag"})
     duplicate_of = ma.fields.UUID(allow_none=True, metadata={

@@ -96,6 +96,10 @@ def sniff(head: bytes) -> str | None:
         return JPEG
     if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):  # classic TIFF and BigTIFF
         return TIFF
+    if describe(head) is not None:
+        # Another format's signature at offset 0 decides, even with a PDF header behind it
+        # (a ZIP with a PDF appended is a polyglot, not a PDF with junk in front).
+        return None
     if b"%PDF-" in head[:PDF_HEADER_WINDOW]:
         return PDF
     if _looks_like_xml(head):

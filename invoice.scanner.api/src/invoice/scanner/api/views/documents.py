@@ -24,7 +24,8 @@ from invoice.scanner.api.errors import (
     NotRetryable,
     UploadRejected,
 )
-from invoice.scanner.api.repository import DocumentDetail, DocumentRecord, DocumentSummary, ListFilter
+from invoice.scanner.api.repository import (DocumentDetail, DocumentRecord, DocumentSummary, EInvoiceRecord,
+                                          ListFilter)
 from invoice.scanner.api.schemas import (
     DocumentListQuerySchema,
     DocumentListSchema,
@@ -38,6 +39,7 @@ from invoice.scanner.api.schemas import (
 from invoice.scanner.api.review_service import etag, with_review_keys
 from invoice.scanner.api.services import retry_document, upload_document
 from invoice.scanner.api.uploads import sanitize_filename
+from invoice.scanner.api.views.einvoice import einvoice_body
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +89,25 @@ def status_body(doc: DocumentRecord) -> dict[str, Any]:
     }
 
 
-def document_body(detail: DocumentDetail) -> dict[str, Any]:
+def provenance(field, einvoice: EInvoiceRecord | None) -> str | None:
+    """Where a value comes from: `person` (a correction), `xml` (the e-invoice's XML), `page`
+    (read from the page), `derived` (computed from other values), or None (no value)."""
+    if field.locked:
+        return "person"
+    if einvoice is not None and einvoice.provenance and field.name in einvoice.provenance:
+        return einvoice.provenance[field.name]
+    if field.raw_value is not None:
+        return "page"
+    return "derived" if field.value is not None else None
+
+
+def document_body(detail: DocumentDetail, einvoice: EInvoiceRecord | None = None) -> dict[str, Any]:
     doc = detail.document
     fields = {
         f.name: {"value": f.value, "confidence": f.confidence, "page": f.page, "bbox": f.bbox,
                  "raw_value": f.raw_value, "valid": f.valid, "error": f.error, "locked": f.locked,
-                 "corrected_by": f.corrected_by, "corrected_at": f.corrected_at}
+                 "corrected_by": f.corrected_by, "corrected_at": f.corrected_at,
+                 "provenance": provenance(f, einvoice)}
         for f in detail.fields
     }
     flat = {name: _flat_value(name, fields[name]["value"]) if name in fields else None
@@ -121,6 +136,7 @@ def document_body(detail: DocumentDetail) -> dict[str, Any]:
         "version": doc.version,
         "duplicate_of": doc.duplicate_of,
         "line_items_locked": doc.line_items_locked,
+        "einvoice": einvoice_body(einvoice),
     }
 
 
@@ -239,7 +255,8 @@ class Document(MethodView):
             detail = _state().repo.get_document_detail(company_id, document_id)
         except DocumentNotFound:
             abort(404, message=NOT_FOUND)
-        body = with_review_keys(_state(), company_id, detail.document, document_body(detail))
+        einvoice = _state().repo.get_einvoice(company_id, document_id)
+        body = with_review_keys(_state(), company_id, detail.document, document_body(detail, einvoice))
         return body, 200, {"ETag": etag(detail.document.version)}
 
 

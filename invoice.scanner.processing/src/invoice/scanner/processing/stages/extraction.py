@@ -21,6 +21,7 @@ from invoice.scanner.processing.extract.normalize import (CURRENCY_CODES, clean_
 from invoice.scanner.processing.db import review as review_db
 from invoice.scanner.processing.db.review import Locks
 from invoice.scanner.processing.extract import vendor_memory
+from invoice.scanner.processing.einvoice import flow as einvoice_flow
 from invoice.scanner.processing.fields import FIELD_BY_NAME, FIELD_NAMES
 from invoice.scanner.processing.models import (Extraction, FieldPrediction, NormalizedField, NormalizedLineItem,
                                                OcrPage, Prediction)
@@ -230,6 +231,9 @@ def use_vendor_memory(prediction: Prediction, pages: list[OcrPage], match: vendo
 
 
 def _work(ctx: StageContext) -> StageOutcome:
+    einvoice = einvoice_flow.at_extraction(ctx)  # an e-invoice's fields are its XML's business terms
+    if einvoice is not None:
+        return einvoice
     doc_id = str(ctx.document.id)
     prediction, pages = ctx.repo.load_prediction(doc_id), ctx.repo.load_ocr(doc_id)
     with ctx.repo.tx() as cur:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from invoice.scanner.processing.config import Settings
+from invoice.scanner.processing.einvoice import flow as einvoice_flow
 from invoice.scanner.processing.errors import PermanentStageError
 from invoice.scanner.processing.models import OcrWord, PageImage
 from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
@@ -180,13 +181,17 @@ def _work(ctx: StageContext) -> StageOutcome:
     # pdfium wants a path: the bucket's object is streamed to a temporary file, deleted after.
     try:
         with storage.local_copy(doc.stored_path, suffix=Path(doc.stored_path).suffix) as source:
-            pages = preprocess(source, doc.content_type, writer, ctx.settings)
+            # An e-invoice (a bare XML, or the XML inside a hybrid PDF) is read and kept first;
+            # a bare XML has no pages to render (einvoice/flow.py).
+            einvoice = einvoice_flow.at_preprocessing(ctx.settings.database_url, str(doc.id), source)
+            pages = [] if einvoice and einvoice.bare else preprocess(source, doc.content_type, writer, ctx.settings)
     except ObjectMissing as exc:
         raise PermanentStageError(f"the uploaded file is missing: {Path(doc.stored_path).name}") from exc
     ctx.repo.save_pages(str(doc.id), pages)
     return StageOutcome(
         detail={"pages": len(pages), "rotations": [p.rotation for p in pages],
-                "text_layer_pages": sum(1 for p in pages if p.text_layer)},
+                "text_layer_pages": sum(1 for p in pages if p.text_layer),
+                **({"einvoice": einvoice.detail} if einvoice else {})},
         next_status=Status.PREPROCESSED,
     )
 

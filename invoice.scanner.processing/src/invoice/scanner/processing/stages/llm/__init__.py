@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from invoice.scanner.processing.einvoice import flow as einvoice_flow
 from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.stages.llm.providers import get_provider
 
 
 def _work(ctx: StageContext) -> StageOutcome:
+    einvoice = einvoice_flow.at_llm(ctx)  # an e-invoice's predictions come from its XML
+    if einvoice is not None:
+        return einvoice
     doc_id = str(ctx.document.id)
     pages = ctx.repo.load_ocr(doc_id)
     images = ctx.repo.load_pages(doc_id) if ctx.settings.llm_send_images else []
