@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup web run test test-unit benchmark-accuracy benchmark-ocr benchmark-chaos benchmark-pipeline benchmark-load clean
+.PHONY: setup web run test test-unit benchmark-accuracy benchmark-ocr benchmark-chaos benchmark-pipeline benchmark-load benchmark-exports clean
 
 setup: $(STAMP) web
 
@@ -48,6 +48,9 @@ benchmark-pipeline: setup
 
 benchmark-load: setup
 	$(PY) benchmarks/load/run.py --pollers 50 --duration 300 --upload-every 2
+
+benchmark-exports: setup
+	$(PY) benchmarks/exports/run.py --small 1000 --large 100000
 
 clean:
 	rm -rf var .pytest_cache

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
+from stat import S_IFREG
 from typing import Any, Callable, Iterable, Iterator
 
 from invoice.scanner.processing.fields import FIELD_BY_NAME, FIELD_NAMES, LINE_ITEM_FIELDS
@@ -201,15 +201,28 @@ def write_parquet(batches: Batches) -> Iterator[bytes]:
 
 def write_ubl_zip(batches: Batches) -> Iterator[bytes]:
     """A ZIP with one UBL 2.1 Invoice per document (`<document id>.xml`): a UBL document holds
-    one invoice, so a period's worth is an archive of them. Written as a stream (the ZIP's
-    data descriptors), one entry after the other."""
-    sink = _Chunks()
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
+    one invoice, so a period's worth is an archive of them, written as a stream by stream-zip
+    (Zip64, deflate). What grows with the number of documents is only the ZIP's own index, the
+    central directory written at its end: about 150 bytes per invoice (stdlib zipfile keeps
+    about 550, measured in benchmarks/exports)."""
+    from stream_zip import ZIP_64, stream_zip
+
+    def members():
         for batch in batches:
             for doc in batch:
-                archive.writestr(f"{doc.id}.xml", ubl.invoice_xml(doc))
-            yield sink.drain()
-    yield sink.drain()
+                modified = doc.approved_at.astimezone(timezone.utc).replace(tzinfo=None)
+                yield f"{doc.id}.xml", modified, S_IFREG | 0o644, ZIP_64, (ubl.invoice_xml(doc),)
+
+    pending: list[bytes] = []
+    size = 0
+    for chunk in stream_zip(members(), chunk_size=64 * 1024):
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= 256 * 1024:  # stream-zip yields many small pieces: send them in bigger ones
+            yield b"".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 FORMATS: dict[str, ExportFormat] = {
