@@ -9,10 +9,14 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Callable
 
 import redis
+from cachetools import TLRUCache
 from flask import current_app, g, request
 from flask_smorest import abort
 from limits import RateLimitItemPerSecond
@@ -108,10 +112,76 @@ def require_token() -> None:
         if not hmac.compare_digest(token, config.metrics_token):
             abort(401, message="Invalid metrics token")
         return
-    principal = current_app.extensions["invoice_scanner"].repo.authenticate_token(token_digest(token))
+    state = current_app.extensions["invoice_scanner"]
+    principal = state.token_cache.principal(token_digest(token), state.repo.authenticate_token)
     if principal is None:
         abort(401, message="Invalid, expired or revoked token")
     g.principal = principal
+
+
+class TokenCache:
+    """Principals of recently checked tokens, kept at most `ttl_s` seconds (and never past the
+    token's expiry), so a client polling the status does not read the tokens table on every
+    request.
+
+    Revocation stays immediate in every API process: each request reads a generation counter
+    from Redis (one GET, far cheaper than a database transaction) and a process whose counter
+    changed drops everything it cached. Whatever revokes access through the API (logout, a
+    user deactivated or given another role) calls `invalidate()`, which increments it. Changes
+    made behind the API's back (SQL by hand) take effect within `ttl_s`. When Redis cannot be
+    reached the cache is not used at all: every request asks the database, as without a cache.
+    Failed look-ups are never cached.
+    """
+
+    GENERATION_KEY = "invoice-scanner:auth-generation"
+
+    def __init__(self, client: redis.Redis, ttl_s: float, maxsize: int = 10_000):
+        self.redis, self.ttl_s = client, ttl_s
+        self._cache: TLRUCache = TLRUCache(maxsize, ttu=lambda _key, value, _now: value[1], timer=time.monotonic)
+        self._generation: bytes | None = None
+        self._lock = threading.Lock()
+
+    def _current_generation(self) -> bytes | None:
+        try:
+            return self.redis.get(self.GENERATION_KEY) or b"0"
+        except redis.RedisError as exc:
+            logger.warning("token cache bypassed, Redis unreachable: %s", exc)
+            return None
+
+    def principal(self, digest: str, load: Callable[[str], Principal | None]) -> Principal | None:
+        if self.ttl_s <= 0:
+            return load(digest)
+        generation = self._current_generation()
+        if generation is None:
+            return load(digest)
+        with self._lock:
+            if generation != self._generation:
+                self._cache.clear()
+                self._generation = generation
+            hit = self._cache.get(digest)
+        if hit is not None:
+            return hit[0]
+        principal = load(digest)
+        if principal is not None:
+            left = (principal.expires_at - datetime.now(timezone.utc)).total_seconds()
+            until = time.monotonic() + min(self.ttl_s, left)
+            with self._lock:
+                if self._generation == generation:  # not invalidated while we were reading
+                    self._cache[digest] = (principal, until)
+        return principal
+
+    def invalidate(self) -> None:
+        """Every API process forgets every cached token (call after revoking anything)."""
+        with self._lock:
+            self._cache.clear()
+            self._generation = None
+        try:
+            self.redis.incr(self.GENERATION_KEY)
+        except redis.RedisError as exc:
+            # The database already says revoked; other processes may answer from their cache
+            # for up to ttl_s. Loud, because that is the one case revocation is not immediate.
+            logger.error("token revocation not broadcast, Redis unreachable (other API processes may accept "
+                         "the token for up to %ss): %s", self.ttl_s, exc)
 
 
 class LoginRateLimiter:

@@ -25,6 +25,9 @@ class ApiConfig(Settings):
     # rendered page (MAX_PAGE_PIXELS).
     max_image_pixels: int = 40_000_000
     token_ttl_s: int = 12 * 3600
+    # How long an API process may answer a token check from memory (0: ask the database every
+    # time); revocations through the API apply at once anyway (auth.TokenCache).
+    auth_cache_ttl_s: float = 30.0
     # ALLOWED_ORIGINS: comma-separated
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ORIGINS
     login_rate_limit: int = 10  # attempts per email+IP ...

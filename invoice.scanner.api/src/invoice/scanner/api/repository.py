@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from invoice.scanner.processing.db import documents as core
-from invoice.scanner.processing.db.connection import UniqueViolation, transaction
+from invoice.scanner.processing.db.connection import UniqueViolation, single_statement, transaction
 from invoice.scanner.processing.db.documents import (
     DOCUMENT_COLUMNS,
     Document,
@@ -50,6 +50,18 @@ class User:
     password_hash: str
     is_active: bool
     role: str = "admin"
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    """The columns of a document the status poll answers with."""
+
+    id: uuid.UUID
+    status: str
+    quality_score: float | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -243,7 +255,7 @@ class ApiRepository:
 
     def authenticate_token(self, token_sha256: str) -> Principal | None:
         """The token's user, if the token exists, is neither expired nor revoked, and the user is active."""
-        with self.tx() as cur:
+        with single_statement(self.database_url, self.pool_size) as cur:  # one round trip
             cur.execute(
                 """SELECT t.id AS token_id, t.expires_at, u.id AS user_id, u.company_id, u.email, u.role, t.scopes
                    FROM api_tokens t JOIN users u ON u.id = t.user_id
@@ -306,6 +318,21 @@ class ApiRepository:
                 "UPDATE documents SET enqueued_at = coalesce(enqueued_at, now()), task_id = %s WHERE id = %s",
                 (task_id, str(document_id)),
             )
+
+    def get_status(self, company_id: uuid.UUID, document_id: str) -> StatusRecord:
+        """What the status poll shows, in one statement and one round trip (no transaction):
+        the primary-key row, only the columns the answer needs, tenancy in the WHERE."""
+        try:
+            uuid.UUID(str(document_id))
+        except ValueError:
+            raise DocumentNotFound(document_id) from None
+        with single_statement(self.database_url, self.pool_size) as cur:
+            cur.execute("""SELECT id, status, quality_score, error, created_at, updated_at FROM documents
+                           WHERE id = %s AND company_id = %s""", (str(document_id), str(company_id)))
+            row = cur.fetchone()
+        if row is None:
+            raise DocumentNotFound(document_id)
+        return StatusRecord(**row)
 
     def get_document_for_company(self, company_id: uuid.UUID, document_id: str) -> DocumentRecord:
         with self.tx() as cur:

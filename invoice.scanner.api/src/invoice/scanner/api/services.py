@@ -22,7 +22,7 @@ from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK, is_amqp
 from invoice.scanner.processing.celery_app import create_app as create_celery
 from invoice.scanner.processing.db.connection import DatabaseUnavailable
 
-from invoice.scanner.api.auth import LoginRateLimiter
+from invoice.scanner.api.auth import LoginRateLimiter, TokenCache
 from invoice.scanner.api.config import ApiConfig
 from invoice.scanner.api.errors import BrokerUnavailable, DuplicateDocument, UploadRejected
 from invoice.scanner.api.repository import ApiRepository, DocumentRecord, NewDocument, RetryClaim
@@ -66,6 +66,7 @@ class ApiState:
     rate_limiter: LoginRateLimiter
     registry: CollectorRegistry
     storage: storage.Storage
+    token_cache: TokenCache
     uploads: Counter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +86,7 @@ class ApiState:
             registry=CollectorRegistry(auto_describe=True),
             # boto3 is imported only when STORAGE_URL names a bucket.
             storage=storage.open_storage(config.processing.storage_url, config.documents_dir),
+            token_cache=TokenCache(client, config.auth_cache_ttl_s),
         )
 
     def ping_broker(self) -> None:

@@ -49,5 +49,6 @@ class Logout(MethodView):
         """Revoke the bearer token this request carries."""
         principal = current_principal()
         _state().repo.revoke_token(principal.token_id)
+        _state().token_cache.invalidate()  # every API process, at once
         logger.info("user %s signed out", principal.user_id)
         return {"message": "Token revoked"}

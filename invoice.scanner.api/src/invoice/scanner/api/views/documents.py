@@ -25,7 +25,7 @@ from invoice.scanner.api.errors import (
     UploadRejected,
 )
 from invoice.scanner.api.repository import (DocumentDetail, DocumentRecord, DocumentSummary, EInvoiceRecord,
-                                          ListFilter)
+                                          ListFilter, StatusRecord)
 from invoice.scanner.api.schemas import (
     DocumentListQuerySchema,
     DocumentListSchema,
@@ -73,7 +73,7 @@ def _flat_value(name: str, value: Any) -> Any:
     return _as_number(value) if FIELD_BY_NAME[name].kind == "amount" else _as_text(value)
 
 
-def status_body(doc: DocumentRecord) -> dict[str, Any]:
+def status_body(doc: DocumentRecord | StatusRecord) -> dict[str, Any]:
     status = Status(doc.status)
     info = STATUS_INFO[status]
     return {
@@ -267,7 +267,7 @@ class DocumentStatus(MethodView):
     def get(self, document_id):
         """Where the document is in the pipeline (what the client polls)."""
         try:
-            doc = _state().repo.get_document_for_company(require_permission("documents:read").company_id, document_id)
+            doc = _state().repo.get_status(require_permission("documents:read").company_id, document_id)
         except DocumentNotFound:
             abort(404, message=NOT_FOUND)
         return status_body(doc)

@@ -71,9 +71,11 @@ class UserView(MethodView):
         """Change a user's role or deactivate it."""
         principal = require_permission("users")
         try:
-            return review_repo(_state()).update_user(principal.company_id, user_id, principal.user_id,
+            user = review_repo(_state()).update_user(principal.company_id, user_id, principal.user_id,
                                                      data.get("role"), data.get("is_active"))
         except UserNotFound:
             abort(404, message="User not found")
         except LastAdmin:
             abort(409, message="The company must keep at least one active admin")
+        _state().token_cache.invalidate()  # a new role or a deactivation applies to the next request
+        return user

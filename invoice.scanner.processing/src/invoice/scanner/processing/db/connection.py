@@ -17,7 +17,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb as Json  # noqa: F401  (re-exported: JSON parameters are Json(value))
 from psycopg_pool import ConnectionPool
 
-__all__ = ["Json", "DatabaseError", "DatabaseUnavailable", "UniqueViolation", "transaction", "close_pools"]
+__all__ = ["Json", "DatabaseError", "DatabaseUnavailable", "UniqueViolation", "transaction", "single_statement",
+           "close_pools"]
 
 # The driver's exceptions callers name, so that they never import the driver themselves.
 DatabaseError = psycopg.Error
@@ -76,6 +77,27 @@ def transaction(database_url: str, pool_size: int = 2) -> Iterator[psycopg.Curso
         with pool.connection() as conn:  # commits on success, rolls back on error, returns it
             with conn.cursor() as cur:
                 yield cur
+    finally:
+        if conn is not None and conn.broken:
+            pool.check()
+
+
+@contextmanager
+def single_statement(database_url: str, pool_size: int = 2) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+    """A dict-row cursor for one read outside a transaction (autocommit): one round trip to the
+    server where `transaction` takes three (BEGIN, the statement, COMMIT). For hot single-row
+    reads such as the status poll; anything that writes, or reads twice, uses `transaction`."""
+    pool = _pool(database_url, pool_size)
+    conn: psycopg.Connection | None = None
+    try:
+        with pool.connection() as conn:
+            conn.autocommit = True  # a client-side switch: no round trip
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False  # the pool's other users expect transactions
     finally:
         if conn is not None and conn.broken:
             pool.check()
