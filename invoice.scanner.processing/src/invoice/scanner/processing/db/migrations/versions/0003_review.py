@@ -124,6 +124,7 @@ def downgrade() -> None:
         DROP FUNCTION audit_log_refuse_change();
         DROP TABLE review_claims;
         ALTER TABLE extracted_fields DROP COLUMN locked, DROP COLUMN corrected_by, DROP COLUMN corrected_at;
+        DROP INDEX documents_review_idx;
         DROP TRIGGER documents_version ON documents;
         DROP FUNCTION documents_bump_version();
         ALTER TABLE documents DROP COLUMN version, DROP COLUMN duplicate_of, DROP COLUMN business_key,
