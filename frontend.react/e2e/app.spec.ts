@@ -16,10 +16,11 @@ const shots = process.env.E2E_SCREENSHOTS ?? resolve("e2e", "screenshots");
 mkdirSync(shots, { recursive: true });
 
 async function screen(page: Page, name: string) {
+  await page.screenshot({ path: resolve(shots, `${name}.png`), fullPage: true });
+  await noHorizontalScroll(page); // usable at 1280 px
   const { violations } = await new AxeBuilder({ page }).analyze();
   const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
   expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), `axe on ${name}`).toEqual([]);
-  await page.screenshot({ path: resolve(shots, `${name}.png`), fullPage: true });
 }
 
 async function noHorizontalScroll(page: Page) {
@@ -95,16 +96,21 @@ test("upload, watch, inspect, review and approve", async ({ page }) => {
   await expect(page).toHaveURL(/\/app\/review\/[0-9a-f-]{36}$/);
   const reviewedId = page.url().split("/").pop()!;
   await expect(page.getByText(/You hold this document until/)).toBeVisible();
-  const total = page.getByLabel("Total", { exact: true });
-  await total.fill(env("E2E_REVIEW_TOTAL"));
-  await total.press("Enter"); // accept and move to the next field
-  await expect(page.getByLabel("Amount due")).toBeFocused();
+  const date = page.getByLabel("Invoice date", { exact: true });
+  await date.fill("01/03/2024");
+  await expect(page.getByText("Use a date as YYYY-MM-DD")).toBeVisible(); // checked before it is sent
+  await date.fill(env("E2E_REVIEW_DATE"));
+  await date.press("Enter"); // accept and move to the next field
+  await expect(page.getByLabel("Due date", { exact: true })).toBeFocused();
   await page.keyboard.press("Control+s");
   await expect(page.getByRole("status").filter({ hasText: "Saved 1 correction" })).toBeVisible();
   await expect(page.locator(".history").getByText(/correction/).first()).toBeVisible();
   await screen(page, "review");
-  await page.keyboard.press("Control+Enter");
-  await expect(page).not.toHaveURL(new RegExp(`/app/review/${reviewedId}$`));
+  await page.keyboard.press("Control+Enter"); // approve, then on to the next document (or the queue)
+  await page.waitForURL((u) => !u.pathname.endsWith(reviewedId), { timeout: 20_000 }).catch(async () => {
+    const said = await page.locator('[role="status"], [role="alert"]').allTextContents();
+    throw new Error(`approving did not move on; the page says: ${said.join(" | ")}`);
+  });
 
   // The list shows it approved
   await page.getByRole("link", { name: "Documents" }).click();

@@ -970,6 +970,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Approved documents of a period, with their line items */
+        get: {
+            parameters: {
+                query: {
+                    /** @description what the period applies to: the approval (default) or the invoice's own date */
+                    by?: "approved" | "invoice_date";
+                    /** @description csv (one row per line item), jsonl (one document per line), parquet (one row per document, line items nested), ubl (a ZIP of UBL 2.1 invoices, one per document) */
+                    format: "csv" | "jsonl" | "parquet" | "ubl";
+                    /** @description First day, YYYY-MM-DD (UTC) */
+                    from: string;
+                    /** @description Last day, YYYY-MM-DD (UTC), included */
+                    to: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The export, streamed (Content-Disposition: attachment) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/vnd.apache.parquet": string;
+                        "application/x-ndjson": string;
+                        "application/zip": string;
+                        "text/csv": string;
+                    };
+                };
+                /** @description The caller lacks the 'export' permission */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -1357,6 +1414,254 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The company's webhooks (secrets are never shown again) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookList"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        /** Subscribe a URL to events; the answer holds the signing secret, once */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookCreate"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookCreated"];
+                    };
+                };
+                /** @description The caller lacks the 'webhooks' permission */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        /** One webhook */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    webhook_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Webhook"];
+                    };
+                };
+                /** @description No such webhook in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Stop sending to this webhook; pending deliveries are dropped, the log is kept */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    webhook_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No such webhook in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        /** The webhook's deliveries, newest first, each with its attempts */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    state?: "pending" | "delivered" | "failed" | null;
+                };
+                header?: never;
+                path: {
+                    webhook_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeliveryList"];
+                    };
+                };
+                /** @description No such webhook in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                delivery_id: string;
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a delivery's event again, as a new delivery due now */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    delivery_id: string;
+                    webhook_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Accepted */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Delivery"];
+                    };
+                };
+                /** @description No such webhook or delivery in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1377,6 +1682,15 @@ export interface components {
             /** @description Signals that block approval, looked at and accepted */
             acknowledge?: ("iban_changed" | "possible_duplicate")[];
             comment?: string;
+        };
+        Attempt: {
+            attempt?: number;
+            duration_ms?: number;
+            error?: string | null;
+            response_excerpt?: string | null;
+            /** Format: date-time */
+            started_at?: string;
+            status_code?: number | null;
         };
         AuditEntry: {
             /** @enum {string} */
@@ -1445,6 +1759,34 @@ export interface components {
             };
             /** @description Replaces every line item */
             line_items?: components["schemas"]["CorrectedLineItem"][];
+        };
+        Delivery: {
+            attempt_log?: components["schemas"]["Attempt"][];
+            attempts?: number;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            delivered_at?: string | null;
+            /** Format: uuid */
+            document_id?: string | null;
+            /** Format: uuid */
+            event_id?: string;
+            event_type?: string;
+            /** Format: uuid */
+            id?: string;
+            last_error?: string | null;
+            last_status_code?: number | null;
+            /** Format: date-time */
+            next_attempt_at?: string | null;
+            /** Format: uuid */
+            redelivery_of?: string | null;
+            /** @enum {string} */
+            state?: "pending" | "delivered" | "failed";
+            /** Format: uuid */
+            subscription_id?: string;
+        };
+        DeliveryList: {
+            deliveries?: components["schemas"]["Delivery"][];
         };
         Dependency: {
             error?: string;
@@ -1879,6 +2221,37 @@ export interface components {
             last_confirmed_at?: string | null;
             name?: string;
             vat_id?: string | null;
+        };
+        Webhook: {
+            /** Format: date-time */
+            created_at?: string;
+            description?: string | null;
+            events?: string[];
+            /** Format: uuid */
+            id?: string;
+            url?: string;
+        };
+        WebhookCreate: {
+            /** @default null */
+            description: string | null;
+            /** @description event types to receive; '*' = all (the default) */
+            events?: ("document.approved" | "document.rejected" | "document.manual_review" | "document.failed" | "*")[];
+            /** Format: url */
+            url: string;
+        };
+        WebhookCreated: {
+            /** Format: date-time */
+            created_at?: string;
+            description?: string | null;
+            events?: string[];
+            /** Format: uuid */
+            id?: string;
+            /** @description The signing secret. Shown this once: store it now. */
+            secret?: string;
+            url?: string;
+        };
+        WebhookList: {
+            webhooks?: components["schemas"]["Webhook"][];
         };
     };
     responses: {

@@ -19,7 +19,7 @@ async function downloadOriginal(doc: DocumentDetail) {
 export default function DocumentScreen() {
   const { id = "" } = useParams();
   const doc = useDocument(id);
-  const ocr = useOcr(id, !!doc.data?.pages?.length);
+  const ocr = useOcr(id, !!doc.data?.pages?.length, doc.data?.status);
   const [pageNo, setPageNo] = useState(1);
   const [selected, setSelected] = useState<string | null>(null);
 

@@ -1,5 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useMemo, useState, type MouseEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type MouseEvent, type RefObject } from "react";
 import { authorizedFetch, type Schemas } from "../../api/client";
 import { confidenceBand } from "./format";
 import { displayHeight, fieldAt, fieldBoxes, nextZoom, wordBoxes } from "./geometry";
@@ -27,6 +27,19 @@ function usePageImage(documentId: string, pageNo: number) {
   return { url, error: image.error };
 }
 
+/** The width that fits the page into its scroll area at 100 % (followed as the window resizes). */
+function useFitWidth(ref: RefObject<HTMLElement>): number | undefined {
+  const [width, setWidth] = useState<number>();
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || typeof ResizeObserver === "undefined") return;
+    const observer = new ResizeObserver(() => setWidth(Math.max(320, Math.floor(el.clientWidth - 2))));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [ref]);
+  return width;
+}
+
 export interface PageViewerProps {
   documentId: string;
   pages: Schemas["Page"][];
@@ -40,12 +53,14 @@ export interface PageViewerProps {
 
 export function PageViewer({ documentId, pages, fields, ocr, pageNo, onPage, selected, onSelect }: PageViewerProps) {
   const [zoom, setZoom] = useState(1);
+  const scroller = useRef<HTMLDivElement>(null);
   const [showWords, setShowWords] = useState(true);
   const page = pages.find((p) => p.page_no === pageNo);
   const { url, error } = usePageImage(documentId, pageNo);
   const boxes = useMemo(() => fieldBoxes(fields, pageNo), [fields, pageNo]);
   const words = useMemo(() => wordBoxes(ocr?.find((p) => p.page_no === pageNo)), [ocr, pageNo]);
-  const width = BASE_WIDTH * zoom;
+  const fit = useFitWidth(scroller);
+  const width = (fit ?? BASE_WIDTH) * zoom;
   const height = displayHeight(page?.width ?? 1, page?.height ?? 1.414, width);
 
   function click(e: MouseEvent<SVGSVGElement>) {
@@ -69,7 +84,7 @@ export function PageViewer({ documentId, pages, fields, ocr, pageNo, onPage, sel
           <span className="swatch high" /> ≥ 90 % <span className="swatch medium" /> ≥ 70 % <span className="swatch low" /> lower
         </span>
       </div>
-      <div className="page-scroll">
+      <div className="page-scroll" ref={scroller} tabIndex={0} role="region" aria-label={`Page ${pageNo}, scrollable`}>
         {error && <p role="alert" className="error">{error.message}</p>}
         <div className="page" style={{ width, height }} data-testid="page">
           {url && <img src={url} alt={`Page ${pageNo} of the document`} width={width} height={height} />}

@@ -9,9 +9,10 @@ export function useDocument(id: string) {
   });
 }
 
-export function useOcr(id: string, enabled: boolean) {
+/** The OCR words; read again when the document's status moves on (the OCR stage adds them). */
+export function useOcr(id: string, enabled: boolean, status?: string) {
   return useQuery({
-    queryKey: ["ocr", id],
+    queryKey: ["ocr", id, status],
     queryFn: async () => unwrap(await api.GET("/documents/{document_id}/ocr", { params: { path: { document_id: id } } })),
     enabled,
     staleTime: 60_000,
