@@ -308,11 +308,24 @@ def zugferd_pdf(spec: Spec = Spec(), picture: Picture = Picture()) -> bytes:
                                 check_xsd=True, check_schematron=False)
 
 
+def basicwl_pdf(spec: Spec = Spec()) -> bytes:
+    """A Factur-X BASIC WL hybrid: header and totals in the XML, no invoice lines (the picture
+    shows them)."""
+    import re
+
+    from facturx import generate_from_binary
+
+    xml = cii(spec, "urn:factur-x.eu:1p0:basicwl").decode()
+    for element in ("IncludedSupplyChainTradeLineItem", "PayeeSpecifiedCreditorFinancialInstitution"):
+        xml = re.sub(rf"\s*<ram:{element}>.*?</ram:{element}>", "", xml, flags=re.S)
+    return generate_from_binary(visible_pdf(spec), xml.encode(), flavor="factur-x", level="basicwl", check_xsd=True)
+
+
 def tampered(spec: Spec = Spec()) -> tuple[bytes, Picture]:
     """A hybrid whose picture shows another total and another IBAN than its XML."""
     picture = Picture(total=spec.total + Decimal("900.00"), iban="DE02120300000000202051")
     return zugferd_pdf(spec, picture), picture
 
 
-__all__ = ["Line", "Picture", "Spec", "cii", "peppol_ubl", "replace", "tampered", "visible_pdf", "xrechnung_cii",
+__all__ = ["Line", "Picture", "Spec", "basicwl_pdf", "cii", "peppol_ubl", "replace", "tampered", "visible_pdf", "xrechnung_cii",
            "zugferd_pdf"]

@@ -21,7 +21,10 @@ What it measures
 3. **Time per document**: the whole e-invoice path (find the XML, read it, render and read the
    picture of a hybrid, cross-check, validate, judge), median and p90, beside the usual path
    (render, text layer, local extractor, extraction, evaluation) of a born-digital PDF without
-   XML, measured in the same process, as a ratio.
+   XML, measured in the same process, as a ratio. `--plain N` generated invoices are timed
+   twice, alternately: as a PDF without XML and as the same PDF with its Factur-X XML (twins, the
+   fair comparison); the corpus's hybrids (often several pages with images) and bare XML files
+   are reported beside them.
 
 Everything runs in one process through the real stage functions (no Celery, no database),
 as `benchmarks/accuracy/run.py` does.
@@ -142,7 +145,24 @@ def files(corpus: Path, xrechnung: Path | None) -> list[Path]:
     return found
 
 
-def plain_pdf_seconds(settings: Settings, work: Path, n: int) -> list[float]:
+def twin_seconds(settings: Settings, work: Path, n: int) -> tuple[list[float], list[float]]:
+    """Generated twins: the same one-page invoice as a born-digital PDF without XML (usual path)
+    and as a Factur-X hybrid (e-invoice path), alternately, so both see the same machine load."""
+    import einvoicegen as gen
+
+    plain, hybrid = [], []
+    for i in range(n):
+        spec = gen.Spec(number=f"TWIN-{i}")
+        path = work / f"twin-{i}.pdf"
+        path.write_bytes(gen.zugferd_pdf(spec))
+        started = time.perf_counter()
+        flow.run_in_process(path, settings, work / f"twin-pages-{i}")
+        hybrid.append(time.perf_counter() - started)
+        plain += plain_pdf_seconds(settings, work, 1, spec)
+    return plain, hybrid
+
+
+def plain_pdf_seconds(settings: Settings, work: Path, n: int, spec=None) -> list[float]:
     """The usual path for a born-digital PDF without XML (the same visible layer as the hybrids)."""
     import einvoicegen as gen
 
@@ -155,7 +175,7 @@ def plain_pdf_seconds(settings: Settings, work: Path, n: int) -> list[float]:
     times = []
     for i in range(n):
         path = work / f"plain-{i}.pdf"
-        path.write_bytes(gen.visible_pdf(gen.Spec(number=f"PLAIN-{i}")))
+        path.write_bytes(gen.visible_pdf(spec or gen.Spec(number=f"PLAIN-{i}")))
         started = time.perf_counter()
         pages = ocr_pages(preprocess(path, sniff.PDF, work / f"plain-pages-{i}", settings), settings)
         extraction = extract(LocalProvider(settings).predict(pages, []), pages)
@@ -169,7 +189,8 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, required=True, help="local copy of github.com/ZUGFeRD/corpus")
     ap.add_argument("--xrechnung", type=Path, help="local copy of github.com/itplr-kosit/xrechnung-testsuite")
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--plain", type=int, default=10, help="born-digital PDFs without XML to time beside them")
+    ap.add_argument("--plain", type=int, default=10,
+                    help="generated invoices timed twice: as a PDF without XML and as a Factur-X hybrid")
     ap.add_argument("--json", type=Path, help="write per-file results here")
     args = ap.parse_args()
     settings = Settings()
@@ -182,7 +203,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        plain = plain_pdf_seconds(settings, work, args.plain)
+        plain, twins = twin_seconds(settings, work, args.plain)
         for i, path in enumerate(todo):
             row = {"file": str(path.relative_to(path.parents[len(path.parents) - 1])), "expected_valid":
                    expected_validity(path)}
@@ -210,12 +231,13 @@ def main() -> None:
             rows.append(row)
             print(f"{i + 1}/{len(todo)} {row['file']}: {row.get('syntax')} valid={row.get('valid')} "
                   f"expected={row['expected_valid']} {row.get('mismatch') or ''}", file=sys.stderr)
-    report(rows, plain)
+    report(rows, plain, twins)
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "plain_seconds": plain}, indent=1, default=str))
+        args.json.write_text(json.dumps({"rows": rows, "plain_seconds": plain, "hybrid_twin_seconds": twins},
+                                        indent=1, default=str))
 
 
-def report(rows: list[dict], plain: list[float]) -> None:
+def report(rows: list[dict], plain: list[float], twins: list[float]) -> None:
     einv = [r for r in rows if r.get("einvoice")]
     termed = [r for r in einv if "terms" in r]
     print(f"files: {len(rows)}; with an e-invoice: {len(einv)}; without: "
@@ -251,9 +273,12 @@ def report(rows: list[dict], plain: list[float]) -> None:
 
     print("\ntime per document (one process):")
     if plain:
-        print(f"  born-digital PDF without XML (usual path): {stats(plain)}")
+        print(f"  generated born-digital PDF without XML (usual path): {stats(plain)}")
+    if twins:
+        print(f"  the same invoices as Factur-X hybrids (e-invoice path): {stats(twins)}"
+              + (f"; ratio {statistics.median(twins) / statistics.median(plain):.2f}" if plain else ""))
     if t_pdf:
-        print(f"  hybrid PDF (e-invoice path, incl. reading the picture): {stats(t_pdf)}"
+        print(f"  corpus hybrid PDFs (e-invoice path, incl. reading the picture): {stats(t_pdf)}"
               + (f"; ratio to the usual path {statistics.median(t_pdf) / statistics.median(plain):.2f}" if plain else ""))
     if t_xml:
         print(f"  bare XML (e-invoice path): {stats(t_xml)}"

@@ -171,3 +171,27 @@ def test_line_items_are_exact_decimals():
     extraction = flow.xml_extraction(prediction)
     assert [(li.quantity, li.unit_price) for li in extraction.line_items] == [(8.0, 120.0), (12.0, 24.5)]
     assert Decimal(str(extraction.fields["vat"].value)) == Decimal("238.26")
+
+
+def test_basic_wl_takes_its_line_items_from_the_picture(tmp_path):
+    path = tmp_path / "wl.pdf"
+    path.write_bytes(gen.basicwl_pdf(gen.Spec(number="WL-1")))
+    result = _run(path, tmp_path)
+    assert result.row.profile == "basicwl" and result.validation.valid
+    assert result.row.provenance["line_items"] == "page"
+    assert [(li.description, li.amount) for li in result.extraction.line_items] == [
+        ("Beratung Datenschutz", 960.0), ("Schulungsunterlagen", 294.0)]
+    assert result.extraction.fields["total"].value == 1492.26 and result.evaluation.approved
+
+
+def test_zugferd1_is_read_validated_by_its_xsd_and_sent_to_review(tmp_path):
+    path = DATA / "zugferd1-basic-einfach.xml"
+    inv = terms.read(path.read_bytes())
+    assert inv.syntax == sniff.ZUGFERD1 and not inv.en16931
+    values = terms.field_values(inv.terms)
+    assert (values["invoice_number"], values["invoice_date"], values["total"]) == ("471102", "2013-03-05", "235.62")
+    assert values["iban"] == "DE08700901001234567890" and values["vendor_name"] == "Lieferant GmbH"
+    result = _run(path, tmp_path)
+    assert result.validation.valid and result.validation.checked == ["XSD ZUGFeRD 1.0"]
+    assert not result.evaluation.approved
+    assert any("ZUGFeRD 1.0 predates EN 16931" in r for r in result.evaluation.reasons)
