@@ -13,7 +13,7 @@ from invoice.scanner.processing.config import get_settings
 from invoice.scanner.processing.db.repository import Repository
 from invoice.scanner.processing.models import (FieldPrediction, LineItemPrediction, LlmUsage, OcrLine, OcrPage, OcrWord,
                                                PageImage, Prediction)
-from invoice.scanner.processing.pipeline import StageContext
+from invoice.scanner.processing.runner import StageContext
 from invoice.scanner.processing.status import Status
 
 PAGE_W, PAGE_H = 1654, 2339

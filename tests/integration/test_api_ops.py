@@ -166,7 +166,8 @@ def test_the_api_imports_no_ocr_opencv_or_llm_code(api_config):
         "from invoice.scanner.api.config import ApiConfig\n"
         f"create_app(ApiConfig.from_env({{}}).with_overrides(database_url={api_config.database_url!r}))\n"
         "heavy = {'cv2', 'numpy', 'onnxruntime', 'rapidocr', 'paddleocr', 'openai', 'anthropic',\n"
-        "         'google', 'invoice.scanner.processing.stages', 'invoice.scanner.processing.pipeline',\n"
+        "         'google', 'invoice.scanner.processing.stages', 'invoice.scanner.processing.runner',\n"
+        "         'invoice.scanner.processing.orchestrator', 'invoice.scanner.processing.maintenance',\n"
         "         'boto3', 'botocore'}  # boto3 only with STORAGE_URL=s3://...\n"
         "print(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy))\n"
     )

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from invoice.scanner.processing import pipeline
+from invoice.scanner.processing import maintenance, orchestrator
 from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK, create_app
 from invoice.scanner.processing.config import Settings
 
@@ -15,20 +15,21 @@ from invoice.scanner.processing.config import Settings
 @pytest.fixture
 def broker_app(redis_db_url, monkeypatch):
     app = create_app(Settings(redis_url=redis_db_url(9)))
-    monkeypatch.setattr(pipeline, "app", app)
+    monkeypatch.setattr(orchestrator, "app", app)
+    monkeypatch.setattr(maintenance, "app", app)
     yield app
     app.pool.force_close_all()
 
 
 def test_waiting_messages_lists_queued_stage_and_orchestrator_messages(broker_app):
     queued, orchestrated = str(uuid.uuid4()), str(uuid.uuid4())
-    pipeline.send_pipeline(queued, 3, "ocr")  # the chain's first message waits on the ocr queue
+    orchestrator.send_pipeline(queued, 3, "ocr")  # the chain's first message waits on the ocr queue
     broker_app.send_task(ORCHESTRATE_TASK, args=[orchestrated, str(uuid.uuid4())], kwargs={"expected_run": 0})
-    waiting = pipeline.waiting_messages()
+    waiting = maintenance.waiting_messages()
     assert (queued, 3) in waiting
     assert (orchestrated, 0) in waiting
     assert (queued, 2) not in waiting  # a message of an older run does not count
 
 
 def test_no_waiting_messages_on_an_empty_broker(broker_app):
-    assert pipeline.waiting_messages() == set()
+    assert maintenance.waiting_messages() == set()

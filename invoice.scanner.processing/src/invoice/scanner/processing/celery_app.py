@@ -48,8 +48,11 @@ WORKER_PROFILES: dict[str, dict[str, int]] = {
     WEBHOOKS_QUEUE: {"concurrency": 4},  # I/O bound: waiting on receivers' answers
 }
 
+# A module per queue: orchestrator, maintenance, webhooks, and the stage modules (whose tasks
+# go through runner.run_stage).
 TASK_MODULES = [
-    "invoice.scanner.processing.pipeline",
+    "invoice.scanner.processing.orchestrator",
+    "invoice.scanner.processing.maintenance",
     "invoice.scanner.processing.webhooks.tasks",
     *(f"invoice.scanner.processing.stages.{q}" for q in STAGE_QUEUES),
 ]

@@ -102,7 +102,7 @@ def xml_prediction(row: store.EInvoiceRow) -> Prediction:
 
 def at_llm(ctx) -> Any:
     """Predictions from the XML; for a hybrid, the local extractor's reading of the picture too."""
-    from invoice.scanner.processing.pipeline import StageOutcome
+    from invoice.scanner.processing.runner import StageOutcome
 
     doc_id = str(ctx.document.id)
     row = store.load(ctx.settings.database_url, doc_id)
@@ -220,7 +220,7 @@ def combine(extraction: Extraction, profile: str | None, visible: Extraction | N
 
 
 def at_extraction(ctx) -> Any:
-    from invoice.scanner.processing.pipeline import StageOutcome
+    from invoice.scanner.processing.runner import StageOutcome
     from invoice.scanner.processing.stages.extraction import extract
 
     doc_id = str(ctx.document.id)

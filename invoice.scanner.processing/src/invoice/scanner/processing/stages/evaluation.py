@@ -28,7 +28,7 @@ from invoice.scanner.processing.extract import vendor_memory
 from invoice.scanner.processing.extract.labels import LEGAL_FORMS
 from invoice.scanner.processing.fields import CORE_FIELDS
 from invoice.scanner.processing.models import Evaluation, Extraction, NormalizedField
-from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
+from invoice.scanner.processing.runner import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.status import Status
 
 logger = logging.getLogger(__name__)

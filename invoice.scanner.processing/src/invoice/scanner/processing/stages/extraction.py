@@ -25,7 +25,7 @@ from invoice.scanner.processing.einvoice import flow as einvoice_flow
 from invoice.scanner.processing.fields import FIELD_BY_NAME, FIELD_NAMES
 from invoice.scanner.processing.models import (Extraction, FieldPrediction, NormalizedField, NormalizedLineItem,
                                                OcrPage, Prediction)
-from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
+from invoice.scanner.processing.runner import StageContext, StageOutcome, run_stage, stage_task
 
 logger = logging.getLogger(__name__)
 

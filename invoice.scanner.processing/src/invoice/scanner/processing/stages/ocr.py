@@ -9,7 +9,7 @@ from celery.signals import worker_process_init
 
 from invoice.scanner.processing.config import Settings, get_settings
 from invoice.scanner.processing.models import PDF_TEXT_ENGINE, OcrLine, OcrPage, PageImage
-from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
+from invoice.scanner.processing.runner import StageContext, StageOutcome, run_stage, stage_task
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.einvoice import flow as einvoice_flow
 from invoice.scanner.processing.errors import PermanentStageError
 from invoice.scanner.processing.models import OcrWord, PageImage
-from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
+from invoice.scanner.processing.runner import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.status import Status
 from invoice.scanner.processing.storage import LocalStorage, ObjectMissing, Storage, document_prefix, get_storage
 

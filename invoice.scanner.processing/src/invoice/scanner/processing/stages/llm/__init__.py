@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from invoice.scanner.processing.einvoice import flow as einvoice_flow
-from invoice.scanner.processing.pipeline import StageContext, StageOutcome, run_stage, stage_task
+from invoice.scanner.processing.runner import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.stages.llm.providers import get_provider
 
 

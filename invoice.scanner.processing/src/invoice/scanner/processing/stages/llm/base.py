@@ -22,7 +22,7 @@ class ProviderError(Exception):
 class TransientProviderError(ProviderError, TransientStageError):
     """Rate limit, 5xx, timeout, connection error: retry with the stage's backoff.
 
-    A `TransientStageError`, so `pipeline.run_stage` retries it and waits at least
+    A `TransientStageError`, so `runner.run_stage` retries it and waits at least
     `retry_after_s` (the vendor's Retry-After) before the next attempt."""
 
     def __init__(self, message: str, retry_after_s: float | None = None):
@@ -32,7 +32,7 @@ class TransientProviderError(ProviderError, TransientStageError):
 class PermanentProviderError(ProviderError, PermanentStageError):
     """Refusal, content filter, bad request, auth failure, unusable output: no retry.
 
-    A `PermanentStageError`, so `pipeline.run_stage` fails the document at once."""
+    A `PermanentStageError`, so `runner.run_stage` fails the document at once."""
 
 
 class LlmProvider(ABC):
