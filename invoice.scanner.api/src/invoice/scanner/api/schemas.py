@@ -6,7 +6,10 @@ from datetime import timezone
 import marshmallow as ma
 from flask_smorest.fields import Upload
 
-from invoice.scanner.processing.status import Status
+from typing import Any
+
+from invoice.scanner.processing.fields import FIELD_BY_NAME
+from invoice.scanner.processing.status import STATUS_INFO, Status, progress
 
 
 class UtcDateTime(ma.fields.DateTime):
@@ -64,8 +67,45 @@ class ProgressSchema(ma.Schema):
     percentage = ma.fields.Integer()
 
 
-class StatusSchema(ma.Schema):
-    document_id = ma.fields.UUID()
+def _as_number(value: Any) -> float | None:
+    """Amounts are JSON numbers in the contract, whatever the extraction stored."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def flat_value(name: str, value: Any) -> Any:
+    """A field's value as the contract's flat key holds it: amounts as numbers, the rest as text."""
+    if FIELD_BY_NAME[name].kind == "amount":
+        return _as_number(value)
+    return None if value is None else str(value)
+
+
+# Keys derived from a record's status through the one status table (status.py).
+_FROM_STATUS = {
+    "status": lambda s: s.value,
+    "status_name": lambda s: STATUS_INFO[s].name,
+    "status_description": lambda s: STATUS_INFO[s].description,
+    "progress": progress,
+}
+
+
+class RecordSchema(ma.Schema):
+    """Dumps the repository's dataclasses: the status keys come from the record's `status`."""
+
+    def get_attribute(self, obj, attr, default):
+        if attr in _FROM_STATUS and attr in self.fields:
+            return _FROM_STATUS[attr](Status(obj.status))
+        return super().get_attribute(obj, attr, default)
+
+
+class StatusSchema(RecordSchema):
+    """A document record (`DocumentRecord`, `StatusRecord`) as the status the client polls."""
+
+    document_id = ma.fields.UUID(attribute="id")
     status = ma.fields.String(metadata={"enum": [s.value for s in Status]})
     status_name = ma.fields.String()
     status_description = ma.fields.String()
@@ -73,7 +113,7 @@ class StatusSchema(ma.Schema):
     quality_score = ma.fields.Float(allow_none=True)
     error = ma.fields.String(allow_none=True)
     created_at = UtcDateTime()
-    last_update = UtcDateTime()
+    last_update = UtcDateTime(attribute="updated_at")
 
 
 BBox = ma.fields.List(ma.fields.Float(), allow_none=True,
@@ -208,7 +248,9 @@ class DocumentListQuerySchema(ma.Schema):
             raise ma.ValidationError("must not be after created_to", "created_from")
 
 
-class DocumentSummarySchema(ma.Schema):
+class DocumentSummarySchema(RecordSchema):
+    """A `DocumentSummary` as one row of the list."""
+
     id = ma.fields.UUID()
     status = ma.fields.String()
     status_name = ma.fields.String()
@@ -216,7 +258,7 @@ class DocumentSummarySchema(ma.Schema):
     original_filename = ma.fields.String()
     content_type = ma.fields.String()
     size_bytes = ma.fields.Integer()
-    page_count = ma.fields.Integer(allow_none=True)
+    page_count = ma.fields.Integer(allow_none=True, attribute="pages")
     quality_score = ma.fields.Float(allow_none=True)
     invoice_number = ma.fields.String(allow_none=True)
     invoice_date = ma.fields.String(allow_none=True)
@@ -224,7 +266,14 @@ class DocumentSummarySchema(ma.Schema):
     currency = ma.fields.String(allow_none=True)
     total = ma.fields.Float(allow_none=True)
     created_at = UtcDateTime()
-    last_update = UtcDateTime()
+    last_update = UtcDateTime(attribute="updated_at")
+
+    FLAT = ("invoice_number", "invoice_date", "vendor_name", "currency", "total")
+
+    def get_attribute(self, obj, attr, default):
+        if attr in self.FLAT:  # the summary's few extracted values, by name
+            return flat_value(attr, obj.fields.get(attr))
+        return super().get_attribute(obj, attr, default)
 
 
 class DocumentListSchema(ma.Schema):

@@ -12,8 +12,8 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from invoice.scanner.processing.fields import CONTRACT_FLAT_FIELDS, FIELD_BY_NAME
-from invoice.scanner.processing.status import STATUS_INFO, Status, progress
+from invoice.scanner.processing.fields import CONTRACT_FLAT_FIELDS
+from invoice.scanner.processing.status import STATUS_INFO, Status
 
 from invoice.scanner.api.auth import current_principal, require_permission
 from invoice.scanner.api.errors import (
@@ -24,8 +24,7 @@ from invoice.scanner.api.errors import (
     NotRetryable,
     UploadRejected,
 )
-from invoice.scanner.api.repository import (DocumentDetail, DocumentRecord, DocumentSummary, EInvoiceRecord,
-                                          ListFilter, StatusRecord)
+from invoice.scanner.api.repository import DocumentDetail, EInvoiceRecord, ListFilter
 from invoice.scanner.api.schemas import (
     DocumentListQuerySchema,
     DocumentListSchema,
@@ -35,6 +34,7 @@ from invoice.scanner.api.schemas import (
     StatusSchema,
     UploadFileSchema,
     UploadResponseSchema,
+    flat_value,
 )
 from invoice.scanner.api.review_service import etag, with_review_keys
 from invoice.scanner.api.services import retry_document, upload_document
@@ -55,38 +55,7 @@ def _state():
 # -- presenting ------------------------------------------------------------------------------
 
 
-def _as_number(value: Any) -> float | None:
-    """Amounts are JSON numbers in the contract, whatever the extraction stored."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _as_text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _flat_value(name: str, value: Any) -> Any:
-    return _as_number(value) if FIELD_BY_NAME[name].kind == "amount" else _as_text(value)
-
-
-def status_body(doc: DocumentRecord | StatusRecord) -> dict[str, Any]:
-    status = Status(doc.status)
-    info = STATUS_INFO[status]
-    return {
-        "document_id": doc.id,
-        "status": status.value,
-        "status_name": info.name,
-        "status_description": info.description,
-        "progress": progress(status),
-        "quality_score": doc.quality_score,
-        "error": doc.error,
-        "created_at": doc.created_at,
-        "last_update": doc.updated_at,
-    }
+_flat_value = flat_value  # views.review reads it from here
 
 
 def provenance(field, einvoice: EInvoiceRecord | None) -> str | None:
@@ -140,15 +109,6 @@ def document_body(detail: DocumentDetail, einvoice: EInvoiceRecord | None = None
     }
 
 
-def summary_body(s: DocumentSummary) -> dict[str, Any]:
-    return {
-        "id": s.id, "status": s.status, "status_name": STATUS_INFO[Status(s.status)].name, "error": s.error,
-        "original_filename": s.original_filename, "content_type": s.content_type, "size_bytes": s.size_bytes,
-        "page_count": s.pages, "quality_score": s.quality_score,
-        **{name: _flat_value(name, s.fields.get(name))
-           for name in ("invoice_number", "invoice_date", "vendor_name", "currency", "total")},
-        "created_at": s.created_at, "last_update": s.updated_at,
-    }
 
 
 def list_filter(query: dict[str, Any]) -> ListFilter:
@@ -236,7 +196,7 @@ class DocumentList(MethodView):
                                    filters=filters)
         page, more = rows[:limit], len(rows) > limit
         return {
-            "documents": [summary_body(s) for s in page],
+            "documents": page,
             "total": repo.count_documents(principal.company_id, status, filters=filters),
             "limit": limit,
             "offset": None if after else offset,
@@ -270,7 +230,7 @@ class DocumentStatus(MethodView):
             doc = _state().repo.get_status(require_permission("documents:read").company_id, document_id)
         except DocumentNotFound:
             abort(404, message=NOT_FOUND)
-        return status_body(doc)
+        return doc
 
 
 @blp.route("/<document_id>/history")
@@ -305,4 +265,4 @@ class DocumentRetry(MethodView):
             abort(409, message=f"Only a document in an error status can be retried; this one is {exc.status}")
         except BrokerUnavailable:
             abort(503, message="The task queue is unreachable; try again shortly")
-        return status_body(state.repo.get_document_for_company(principal.company_id, document_id))
+        return state.repo.get_document_for_company(principal.company_id, document_id)
