@@ -232,6 +232,15 @@ def at_extraction(ctx) -> Any:
     extraction, check, item_source = combine(xml_extraction(ctx.repo.load_prediction(doc_id)), row.profile,
                                              visible, pages)
     provenance = {name: "xml" for name in FIELD_NAMES}
+    # A person's corrections (review workflow) survive a re-run, as on the usual path.
+    from invoice.scanner.processing.db import review as review_db
+
+    with ctx.repo.tx() as cur:
+        locks = review_db.load_locks(cur, doc_id)
+    extraction.fields.update(locks.fields)
+    provenance.update({name: "person" for name in locks.fields})
+    if locks.line_items is not None:
+        extraction.line_items, item_source = list(locks.line_items), "person"
     ctx.repo.save_extraction(doc_id, extraction)
     store.update(ctx.settings.database_url, doc_id, provenance={**provenance, "line_items": item_source},
                  cross_check=check)
