@@ -73,6 +73,7 @@ def test_another_companys_webhook_is_404_everywhere(private_ok, make_tenant):
     for method, path in [("get", f"/webhooks/{hook}"), ("delete", f"/webhooks/{hook}"),
                          ("get", f"/webhooks/{hook}/deliveries"),
                          ("post", f"/webhooks/{hook}/deliveries/{delivery}/redeliver"),
+                         ("post", f"/webhooks/{hook}/ping"),
                          ("get", f"/webhooks/{uuid.uuid4()}"), ("get", "/webhooks/not-a-uuid")]:
         resp = getattr(private_ok, method)(path, headers=other.headers)
         assert resp.status_code == 404, (method, path, resp.json)
@@ -147,3 +148,15 @@ def test_metrics_show_the_delivery_backlog(private_ok, tenant):
     pending = 'invoice_scanner_webhook_deliveries{state="pending"}'
     assert sample(text, pending) == sample(before, pending) + 1
     assert sample(text, "invoice_scanner_webhook_oldest_pending_seconds") >= 0
+
+
+def test_ping_queues_a_delivery_to_that_webhook_only(private_ok, tenant):
+    hook = _create(private_ok, tenant, events=["document.approved"]).json["id"]
+    other = _create(private_ok, tenant).json["id"]
+    resp = private_ok.post(f"/webhooks/{hook}/ping", headers=tenant.headers)
+    assert resp.status_code == 202, resp.json
+    assert resp.json["event_type"] == "webhook.ping" and resp.json["state"] == "pending"
+    assert resp.json["document_id"] is None
+    assert [d["id"] for d in private_ok.get(f"/webhooks/{hook}/deliveries", headers=tenant.headers).json["deliveries"]] \
+        == [resp.json["id"]]
+    assert private_ok.get(f"/webhooks/{other}/deliveries", headers=tenant.headers).json["deliveries"] == []

@@ -207,3 +207,22 @@ def test_gives_up_after_the_last_attempt(webhook_env):
     [delivery] = _deliveries(repo, company, sub.id)
     assert delivery.attempts == int(FAST["WEBHOOK_MAX_ATTEMPTS"])
     assert len(delivery.attempt_log) == delivery.attempts
+
+
+def test_ping_reaches_the_receiver_signed(webhook_env):
+    database_url, _ = webhook_env
+    repo = WebhookRepository(database_url)
+    receiver = Receiver(free_port()).start()
+    try:
+        company = _company(database_url)
+        secret = signing.new_secret()
+        sub = repo.create_subscription(company, receiver.url, ["document.approved"], secret, None, None)
+        repo.ping(company, sub.id)
+        wait_for(lambda: len(receiver.requests) == 1, 30, "the ping")
+        req = receiver.requests[0]
+        headers = {k.lower(): v for k, v in req["headers"].items()}
+        signing.verify(secret, req["body"], headers[signing.SIGNATURE_HEADER.lower()])
+        assert json.loads(req["body"])["data"] == {"webhook_id": str(sub.id)}
+        assert headers[signing.EVENT_HEADER.lower()] == "webhook.ping"
+    finally:
+        receiver.stop()

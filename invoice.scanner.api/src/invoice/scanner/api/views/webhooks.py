@@ -168,6 +168,19 @@ class Deliveries(MethodView):
         return {"deliveries": deliveries}
 
 
+@blp.route("/<webhook_id>/ping")
+class Ping(MethodView):
+    @blp.response(202, DeliverySchema)
+    @blp.alt_response(404, description="No such webhook in your company")
+    def post(self, webhook_id):
+        """Send a signed `webhook.ping` event to this webhook now (to test the receiver)"""
+        principal = require_permission("webhooks")
+        try:
+            return _repository().ping(principal.company_id, _uuid(webhook_id, NOT_FOUND))
+        except SubscriptionNotFound:
+            abort(404, message=NOT_FOUND)
+
+
 @blp.route("/<webhook_id>/deliveries/<delivery_id>/redeliver")
 class Redeliver(MethodView):
     @blp.response(202, DeliverySchema)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from invoice.scanner.processing.db.connection import transaction
+from invoice.scanner.processing.db.connection import Json, transaction
+
+PING_EVENT = "webhook.ping"
 
 
 class SubscriptionNotFound(LookupError):
@@ -187,6 +189,21 @@ class WebhookRepository:
         if row is None:
             raise DeliveryNotFound(str(delivery_id))
         return self.get_delivery(company_id, row["id"])
+
+    def ping(self, company_id: uuid.UUID, subscription_id: uuid.UUID) -> Delivery:
+        """A `webhook.ping` event for this one subscription, due now: lets an integrator check
+        the URL and the signature check before any document arrives."""
+        self.get_subscription(company_id, subscription_id)
+        event_id, delivery_id = uuid.uuid4(), uuid.uuid4()
+        created = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        payload = {"id": str(event_id), "type": PING_EVENT, "created_at": created, "company_id": str(company_id),
+                   "data": {"webhook_id": str(subscription_id)}}
+        with self.tx() as cur:
+            cur.execute("""INSERT INTO webhook_events (id, company_id, document_id, type, payload)
+                           VALUES (%s, %s, NULL, %s, %s)""", (event_id, company_id, PING_EVENT, Json(payload)))
+            cur.execute("""INSERT INTO webhook_deliveries (id, company_id, subscription_id, event_id)
+                           VALUES (%s, %s, %s, %s)""", (delivery_id, company_id, subscription_id, event_id))
+        return self.get_delivery(company_id, delivery_id)
 
     def get_delivery(self, company_id: uuid.UUID, delivery_id: uuid.UUID) -> Delivery:
         found = self._deliveries("d.id = %s AND d.company_id = %s", (delivery_id, company_id), 1)
