@@ -5,7 +5,7 @@
 
 One Deployment, PodDisruptionBudget and KEDA ScaledObject per queue of
 `celery_app.QUEUES`, with the queue's concurrency from `WORKER_PROFILES` and a grace period
-that covers the stage's hard time limit (`config.DEFAULT_RETRY`), so the queues are declared
+that covers the stage's hard time limit (`celery_app.DEFAULT_RETRY`), so the queues are declared
 once, in the Celery app module, here as in docker-compose. A queue added there gets its
 worker by running this script; `make test` fails until it is run
 (tests/unit/test_kubernetes_manifests.py).
@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from invoice.scanner.processing.celery_app import QUEUES, WORKER_PROFILES
-from invoice.scanner.processing.config import DEFAULT_RETRY
+from invoice.scanner.processing.celery_app import DEFAULT_RETRY
 
 HERE = Path(__file__).resolve().parent
 WORKERS = HERE / "base" / "workers"

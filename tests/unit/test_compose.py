@@ -37,7 +37,7 @@ from invoice.scanner.processing.celery_app import (
     TASK_ROUTES,
     WORKER_PROFILES,
 )
-from invoice.scanner.processing.config import DEFAULT_RETRY
+from invoice.scanner.processing.celery_app import DEFAULT_RETRY
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"

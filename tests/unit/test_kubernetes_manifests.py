@@ -14,7 +14,7 @@ import yaml
 from kustomize_lite import build
 
 from invoice.scanner.processing.celery_app import QUEUES, WORKER_PROFILES
-from invoice.scanner.processing.config import DEFAULT_RETRY
+from invoice.scanner.processing.celery_app import DEFAULT_RETRY
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "kubernetes"

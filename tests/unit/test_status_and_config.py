@@ -1,5 +1,6 @@
 from invoice.scanner.processing.celery_app import QUEUES, STAGE_QUEUES, STAGE_TASKS, TASK_ROUTES, app
-from invoice.scanner.processing.config import DEFAULT_RETRY, Settings
+from invoice.scanner.processing.celery_app import DEFAULT_RETRY
+from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.status import (
     STAGES,
     STATUS_INFO,

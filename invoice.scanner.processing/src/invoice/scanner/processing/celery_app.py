@@ -9,6 +9,8 @@ send the orchestrator task by name.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from celery import Celery, signals
 from kombu import Exchange, Queue
 
@@ -28,6 +30,46 @@ WEBHOOK_RELAY_TASK = "invoice.scanner.webhooks.relay"
 WEBHOOK_DELIVER_TASK = "invoice.scanner.webhooks.deliver"
 STAGE_TASKS: dict[str, str] = {q: f"invoice.scanner.stages.{q}" for q in STAGE_QUEUES}
 
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int
+    backoff_s: int  # first countdown; doubles on each retry
+    time_limit_s: int  # hard limit for one attempt (the soft limit; the hard one is 30 s later)
+    deadline_s: int  # how long a document may sit in this stage before the sweeper acts
+
+    def countdown(self, retries_done: int) -> int:
+        return self.backoff_s * (2 ** retries_done)
+
+
+@dataclass(frozen=True)
+class StagePolicy:
+    """Everything about one stage's queue, in one place: its task (queue name = stage name =
+    module name under stages/), retries, backoff, time limit, deadline and worker profile."""
+
+    retry: RetryPolicy  # the defaults; <STAGE>_MAX_RETRIES, _RETRY_BACKOFF_S, _TIME_LIMIT_S,
+    #                     _DEADLINE_S override them (config.Settings.retry)
+    concurrency: int  # worker processes per worker of this queue (docker-compose, make run, k8s)
+
+
+# Retries from the pipeline issue: preprocessing 2 from 60 s, ocr 3 from 120 s, llm 3 from
+# 300 s, extraction and evaluation 2 from 30 s.
+STAGE_POLICIES: dict[str, StagePolicy] = {
+    "preprocessing": StagePolicy(RetryPolicy(2, 60, 300, 900), concurrency=2),
+    "ocr": StagePolicy(RetryPolicy(3, 120, 900, 1800), concurrency=1),  # one model copy per process; one task at a time on a GPU
+    "llm": StagePolicy(RetryPolicy(3, 300, 600, 3600), concurrency=4),  # I/O bound with vendor providers
+    "extraction": StagePolicy(RetryPolicy(2, 30, 120, 600), concurrency=2),
+    "evaluation": StagePolicy(RetryPolicy(2, 30, 120, 600), concurrency=2),
+}
+assert tuple(STAGE_POLICIES) == STAGE_QUEUES, "one policy per stage, in pipeline order"
+DEFAULT_RETRY: dict[str, RetryPolicy] = {name: p.retry for name, p in STAGE_POLICIES.items()}
+
+# The orchestrator's and the sweeper's task options (their decorators use these).
+ORCHESTRATE_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "retry_backoff": 5,
+                            "retry_backoff_max": 300, "max_retries": 10, "time_limit": 60}
+SWEEP_TASK_OPTIONS = {"acks_late": True, "time_limit": 120}
+
 TASK_ROUTES: dict[str, dict[str, str]] = {
     ORCHESTRATE_TASK: {"queue": ORCHESTRATOR_QUEUE},
     SWEEP_TASK: {"queue": MAINTENANCE_QUEUE},
@@ -39,11 +81,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
 # What each worker type should run with (docker-compose and `make run` use these).
 WORKER_PROFILES: dict[str, dict[str, int]] = {
     ORCHESTRATOR_QUEUE: {"concurrency": 2},
-    "preprocessing": {"concurrency": 2},
-    "ocr": {"concurrency": 1},  # one model copy per process; one task at a time on a GPU
-    "llm": {"concurrency": 4},  # I/O bound with vendor providers
-    "extraction": {"concurrency": 2},
-    "evaluation": {"concurrency": 2},
+    **{name: {"concurrency": p.concurrency} for name, p in STAGE_POLICIES.items()},
     MAINTENANCE_QUEUE: {"concurrency": 1},
     WEBHOOKS_QUEUE: {"concurrency": 4},  # I/O bound: waiting on receivers' answers
 }

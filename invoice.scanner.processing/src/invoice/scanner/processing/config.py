@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,26 +20,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int
-    backoff_s: int  # first countdown; doubles on each retry
-    time_limit_s: int  # hard limit for one attempt
-    deadline_s: int  # how long a document may sit in this stage before the sweeper acts
+def _stage_policies():
+    """The stages' retry policies are declared beside the routing table (`celery_app.STAGE_POLICIES`);
+    read when a Settings is built, since celery_app imports this module."""
+    from invoice.scanner.processing.celery_app import DEFAULT_RETRY, RetryPolicy
 
-    def countdown(self, retries_done: int) -> int:
-        return self.backoff_s * (2 ** retries_done)
-
-
-# Defaults from the pipeline issue: preprocessing 2 retries from 60 s, ocr 3 from 120 s,
-# llm 3 from 300 s, extraction and evaluation 2 from 30 s.
-DEFAULT_RETRY = {
-    "preprocessing": RetryPolicy(2, 60, 300, 900),
-    "ocr": RetryPolicy(3, 120, 900, 1800),
-    "llm": RetryPolicy(3, 300, 600, 3600),
-    "extraction": RetryPolicy(2, 30, 120, 600),
-    "evaluation": RetryPolicy(2, 30, 120, 600),
-}
+    return DEFAULT_RETRY, RetryPolicy
 
 
 # The environment `Settings.from_env(env)` reads instead of os.environ while it builds one.
@@ -67,6 +52,7 @@ class _RetryPolicySource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         get = self.environ.get
+        DEFAULT_RETRY, RetryPolicy = _stage_policies()
         return {"retry": {
             stage: RetryPolicy(
                 max_retries=int(get(f"{stage.upper()}_MAX_RETRIES", default.max_retries)),
@@ -100,7 +86,8 @@ class Settings(BaseSettings):
     worker_max_tasks_per_child: int = 200
     worker_max_memory_per_child_kb: int = 0  # 0 = unlimited; set for OCR workers
     # Stage retry policies
-    retry: Mapping[str, RetryPolicy] = Field(default_factory=lambda: dict(DEFAULT_RETRY))
+    # <STAGE>_MAX_RETRIES, _RETRY_BACKOFF_S, _TIME_LIMIT_S, _DEADLINE_S over celery_app.STAGE_POLICIES
+    retry: Mapping[str, Any] = Field(default_factory=lambda: dict(_stage_policies()[0]))  # stage -> RetryPolicy
     # Rendering / preprocessing
     render_dpi: int = 200
     max_page_pixels: int = 40_000_000  # bound on one rendered page, protects worker memory
@@ -176,7 +163,7 @@ class Settings(BaseSettings):
         """Every environment variable these settings read."""
         names = {(f.validation_alias if isinstance(f.validation_alias, str) else name).upper()
                  for name, f in cls.model_fields.items() if name != "retry"}
-        return names | {f"{stage.upper()}{suffix}" for stage in DEFAULT_RETRY
+        return names | {f"{stage.upper()}{suffix}" for stage in _stage_policies()[0]
                         for suffix in ("_MAX_RETRIES", "_RETRY_BACKOFF_S", "_TIME_LIMIT_S", "_DEADLINE_S")}
 
     def with_overrides(self, **overrides):

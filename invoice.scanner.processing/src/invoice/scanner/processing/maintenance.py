@@ -19,6 +19,7 @@ from invoice.scanner.processing.celery_app import (
     STAGE_QUEUES,
     STAGE_TASKS,
     SWEEP_TASK,
+    SWEEP_TASK_OPTIONS,
     app,
 )
 from invoice.scanner.processing.config import get_settings
@@ -72,7 +73,7 @@ def held_by_live_workers(timeout_s: float = 2.0) -> set[tuple[str, int | None]]:
     return found
 
 
-@app.task(name=SWEEP_TASK, acks_late=True, time_limit=120)
+@app.task(name=SWEEP_TASK, **SWEEP_TASK_OPTIONS)
 def sweep_stuck_documents() -> dict[str, int]:
     """Re-drive documents stuck past their stage deadline, or fail them after K re-drives;
     enqueue uploads whose orchestrator task never reached the broker (the outbox)."""

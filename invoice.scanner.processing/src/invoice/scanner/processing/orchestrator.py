@@ -6,7 +6,7 @@ import logging
 from celery import chain
 from celery.exceptions import Ignore
 
-from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK, STAGE_TASKS, app
+from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK, ORCHESTRATE_TASK_OPTIONS, STAGE_TASKS, app
 from invoice.scanner.processing.db.repository import DocumentNotFound
 from invoice.scanner.processing.runner import DocumentLogger, get_repository
 from invoice.scanner.processing.status import STAGES
@@ -26,9 +26,8 @@ def send_pipeline(document_id: str, run: int, from_stage: str = "preprocessing")
     return chain(*signatures).apply_async()
 
 
-@app.task(name=ORCHESTRATE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
-          autoretry_for=(Exception,), dont_autoretry_for=(DocumentNotFound,), retry_backoff=5,
-          retry_backoff_max=300, max_retries=10, time_limit=60)
+@app.task(name=ORCHESTRATE_TASK, bind=True, autoretry_for=(Exception,), dont_autoretry_for=(DocumentNotFound,),
+          **ORCHESTRATE_TASK_OPTIONS)
 def orchestrate_document_processing(self, document_id: str, company_id: str, from_stage: str = "preprocessing",
                                     expected_run: int | None = None) -> str:
     """Start (or resume from `from_stage`) the five-stage chain for one document.

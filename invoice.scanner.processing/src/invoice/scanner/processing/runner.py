@@ -142,8 +142,9 @@ def _safely(log: logging.LoggerAdapter, fn, *args) -> None:
 
 
 def stage_task(stage_name: str):
-    """The decorator of every stage task: its name and queue from the routing table, its
-    retry policy and time limits from config, late acks with redelivery on a lost worker."""
+    """The decorator of every stage task: its name, queue, retry policy and time limits from the
+    routing table's `STAGE_POLICIES` (with the environment's overrides, `Settings.retry`), late
+    acks with redelivery on a lost worker."""
     policy = get_settings().retry[stage_name]
     return app.task(
         name=STAGE_TASKS[stage_name],
