@@ -22,7 +22,9 @@ What it does
    covered by tests/integration/test_api_review.py); one company.
 3. Prints, for invoices 2..M: straight-through rate (share approved automatically), approval
    precision (approved with every core field right, as in benchmarks/accuracy), core-field
-   accuracy, and the ratio with / without memory.
+   accuracy, and the ratio with / without memory. With `--fraud-share`, that share of invoices
+   2..M carries another valid IBAN than the vendor's (payment diversion); they are counted apart:
+   how many each run approves automatically.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
-from invoicegen import LANGUAGES, LAYOUT_NAMES  # noqa: E402
+from invoicegen import LANGUAGES, LAYOUT_NAMES, ids  # noqa: E402
 from invoicegen.layouts import LAYOUTS  # noqa: E402
 from invoicegen.model import build_invoice, make_items  # noqa: E402
 from invoicegen.scan import scan  # noqa: E402
@@ -57,8 +59,9 @@ def _accuracy_module():
     return mod
 
 
-def vendor_series(vendor_seed: int, count: int, kind: str) -> list[tuple[bytes, str, dict]]:
-    """`count` invoices of one vendor: (data, content type, truth)."""
+def vendor_series(vendor_seed: int, count: int, kind: str, fraud_share: float = 0.0) -> list[tuple[bytes, str, dict]]:
+    """`count` invoices of one vendor: (data, content type, truth). After the first, a share
+    `fraud_share` carry another IBAN than the vendor's (a payment-diversion fraud)."""
     rng = random.Random(f"vendor-{vendor_seed}")
     language = rng.choice(LANGUAGES)
     layout = rng.choice(LAYOUT_NAMES)
@@ -72,10 +75,14 @@ def vendor_series(vendor_seed: int, count: int, kind: str) -> list[tuple[bytes, 
                       money=base.money, dates=base.dates, number_style=base.number_style, bank=base.bank,
                       show_bic=base.show_bic, labels=base.labels, show_tax_column=base.show_tax_column,
                       register=base.register, items=items, attention=base.attention)
+        fraud = j > 0 and base.bank.iban is not None and rng.random() < fraud_share
+        if fraud:
+            inv = replace(inv, bank=ids.bank_account(random.Random(f"{seed}-fraud"), base.country.code))
         _, n = LAYOUTS[layout](inv, random.Random(f"{vendor_seed}-layout")).render(None)
         pdf, n = LAYOUTS[layout](inv, random.Random(f"{vendor_seed}-layout")).render(n)
         truth = inv.truth()
-        truth["meta"] = {"vendor": vendor_seed, "language": language, "layout": layout, "invoice": j + 1, "pages": n}
+        truth["meta"] = {"vendor": vendor_seed, "language": language, "layout": layout, "invoice": j + 1, "pages": n,
+                         "fraud": fraud}
         if kind == "scanned":
             s = scan(pdf, seed, n)
             out.append((s.data, s.content_type, truth))
@@ -103,7 +110,7 @@ def confirmed_fields(truth: dict, extraction) -> dict:
     return out
 
 
-def run(vendors: int, invoices: int, kind: str, seed: int) -> dict:
+def run(vendors: int, invoices: int, kind: str, seed: int, fraud_share: float = 0.0) -> dict:
     from invoice.scanner.processing.stages.evaluation import ReviewContext, evaluate
     from invoice.scanner.processing.stages.extraction import extract, use_vendor_memory
     from invoice.scanner.processing.stages.llm.providers import get_provider
@@ -118,7 +125,7 @@ def run(vendors: int, invoices: int, kind: str, seed: int) -> dict:
         for v in range(vendors):
             vseed = seed * 1000 + v
             memory: vendor_memory.Match | None = None
-            for j, (data, content_type, truth) in enumerate(vendor_series(vseed, invoices, kind)):
+            for j, (data, content_type, truth) in enumerate(vendor_series(vseed, invoices, kind, fraud_share)):
                 src = Path(tmp) / f"{vseed}-{j}.{'pdf' if content_type == 'application/pdf' else 'img'}"
                 src.write_bytes(data)
                 pages = preprocess(src, content_type, Path(tmp) / f"{vseed}-{j}", settings)
@@ -146,20 +153,23 @@ def run(vendors: int, invoices: int, kind: str, seed: int) -> dict:
                                 name=lesson.name, vat_id=lesson.vat_id, iban=lesson.iban, currency=lesson.currency,
                                 layout=lesson.layout, confirmations=1, iban_confirmations=1 if lesson.iban else 0)
                 rows.append({"vendor": vseed, "invoice": j + 1, "language": truth["meta"]["language"],
+                             "fraud": truth["meta"]["fraud"],
                              "layout": truth["meta"]["layout"], **{m: results[m] for m in results},
                              "remembered_fields": sorted(memory.layout) if memory else []})
     seconds = time.perf_counter() - started
 
     def summary(mode: str) -> dict:
-        later = [r for r in rows if r["invoice"] > 1]
+        later = [r for r in rows if r["invoice"] > 1 and not r["fraud"]]
+        frauds = [r for r in rows if r["fraud"]]
         approved = [r for r in later if r[mode]["approved"]]
         right = [r for r in approved if r[mode]["score"]["core_right"]]
         return {"documents": len(later), "approved": len(approved),
                 "straight_through": len(approved) / len(later) if later else None,
                 "approval_precision": len(right) / len(approved) if approved else None,
-                "core_right": sum(r[mode]["score"]["core_right"] for r in later) / len(later) if later else None}
+                "core_right": sum(r[mode]["score"]["core_right"] for r in later) / len(later) if later else None,
+                "fraud_invoices": len(frauds), "fraud_approved": sum(r[mode]["approved"] for r in frauds)}
 
-    res = {"vendors": vendors, "invoices_per_vendor": invoices, "kind": kind, "seed": seed,
+    res = {"vendors": vendors, "invoices_per_vendor": invoices, "kind": kind, "seed": seed, "fraud_share": fraud_share,
            "threshold": settings.approval_threshold, "provider": settings.llm_provider, "seconds": seconds,
            "without": summary("without"), "with": summary("with"), "rows": rows}
     return res
@@ -175,20 +185,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--invoices", type=int, default=5, help="invoices per vendor (the first is confirmed)")
     ap.add_argument("--kind", choices=("born_digital", "scanned"), default="born_digital")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--fraud-share", type=float, default=0.0,
+                    help="share of invoices 2..M that carry another IBAN than the vendor's (default 0)")
     ap.add_argument("--json", type=Path, help="write the results (with every document) here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    res = run(args.vendors, args.invoices, args.kind, args.seed)
+    res = run(args.vendors, args.invoices, args.kind, args.seed, args.fraud_share)
     w, m = res["without"], res["with"]
     print(f"vendor memory: {res['vendors']} vendors x {res['invoices_per_vendor']} {res['kind']} invoices, "
           f"provider {res['provider']}, threshold {res['threshold']:.2f}, {res['seconds']:.0f}s")
-    print(f"invoices 2..M ({w['documents']} documents)   without memory   with memory   ratio")
+    print(f"invoices 2..M, vendor's own IBAN ({w['documents']} documents)   without memory   with memory   ratio")
     for label, key in (("straight-through rate", "straight_through"), ("approval precision", "approval_precision"),
                        ("core fields all right", "core_right")):
         a, b = w[key], m[key]
         ratio = f"{b / a:5.2f}x" if a and b is not None else "   - "
         print(f"{label:26s} {_pct(a):>14s} {_pct(b):>13s}   {ratio}")
     print(f"approved: {w['approved']} without, {m['approved']} with")
+    if w["fraud_invoices"]:
+        print(f"invoices with another IBAN ({w['fraud_invoices']}): approved automatically {w['fraud_approved']} "
+              f"without memory, {m['fraud_approved']} with memory")
     helped = [r for r in res["rows"] if r["invoice"] > 1 and r["with"]["used"]]
     print(f"documents where memory changed a field: {len(helped)}; fields most often taken from memory: "
           + ", ".join(f"{k} {v}" for k, v in sorted(
