@@ -104,6 +104,7 @@ test("upload, watch, inspect, review and approve", async ({ page }) => {
   await expect(page.getByLabel("Due date", { exact: true })).toBeFocused();
   await page.keyboard.press("Control+s");
   await expect(page.getByRole("status").filter({ hasText: "Saved 1 correction" })).toBeVisible();
+  await expect(page.getByLabel("Due date", { exact: true })).toBeFocused(); // the keyboard stays where it was
   await expect(page.locator(".history").getByText(/correction/).first()).toBeVisible();
   await screen(page, "review");
   await page.keyboard.press("Control+Enter"); // approve, then on to the next document (or the queue)

@@ -54,6 +54,7 @@ describe("ReviewForm", () => {
     await user.type(total, "1.350,00");
     await user.keyboard("{Control>}s{/Control}");
     expect(p.onSave).toHaveBeenCalledWith({ total: "1.350,00" });
+    expect(total).toHaveFocus();
     await user.clear(screen.getByLabelText("Due date"));
     await user.type(screen.getByLabelText("Due date"), "2025-01-20");
     await user.keyboard("{Control>}{Enter}{/Control}");
@@ -76,6 +77,12 @@ describe("ReviewForm", () => {
     await user.click(screen.getByLabelText("Total"));
     await user.keyboard("{Alt>}n{/Alt}");
     expect(p.onNext).toHaveBeenCalled();
+  });
+
+  it("keeps the fields usable (and focused) while a request runs, but not the actions", () => {
+    render(<ReviewForm fields={fields} busy onSave={vi.fn()} onApprove={vi.fn()} onReject={vi.fn()} />);
+    expect(screen.getByLabelText("Total")).toBeEnabled();
+    expect(screen.getByRole("button", { name: /Approve/ })).toBeDisabled();
   });
 
   it("shows the API's field errors and disables everything when read-only", () => {

@@ -89,7 +89,8 @@ export function ReviewForm({ fields, serverErrors = {}, busy, readOnly, onSelect
   return (
     <div className="review-form" onKeyDown={onFormKey}>
       <form onSubmit={(e) => { e.preventDefault(); save(); }} aria-label="Correct fields">
-        <fieldset disabled={readOnly || busy}>
+        {/* Not disabled while a request runs: that would take the focus away from the field. */}
+        <fieldset disabled={readOnly}>
           <legend className="visually-hidden">Fields</legend>
           {FIELD_SPECS.map((s, i) => {
             const f = fields[s.name];
