@@ -11,6 +11,7 @@ from PIL import Image
 from conftest import FONT_SIZE, INVOICE_LINES
 from invoice.scanner.processing.errors import PermanentStageError
 from invoice.scanner.processing.stages.preprocessing import preprocess
+from invoice.scanner.processing.vision.page_image import LazyPage, lazy_page, open_page
 
 
 def _write(tmp_path, name: str, data: bytes):
@@ -44,9 +45,12 @@ def test_text_layer_pdf_keeps_words_in_pixel_space(tmp_path, invoice_pdf, ocr_se
 
     assert len(pages) == 1
     page = pages[0]
-    saved = Image.open(page.image_path)
+    # Not rendered on the hot path: the ref names the original's page, rendered when asked for,
+    # at exactly the size the words were measured in.
+    assert lazy_page(page.image_path) == LazyPage(str(src.resolve()), 1, page.width, page.height)
+    assert not (tmp_path / "pages").exists() or not list((tmp_path / "pages").iterdir())
+    saved = open_page(page, ocr_settings)
     assert (page.page_no, page.width, page.height, page.dpi) == (1, saved.width, saved.height, 200)
-    assert page.image_path.endswith("page-0001.png")
     assert page.rotation == 0 and page.skew_degrees == 0.0
     words = _words(page)
     assert {"INV-20417", "1,510.50", "Example", "DE89"} <= set(words)
@@ -65,7 +69,7 @@ def test_rotated_pdf_page_text_layer_follows_the_rendering(tmp_path, invoice_pdf
     page = preprocess(src, "application/pdf", tmp_path / "pages", ocr_settings)[0]
 
     assert page.width > page.height  # /Rotate 90: the renderer turns the portrait page
-    saved = Image.open(page.image_path)
+    saved = open_page(page, ocr_settings)
     words = _words(page)
     for text in ("INV-20417", "Customer", "days"):
         x0, y0, x1, y1 = words[text]
@@ -85,8 +89,8 @@ def test_multi_page_pdf_and_page_limit(tmp_path, invoice_pdf, ocr_settings):
     src = _write(tmp_path, "three.pdf", invoice_pdf(pages=3))
     pages = preprocess(src, "application/pdf", tmp_path / "pages", ocr_settings)
     assert [p.page_no for p in pages] == [1, 2, 3]
-    assert sorted(f.name for f in (tmp_path / "pages").iterdir()) == [
-        "page-0001.png", "page-0002.png", "page-0003.png"]
+    assert [lazy_page(p.image_path).page_no for p in pages] == [1, 2, 3]  # text layers: nothing rendered
+    assert not (tmp_path / "pages").exists()
 
     limited = ocr_settings.with_overrides(max_pages=2)
     with pytest.raises(PermanentStageError, match="3 pages"):
@@ -105,15 +109,33 @@ def test_render_is_bounded_by_max_page_pixels(tmp_path, invoice_pdf, ocr_setting
 
 def test_output_is_idempotent_and_stale_pages_go(tmp_path, invoice_pdf, ocr_settings):
     out = tmp_path / "pages"
-    src3 = _write(tmp_path, "three.pdf", invoice_pdf(pages=3))
+    src3 = _write(tmp_path, "three.pdf", invoice_pdf(pages=3, scanned=True))
     preprocess(src3, "application/pdf", out, ocr_settings)
-    src = _write(tmp_path, "one.pdf", invoice_pdf())
+    assert len(list(out.iterdir())) == 3
+    src = _write(tmp_path, "one.pdf", invoice_pdf(scanned=True))
     first = preprocess(src, "application/pdf", out, ocr_settings)
     data = (out / "page-0001.png").read_bytes()
     second = preprocess(src, "application/pdf", out, ocr_settings)
     assert first == second
     assert (out / "page-0001.png").read_bytes() == data
     assert sorted(f.name for f in out.iterdir()) == ["page-0001.png"]
+    # A re-run that finds a text layer renders nothing, and leaves no earlier rendering behind.
+    born = preprocess(_write(tmp_path, "born.pdf", invoice_pdf()), "application/pdf", out, ocr_settings)
+    assert lazy_page(born[0].image_path) is not None and list(out.iterdir()) == []
+
+
+def test_a_lazy_page_renders_like_the_stored_rendering(tmp_path, invoice_pdf, ocr_settings):
+    from invoice.scanner.processing.vision.pdf import open_pdf, render_pypdfium2, render_scale
+
+    src = _write(tmp_path, "in.pdf", invoice_pdf())
+    page = preprocess(src, "application/pdf", tmp_path / "pages", ocr_settings)[0]
+    lazy = np.asarray(open_page(page, ocr_settings).convert("L")).astype(np.int16)
+    doc = open_pdf(src)
+    eager = render_pypdfium2(doc[0], render_scale(doc[0], 200, ocr_settings.max_page_pixels))
+    assert eager.size == (page.width, page.height)
+    assert np.abs(lazy - np.asarray(eager.convert("L")).astype(np.int16)).mean() < 2.0
+    doc.close()
+    assert lazy_page("/x/original.png") is None and lazy_page("s3://b/k/original.pdf#page=x") is None
 
 
 # --- bad input --------------------------------------------------------------------------
@@ -286,5 +308,5 @@ def test_pdf2image_renderer_matches_pypdfium2_geometry(tmp_path, invoice_pdf, oc
     a = preprocess(src, "application/pdf", tmp_path / "a", ocr_settings)[0]
     b = preprocess(src, "application/pdf", tmp_path / "b", ocr_settings.with_overrides(pdf_renderer="pdf2image"))[0]
     assert (a.width, a.height) == (b.width, b.height)
-    saved = Image.open(b.image_path)
+    saved = open_page(b, ocr_settings)
     assert _ink(saved, _words(b)["INV-20417"]) > 0.05

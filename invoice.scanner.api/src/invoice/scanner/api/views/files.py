@@ -6,6 +6,7 @@ same company check as every document read: another company's document is a 404.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from typing import Any
 
@@ -14,6 +15,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from invoice.scanner.processing.storage import ObjectMissing
+from invoice.scanner.processing.vision.page_image import lazy_page, read_page_png
 
 from invoice.scanner.api.auth import current_principal
 from invoice.scanner.api.errors import DocumentNotFound
@@ -40,6 +42,11 @@ def _send(stored: StoredFile, **kwargs):
     path, or a bucket's object streamed through (never loaded whole)."""
     storage = current_app.extensions["invoice_scanner"].storage
     try:
+        if lazy_page(stored.path) is not None:
+            # A born-digital page is rendered from the original on request (page_image.py).
+            data = read_page_png(stored.path, storage)
+            etag = hashlib.sha256(f"{stored.path}:{stored.modified_at.isoformat()}".encode()).hexdigest()[:32]
+            return send_file(io.BytesIO(data), etag=etag, last_modified=stored.modified_at, **kwargs)
         if storage.kind == "local":
             with storage.open(stored.path):  # exists and is a readable file
                 pass

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.einvoice import flow as einvoice_flow
 from invoice.scanner.processing.errors import PermanentStageError
-from invoice.scanner.processing.models import OcrWord, PageImage
+from invoice.scanner.processing.models import PageImage
 from invoice.scanner.processing.runner import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.status import Status
 from invoice.scanner.processing.storage import LocalStorage, ObjectMissing, Storage, document_prefix, get_storage
@@ -30,6 +31,8 @@ class PageWriter:
 
     storage: Storage
     prefix: str = ""
+    # The original's ref, which a page that is not rendered (a usable text layer) points at.
+    original_ref: str | None = None
 
     def key(self, page_no: int) -> str:
         name = f"page-{page_no:04d}.png"
@@ -43,8 +46,9 @@ class PageWriter:
         buf.seek(0)
         return self.storage.put_file(self.key(page_no), buf)
 
-    def remove_stale(self, count: int) -> None:
-        """A re-run must leave exactly this run's pages (an earlier run may have written more)."""
+    def remove_stale(self, stored: set[int]) -> None:
+        """A re-run must leave exactly this run's page images (an earlier run may have written
+        more, or rendered a page this run leaves to be rendered on request)."""
         for key in self.storage.list_keys(self.prefix) if self.prefix else []:
             name = key.rsplit("/", 1)[-1]
             if not (name.startswith("page-") and name.endswith(".png")):
@@ -53,7 +57,7 @@ class PageWriter:
                 number = int(name[5:-4])
             except ValueError:
                 continue
-            if number > count:
+            if number not in stored:
                 self.storage.delete(key)
 
 
@@ -67,6 +71,7 @@ def page_writer(out: "Path | PageWriter") -> PageWriter:
 def preprocess(source: Path, content_type: str, out: "Path | PageWriter", settings: Settings) -> list[PageImage]:
     """Render `source` (a local file) into upright, cleaned page images written by `out` (a
     folder or a `PageWriter` into the configured storage): page-0001.png, ..."""
+    from invoice.scanner.processing.vision.page_image import lazy_page
     from invoice.scanner.processing.vision.sniff import PDF, SUPPORTED, sniff_file
 
     source = Path(source)
@@ -83,13 +88,16 @@ def preprocess(source: Path, content_type: str, out: "Path | PageWriter", settin
         logger.warning("declared content type %s but the file is %s", content_type, actual)
     assert actual in SUPPORTED
     writer = page_writer(out)
+    if writer.original_ref is None:
+        writer = replace(writer, original_ref=str(source.resolve()))
     pages = _preprocess_pdf(source, writer, settings) if actual == PDF else _preprocess_image(source, writer, settings)
-    writer.remove_stale(len(pages))
+    writer.remove_stale({p.page_no for p in pages if lazy_page(p.image_path) is None})
     return pages
 
 
 def _preprocess_pdf(source: Path, out: PageWriter, settings: Settings) -> list[PageImage]:
     from invoice.scanner.processing.vision import pdf as pdfv
+    from invoice.scanner.processing.vision.page_image import LazyPage
 
     renderer = settings.pdf_renderer
     if renderer not in PDF_RENDERERS:
@@ -110,6 +118,21 @@ def _preprocess_pdf(source: Path, out: PageWriter, settings: Settings) -> list[P
                 raise PermanentStageError(f"page {index + 1} of the PDF cannot be loaded: {exc}") from exc
             try:
                 scale = pdfv.render_scale(page, settings.render_dpi, settings.max_page_pixels)
+                # The size every renderer gives at this scale (pdfium rounds up; pdf2image is
+                # asked for the same): the text layer is measured in it before any rendering.
+                w_pt, h_pt = page.get_size()
+                width, height = max(1, math.ceil(w_pt * scale)), max(1, math.ceil(h_pt * scale))
+                layer = pdfv.text_layer(page, width, height)
+                dpi = round(scale * 72)
+                logger.info("page %d: %dx%d at %d dpi, text layer %d chars (%d bad), usable=%s",
+                            index + 1, width, height, dpi, layer.good_chars, layer.bad_chars, layer.usable)
+                if layer.usable:
+                    # Born-digital: OCR reads the text layer, so the pixels are not needed on the
+                    # hot path. The image is rendered from the original when asked for.
+                    ref = LazyPage(out.original_ref, index + 1, width, height).ref
+                    pages.append(PageImage(page_no=index + 1, image_path=ref, width=width, height=height, dpi=dpi,
+                                           text_layer=layer.words))
+                    continue
                 try:
                     if renderer == "pdf2image":
                         pil = pdfv.render_pdf2image(source, index + 1, page, scale)
@@ -117,14 +140,9 @@ def _preprocess_pdf(source: Path, out: PageWriter, settings: Settings) -> list[P
                         pil = pdfv.render_pypdfium2(page, scale)
                 except pdfv.pdfium.PdfiumError as exc:
                     raise PermanentStageError(f"page {index + 1} of the PDF cannot be rendered: {exc}") from exc
-                layer = pdfv.text_layer(page, pil.width, pil.height)
             finally:
                 page.close()
-            dpi = round(scale * 72)
-            logger.info("page %d: %dx%d at %d dpi, text layer %d chars (%d bad), usable=%s",
-                        index + 1, pil.width, pil.height, dpi, layer.good_chars, layer.bad_chars, layer.usable)
-            pages.append(_finish_page(index + 1, pil, dpi, out, settings,
-                                      text_layer=layer.words if layer.usable else None))
+            pages.append(_finish_page(index + 1, pil, dpi, out, settings))
         return pages
     finally:
         doc.close()
@@ -135,41 +153,39 @@ def _preprocess_image(source: Path, out: PageWriter, settings: Settings) -> list
 
     pages: list[PageImage] = []
     for index, (pil, dpi) in enumerate(iter_image_pages(source, settings.max_page_pixels, settings.max_pages)):
-        pages.append(_finish_page(index + 1, pil, dpi, out, settings, text_layer=None))
+        pages.append(_finish_page(index + 1, pil, dpi, out, settings))
     if not pages:
         raise PermanentStageError("the image has no pages")
     return pages
 
 
-def _finish_page(page_no: int, pil, dpi: int, out: PageWriter, settings: Settings,
-                 text_layer: list[OcrWord] | None) -> PageImage:
-    """Orientation, skew and clean-up for pages without a usable text layer; then save."""
+def _finish_page(page_no: int, pil, dpi: int, out: PageWriter, settings: Settings) -> PageImage:
+    """Orientation, skew and clean-up for a page OCR will read (no usable text layer); then save.
+    (A born-digital page with its text layer is upright and straight by construction and is
+    never rendered here: the heuristics could only break it, and its word boxes would no longer
+    match.)"""
     import numpy as np
     from PIL import Image
 
-    rotation, skew = 0, 0.0
-    if text_layer is None:
-        # A born-digital page with its text layer is upright and straight by construction:
-        # the heuristics below could only break it, and its word boxes would no longer match.
-        from invoice.scanner.processing.vision.cleanup import clean_scan
-        from invoice.scanner.processing.vision.engines import get_probe
-        from invoice.scanner.processing.vision.orientation import analyze, deskew, turn
+    from invoice.scanner.processing.vision.cleanup import clean_scan
+    from invoice.scanner.processing.vision.engines import get_probe
+    from invoice.scanner.processing.vision.orientation import analyze, deskew, turn
 
-        image = np.asarray(pil)
-        geometry = analyze(image, get_probe(settings))
-        logger.info("page %d orientation evidence: %s", page_no, geometry.evidence)
-        rotation, skew = geometry.rotation, geometry.skew
-        if rotation:
-            image = turn(image, rotation)
-        if skew:
-            image = deskew(image, skew)
-        image, cleaned = clean_scan(image)
-        if cleaned:
-            logger.info("page %d clean-up: %s", page_no, cleaned)
-        pil = Image.fromarray(image)
+    image = np.asarray(pil)
+    geometry = analyze(image, get_probe(settings))
+    logger.info("page %d orientation evidence: %s", page_no, geometry.evidence)
+    rotation, skew = geometry.rotation, geometry.skew
+    if rotation:
+        image = turn(image, rotation)
+    if skew:
+        image = deskew(image, skew)
+    image, cleaned = clean_scan(image)
+    if cleaned:
+        logger.info("page %d clean-up: %s", page_no, cleaned)
+    pil = Image.fromarray(image)
     ref = out.save(page_no, pil, dpi)
     return PageImage(page_no=page_no, image_path=ref, width=pil.width, height=pil.height, dpi=dpi,
-                     rotation=rotation, skew_degrees=skew, text_layer=text_layer)
+                     rotation=rotation, skew_degrees=skew, text_layer=None)
 
 
 # --- task -------------------------------------------------------------------------------
@@ -177,7 +193,7 @@ def _finish_page(page_no: int, pil, dpi: int, out: PageWriter, settings: Setting
 def _work(ctx: StageContext) -> StageOutcome:
     doc = ctx.document
     storage = get_storage(ctx.settings)
-    writer = PageWriter(storage, f"{document_prefix(str(doc.company_id), str(doc.id))}/pages")
+    writer = PageWriter(storage, f"{document_prefix(str(doc.company_id), str(doc.id))}/pages", doc.stored_path)
     # pdfium wants a path: the bucket's object is streamed to a temporary file, deleted after.
     try:
         with storage.local_copy(doc.stored_path, suffix=Path(doc.stored_path).suffix) as source:
