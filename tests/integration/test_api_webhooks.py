@@ -160,3 +160,80 @@ def test_ping_queues_a_delivery_to_that_webhook_only(private_ok, tenant):
     assert [d["id"] for d in private_ok.get(f"/webhooks/{hook}/deliveries", headers=tenant.headers).json["deliveries"]] \
         == [resp.json["id"]]
     assert private_ok.get(f"/webhooks/{other}/deliveries", headers=tenant.headers).json["deliveries"] == []
+
+
+# -- tenancy: property test ----------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+HOOK_ENDPOINTS = [
+    ("get", "/webhooks/{hook}"),
+    ("delete", "/webhooks/{hook}"),
+    ("get", "/webhooks/{hook}/deliveries"),
+    ("post", "/webhooks/{hook}/deliveries/{delivery}/redeliver"),
+    ("post", "/webhooks/{hook}/ping"),
+]
+
+
+@pytest.fixture
+def hook_tenants(private_ok, make_tenant, api_database_url):
+    from datetime import datetime, timezone
+
+    from test_exports import FIELDS, LINES, insert_approved
+
+    out = []
+    for _ in range(3):
+        t = make_tenant()
+        hook = _create(private_ok, t).json["id"]
+        approved = insert_approved(api_database_url, t.company_id, datetime(2026, 6, 1, tzinfo=timezone.utc), FIELDS,
+                                   LINES)
+        out.append({"tenant": t, "hook": hook, "delivery": _delivery_for(t, hook), "approved": str(approved)})
+    return out
+
+
+def _exported_ids(resp, fmt: str) -> set[str]:
+    import csv
+    import io
+    import json
+    import zipfile
+
+    data = resp.get_data()
+    if fmt == "csv":
+        return {r["document_id"] for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))}
+    if fmt == "jsonl":
+        return {json.loads(line)["id"] for line in data.decode().splitlines()}
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return set(pq.read_table(io.BytesIO(data)).column("document_id").to_pylist())
+    return {name.removesuffix(".xml") for name in zipfile.ZipFile(io.BytesIO(data)).namelist()}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(endpoint=st.sampled_from(HOOK_ENDPOINTS), owner=st.integers(0, 2), shift=st.integers(1, 2),
+       fmt=st.sampled_from(["csv", "jsonl", "parquet", "ubl"]))
+def test_every_webhook_endpoint_answers_404_across_companies(private_ok, hook_tenants, endpoint, owner, shift, fmt):
+    method, template = endpoint
+    own, intruder = hook_tenants[owner], hook_tenants[(owner + shift) % 3]
+    before = private_ok.get(f"/webhooks/{own['hook']}/deliveries", headers=own["tenant"].headers).json
+    resp = getattr(private_ok, method)(template.format(hook=own["hook"], delivery=own["delivery"]),
+                                       headers=intruder["tenant"].headers)
+    assert resp.status_code == 404, (method, template, resp.json)
+    # the same answer as for ids that do not exist at all
+    unknown = getattr(private_ok, method)(template.format(hook=uuid.uuid4(), delivery=uuid.uuid4()),
+                                          headers=intruder["tenant"].headers)
+    assert (unknown.status_code, unknown.json["message"]) == (404, resp.json["message"])
+    if "{delivery}" in template:  # the intruder's own webhook with the owner's delivery: not found either
+        crossed = getattr(private_ok, method)(template.format(hook=intruder["hook"], delivery=own["delivery"]),
+                                              headers=intruder["tenant"].headers)
+        assert crossed.status_code == 404 and crossed.json["message"] == "Delivery not found"
+    # nothing changed for the owner; lists never show another company's rows
+    assert private_ok.get(f"/webhooks/{own['hook']}", headers=own["tenant"].headers).status_code == 200
+    assert private_ok.get(f"/webhooks/{own['hook']}/deliveries", headers=own["tenant"].headers).json == before
+    assert own["hook"] not in {w["id"] for w in
+                               private_ok.get("/webhooks", headers=intruder["tenant"].headers).json["webhooks"]}
+    # exports: each company's export holds its own approved document and never another's
+    period = {"format": fmt, "from": "2026-06-01", "to": "2026-06-01"}
+    theirs = _exported_ids(private_ok.get("/exports", query_string=period, headers=intruder["tenant"].headers), fmt)
+    assert intruder["approved"] in theirs and own["approved"] not in theirs
