@@ -1,0 +1,153 @@
+"""Lost is not slow: the sweeper re-drives a document whose message is in no queue and held by
+no live worker after LOST_AFTER_S, long before its stage deadline; a queued or held document
+is never re-driven. On each broker: real Redis, and real RabbitMQ (a vhost of this test's own
+on the machine's server), with a real Celery worker answering the sweeper's inspect broadcast
+and a real worker holding a task.
+
+The lost message is made as Redis' crash makes it: the document's next message simply is not
+anywhere (as after a SIGKILLed Redis lost its last second, or a killed worker's unacknowledged
+message hides behind the visibility timeout).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from invoice.scanner.processing import liveness, maintenance, orchestrator
+from invoice.scanner.processing.celery_app import create_app, declare_amqp_topology
+from invoice.scanner.processing.config import Settings
+from invoice.scanner.processing.db.repository import Repository
+from invoice.scanner.processing.devstack import amqp_answers
+
+AMQP_BASE = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def _rabbitmqctl(*args: str) -> bool:
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        return False
+    return subprocess.run([ctl, *args], capture_output=True, timeout=60).returncode == 0
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def broker(request, redis_db_url):
+    if request.param == "redis":
+        yield redis_db_url(12), ""
+        return
+    vhost = f"test_sweeper_lost_{uuid.uuid4().hex[:12]}"
+    if not (_rabbitmqctl("add_vhost", vhost) and _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")):
+        pytest.skip("no RabbitMQ to create a vhost on (rabbitmqctl)")
+    url = AMQP_BASE.rstrip("/") + "/" + vhost
+    if not amqp_answers(url):
+        _rabbitmqctl("delete_vhost", vhost)
+        pytest.skip(f"RabbitMQ does not answer at {AMQP_BASE}")
+    yield redis_db_url(12), url
+    _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def world(broker, fresh_database, monkeypatch, tmp_path):
+    """The sweeper bound to this test's broker and database, and one real worker (the
+    maintenance queue's) that answers inspect as every worker of the stack does."""
+    redis_url, broker_url = broker
+    database_url = fresh_database("invoice_scanner_test_sweeper_lost")
+    settings = Settings.from_env({}, database_url=database_url, redis_url=redis_url, broker_url=broker_url)
+    app = create_app(settings)
+    if broker_url:
+        declare_amqp_topology(app)
+    repo = Repository(database_url)
+    monkeypatch.setattr(orchestrator, "app", app)
+    monkeypatch.setattr(maintenance, "app", app)
+    monkeypatch.setattr(maintenance, "get_settings", lambda: settings)
+    monkeypatch.setattr(maintenance, "get_repository", lambda: repo)
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "BROKER_URL": broker_url,
+           "DOCUMENTS_DIR": str(tmp_path)}
+    worker = subprocess.Popen([sys.executable, "-m", "invoice.scanner.processing.worker", "--queue", "maintenance",
+                               "--concurrency", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        node = f"maintenance@{socket.gethostname()}"
+        while not any(node in reply for reply in (app.control.ping(timeout=1.0) or [])):
+            assert worker.poll() is None, worker.stderr.read()
+            assert time.monotonic() < deadline, "the worker did not answer"
+        yield repo, app, settings
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(30)
+
+
+def _quiet_document(repo: Repository, status: str, quiet_s: int) -> tuple[str, int]:
+    company, doc = uuid.uuid4(), uuid.uuid4()
+    with repo.tx() as cur:
+        cur.execute("INSERT INTO companies (id, name) VALUES (%s, %s)", (company, f"c-{company}"))
+        cur.execute(
+            """INSERT INTO documents (id, company_id, original_filename, stored_path, sha256, content_type,
+                                      size_bytes, status, enqueued_at)
+               VALUES (%s, %s, 'a.pdf', '/tmp/a.pdf', %s, 'application/pdf', 10, 'queued', now())""",
+            (doc, company, uuid.uuid4().hex),
+        )
+    run = repo.start_pipeline_run(str(doc), expected_run=0)
+    with repo.tx() as cur:
+        cur.execute("UPDATE documents SET status = %s, updated_at = now() - make_interval(secs => %s) WHERE id = %s",
+                    (status, quiet_s, doc))
+    return str(doc), run
+
+
+def _redrive_reasons(repo: Repository, doc: str) -> list[str]:
+    with repo.tx() as cur:
+        cur.execute("SELECT detail->>'redrive_reason' AS r FROM document_status_history "
+                    "WHERE document_id = %s AND detail ? 'redrive' ORDER BY id", (doc,))
+        return [r["r"] for r in cur.fetchall()]
+
+
+def test_a_lost_document_is_re_driven_after_lost_after_s_not_its_deadline(world):
+    repo, app, settings = world
+    assert settings.retry["ocr"].deadline_s == 1800 and settings.lost_after_s == 60  # the defaults a user gets
+    lost, run = _quiet_document(repo, "preprocessed", 90)  # its OCR message went with the broker
+    recent, recent_run = _quiet_document(repo, "preprocessed", 20)  # a hand-off between stages
+    # Waits behind a backlog, past its deadline (in another stage's queue: with RabbitMQ the
+    # sweeper sees how many messages a queue holds, not which).
+    queued, queued_run = _quiet_document(repo, "extraction", 4000)
+    orchestrator.send_pipeline(queued, queued_run, "extraction")
+
+    counts = maintenance.sweep_stuck_documents()
+
+    assert counts["lost"] == 1 and counts["redriven"] == 1, counts
+    assert repo.get_document(lost).pipeline_run == run + 1
+    assert _redrive_reasons(repo, lost) == ["lost"]
+    assert repo.get_document(recent).pipeline_run == recent_run  # not yet: within the grace period
+    assert repo.get_document(queued).pipeline_run == queued_run  # queued is not lost, even past the deadline
+    assert counts["queued"] == 1
+    # The re-drive's message is on the OCR queue for the new run.
+    view = liveness.look(app)
+    assert view.queued(lost, run + 1, "ocr")
+
+
+def test_past_its_deadline_with_no_message_is_recorded_as_deadline(world):
+    repo, app, settings = world
+    slow, run = _quiet_document(repo, "extraction", settings.retry["extraction"].deadline_s + 30)
+    maintenance.sweep_stuck_documents()
+    assert _redrive_reasons(repo, slow) == ["deadline"]
+    assert repo.get_document(slow).pipeline_run == run + 1
+
+
+def test_a_document_in_a_retry_countdown_is_not_lost(world):
+    """Its last attempt failed and asked for a retry a moment ago: the countdown is on the
+    broker (RabbitMQ's delayed delivery) or in a worker (Redis), and the attempt row says when
+    it is due; the document is waited for, not re-driven."""
+    repo, app, settings = world
+    held, run = _quiet_document(repo, "preprocessed", 90)
+    with repo.tx() as cur:  # the attempt that failed and asked for a retry a moment ago
+        cur.execute("INSERT INTO stage_attempts (document_id, stage, pipeline_run, attempt, started_at, finished_at, "
+                    "outcome) VALUES (%s, 'ocr', %s, 0, now() - interval '5 seconds', now(), 'retry')", (held, run))
+    counts = maintenance.sweep_stuck_documents()
+    assert repo.get_document(held).pipeline_run == run, counts
+    assert counts.get("lost", 0) == 0
