@@ -195,3 +195,15 @@ def test_zugferd1_is_read_validated_by_its_xsd_and_sent_to_review(tmp_path):
     assert result.validation.valid and result.validation.checked == ["XSD ZUGFeRD 1.0"]
     assert not result.evaluation.approved
     assert any("ZUGFeRD 1.0 predates EN 16931" in r for r in result.evaluation.reasons)
+
+
+def test_a_locally_compiled_peppol_stylesheet_is_run_when_configured():
+    """EINVOICE_PEPPOL_XSLT: the operator's own compiled Peppol BIS stylesheet runs on invoices
+    that claim Peppol (any compiled Schematron shows the wiring; the XRechnung one is bundled)."""
+    from invoice.scanner.processing.einvoice.validate import SCHEMATRON, Validator
+
+    validator = Validator(peppol_xslt=str(SCHEMATRON["xrechnung-ubl"].path))
+    data = gen.peppol_ubl()
+    result = validator.validate(data, terms.read(data))
+    assert any(c.startswith("Peppol BIS 3 Schematron") for c in result.checked) and not result.not_checked
+    assert {f.source for f in result.findings} >= {"Peppol BIS 3"}
