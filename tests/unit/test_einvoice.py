@@ -207,3 +207,19 @@ def test_a_locally_compiled_peppol_stylesheet_is_run_when_configured():
     result = validator.validate(data, terms.read(data))
     assert any(c.startswith("Peppol BIS 3 Schematron") for c in result.checked) and not result.not_checked
     assert {f.source for f in result.findings} >= {"Peppol BIS 3"}
+
+
+def test_hostile_pdfs_are_pdfs_without_einvoice(tmp_path):
+    """A PDF whose attachments pypdf cannot walk (truncated, corrupt, encrypted, cyclic) is read
+    by the usual path: looking for an e-invoice never fails the document."""
+    from hostile.corpus import build_corpus
+
+    checked = 0
+    for case in build_corpus():
+        if sniff.sniff(case.data[:sniff.HEAD_BYTES]) != sniff.PDF:
+            continue
+        path = tmp_path / f"{case.name}.pdf"
+        path.write_bytes(case.data)
+        assert pdf.embedded_xml(path) is None, case.name
+        checked += 1
+    assert checked >= 10

@@ -21,15 +21,16 @@ MAX_ATTACHMENT_BYTES = sniff.MAX_XML_BYTES
 def embedded_xml(path: Path) -> tuple[str, bytes] | None:
     """(attachment name, exact bytes) of the invoice XML inside the PDF, or None."""
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(str(path))
         attachments = list(reader.attachment_list)
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        # pdfium renders many PDFs pypdf cannot walk; a PDF without readable attachments is
-        # treated as one without an e-invoice, and the log says why.
-        logger.warning("attachments of %s not readable: %s", path.name, exc)
+    except Exception as exc:  # noqa: BLE001 - see below
+        # pdfium renders many PDFs pypdf cannot walk (a broken names tree raises anything from
+        # KeyError to RecursionError); such a PDF is treated as one without an e-invoice, the
+        # usual path reads it, and the log says why. It never fails the document.
+        logger.warning("attachments of %s not readable (%s: %s); treated as a PDF without e-invoice",
+                       path.name, type(exc).__name__, exc)
         return None
     candidates: list[tuple[int, str, bytes]] = []
     for attachment in attachments:
@@ -38,8 +39,8 @@ def embedded_xml(path: Path) -> tuple[str, bytes] | None:
             continue
         try:
             content = attachment.content
-        except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-            logger.warning("attachment %s not readable: %s", name, exc)
+        except Exception as exc:  # noqa: BLE001 - one unreadable attachment never fails the document
+            logger.warning("attachment %s not readable (%s: %s)", name, type(exc).__name__, exc)
             continue
         if not content or len(content) > MAX_ATTACHMENT_BYTES:
             continue
