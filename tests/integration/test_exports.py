@@ -23,7 +23,8 @@ FIELDS = {
     "vendor_name": "Müller & Söhne GmbH", "customer_name": "Globex Corporation", "currency": "EUR",
     "amount": 1000.0, "vat": 190.0, "total": 1190.0, "vendor_tax_id": "DE136695976",
     "vendor_address": "Hauptstraße 1, 10115 Berlin", "iban": "DE89370400440532013000", "bic": "COBADEFFXXX",
-    "payment_terms": "Net 30", "purchase_order": "PO-77",
+    "payment_terms": "Net 30", "purchase_order": "PO-77", "customer_tax_id": "FR40303265045",
+    "customer_address": "1 rue de la Paix, 75002 Paris",
 }
 LINES = [
     {"description": "Consulting", "quantity": 8, "unit_price": 100, "amount": 800, "tax_rate": 19},
@@ -143,9 +144,24 @@ def test_ubl_is_valid_ubl_21(client, tenant, data):
     assert tree.find("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=ns).get("currencyID") == "EUR"
     assert tree.findtext("cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID", namespaces=ns) == "DE89370400440532013000"
     assert len(tree.findall("cac:InvoiceLine", namespaces=ns)) == 2
+    # The EN 16931 business rules too (the Schematron the e-invoice stage validates with): the
+    # seller's and buyer's countries from their VAT ids, a VAT breakdown per rate, one address line.
+    en16931 = _en16931_errors(archive.read(f"{doc}.xml"))
+    assert en16931 == [], en16931
+    assert tree.findtext("cac:AccountingSupplierParty/cac:Party/cac:PostalAddress/cbc:PostalZone", namespaces=ns) \
+        == "10115"
+    assert tree.findtext("cac:TaxTotal/cac:TaxSubtotal/cbc:TaxableAmount", namespaces=ns) == "1000.00"
     # Without line items: one line for the net amount (UBL needs at least one).
     lone = etree.fromstring(archive.read(f"{bare}.xml"))
     assert [el.text for el in lone.findall("cac:InvoiceLine/cbc:LineExtensionAmount", namespaces=ns)] == ["50.00"]
+
+
+def _en16931_errors(xml: bytes) -> list[str]:
+    pytest.importorskip("saxonche")
+    from invoice.scanner.processing.einvoice.validate import SCHEMATRON, Validator
+
+    findings = Validator().schematron(xml, SCHEMATRON["en16931-ubl"].path, "EN 16931")
+    return [f"{f.rule}: {f.message}" for f in findings if f.severity == "error"]
 
 
 def _ubl_schema():
