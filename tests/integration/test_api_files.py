@@ -1,12 +1,12 @@
 """Page images, OCR words, the original file, the list's search and dates, and the web client at `/`."""
 from __future__ import annotations
 
-import io
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 pytest.register_assert_rewrite("conftest_api")
 from conftest_api import make_image, make_pdf, upload  # noqa: E402
@@ -275,3 +275,20 @@ def test_client_not_built_is_a_clear_404(make_app, api_config, tmp_path):
     client = make_app(api_config.with_overrides(web_dist_dir=tmp_path / "nothing")).test_client()
     resp = client.get("/")
     assert resp.status_code == 404 and "make setup" in resp.json["message"]
+
+
+def test_no_api_route_is_shadowed_by_the_client(web_client, tenant):
+    """Every GET route of the API still answers itself (JSON, a file, Swagger UI), never the client's index."""
+    app = web_client.application
+    seen = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("webapp.") or "GET" not in rule.methods:
+            continue
+        values = {arg: 1 if isinstance(rule._converters.get(arg), IntegerConverter) else str(uuid.uuid4())
+                  for arg in rule.arguments}
+        path = rule.build(values, append_unknown=False)[1] if rule.arguments else rule.rule
+        for headers in ({}, tenant.headers):
+            resp = web_client.get(path, headers=headers)
+            assert b"/assets/index-abc.js" not in resp.data, (rule.rule, resp.status_code)
+        seen += 1
+    assert seen >= 20  # the documents, review, vendors, users, stats, exports, webhooks, health, metrics, docs routes
