@@ -75,7 +75,8 @@ def vendor_series(vendor_seed: int, count: int, kind: str, fraud_share: float = 
                       money=base.money, dates=base.dates, number_style=base.number_style, bank=base.bank,
                       show_bic=base.show_bic, labels=base.labels, show_tax_column=base.show_tax_column,
                       register=base.register, items=items, attention=base.attention)
-        fraud = j > 0 and base.bank.iban is not None and rng.random() < fraud_share
+        # Its own random stream: the invoices themselves are the same whatever the share.
+        fraud = j > 0 and base.bank.iban is not None and random.Random(f"{seed}-fraud").random() < fraud_share
         if fraud:
             inv = replace(inv, bank=ids.bank_account(random.Random(f"{seed}-fraud"), base.country.code))
         _, n = LAYOUTS[layout](inv, random.Random(f"{vendor_seed}-layout")).render(None)

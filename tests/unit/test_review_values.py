@@ -127,3 +127,22 @@ def test_evidence_counts_confirmations_and_flags_a_changed_iban():
     other = vm.evidence(m, "GB82WEST12345698765432")
     assert other["passed"] is False and other["iban_changed"]
     assert vm.evidence(None, "X")["known"] is False
+
+
+def test_a_missing_iban_is_read_at_the_vendors_place_only_when_its_checksum_holds():
+    first = _page([("Nordlicht GmbH", 50, 50), ("DE89 3704 0044 0532 0130 00", 50, 1300)])
+    lesson = vm.lesson({"vendor_name": {"value": "Nordlicht GmbH"}, "iban": {"value": "DE89370400440532013000"}},
+                       first)
+    assert lesson.layout["iban"]["label"] is None  # printed on its own line: only its region is known
+    match = vm.Match("v1", "name", lesson.name, None, lesson.iban, None, lesson.layout, 1, 1)
+
+    def make(name, value, conf, page, bbox):
+        return FieldPrediction(name, value, conf, page, bbox)
+
+    diverted: dict = {}
+    vm.apply_prior(diverted, match, vm.page_lines(_page([("GB82 WEST 1234 5698 7654 32", 50, 1300)])), make)
+    assert diverted["iban"].value == "GB82 WEST 1234 5698 7654 32"  # read, so evaluation sees the change
+    assert vm.evidence(match, diverted["iban"].value)["iban_changed"]
+    cut: dict = {}
+    vm.apply_prior(cut, match, vm.page_lines(_page([("DE89 3704 0044 0532", 50, 1300)])), make)
+    assert "iban" not in cut  # a wrapped, partial IBAN is not a value

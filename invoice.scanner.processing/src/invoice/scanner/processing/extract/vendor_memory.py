@@ -25,12 +25,15 @@ from typing import Any, Iterable
 
 from invoice.scanner.processing.extract.labels import LEGAL_FORMS
 from invoice.scanner.processing.extract.normalize import (DATE_PATTERNS, IBAN_RE, VAT_RE, compact, find_amounts,
-                                                          find_dates, parse_amount, parse_date)
+                                                          find_dates, parse_amount, parse_date, validate_bic,
+                                                          validate_iban, validate_tax_id)
 from invoice.scanner.processing.fields import FIELD_BY_NAME
 
 # Fields whose place on the page is learned (identity fields come from the profile itself).
 LAYOUT_FIELDS: tuple[str, ...] = ("invoice_number", "invoice_date", "due_date", "amount", "vat", "total",
                                   "amount_due", "purchase_order", "payment_terms", "iban", "vendor_tax_id", "bic")
+# Kinds whose values have a shape nothing else on a page has (checksummed identifiers).
+STRICT_KINDS = frozenset({"iban", "bic", "tax_id"})
 # Below this confidence an extracted value is read again where the vendor prints it.
 PRIOR_BELOW = 0.8
 PRIOR_CONFIDENCE = 0.9  # a value read at the vendor's remembered place
@@ -305,12 +308,14 @@ def apply_prior(fields: dict, match: Match, lines: list[Line], field_factory) ->
             continue
         fp = fields.get(field)
         missing = fp is None or not fp.value
+        kind = FIELD_BY_NAME[field].kind
         # A field the reader did not find is filled only where the vendor's own label is on this
         # page: invoices of one vendor differ in what they print (a PO number, a prepayment).
-        raw = read_at(field, place, lines, label_only=missing)
-        if raw is None:
-            continue
-        kind = FIELD_BY_NAME[field].kind
+        # An identifier with a strict shape (IBAN, BIC, VAT id) is also read in its region: only
+        # its pattern matches there, and a diverted IBAN must not go unseen for lack of a label.
+        raw = read_at(field, place, lines, label_only=missing and kind not in STRICT_KINDS)
+        if raw is None or (missing and kind in STRICT_KINDS and not _checks_out(kind, raw)):
+            continue  # a piece of an identifier (wrapped, cut) is no value
         if not missing and _same(kind, raw, _typed(kind, fp.value)):
             fields[field] = replace(fp, confidence=max(fp.confidence, AGREE_CONFIDENCE))
         elif missing or fp.confidence < PRIOR_BELOW:
@@ -322,6 +327,12 @@ def apply_prior(fields: dict, match: Match, lines: list[Line], field_factory) ->
         fields["currency"] = field_factory("currency", match.currency, PRIOR_CONFIDENCE, None, None)
         changed.append("currency")
     return changed
+
+
+def _checks_out(kind: str, raw: str) -> bool:
+    """An identifier whose checksum holds (IBAN, BIC, VAT id)."""
+    validate = {"iban": validate_iban, "bic": validate_bic, "tax_id": validate_tax_id}[kind]
+    return validate(raw)[1] is None
 
 
 def _typed(kind: str, raw: str) -> Any:
