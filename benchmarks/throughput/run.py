@@ -184,12 +184,17 @@ class RealStack(Target):
             cur.execute("""SELECT id, extract(epoch FROM completed_at - created_at) AS latency
                            FROM documents WHERE id = ANY(%s::uuid[])""", (ids,))
             latency = {str(r["id"]): float(r["latency"]) for r in cur.fetchall()}
-            cur.execute("""SELECT document_id, stage, to_status,
-                                  extract(epoch FROM finished_at - started_at) AS seconds
-                           FROM document_status_history
-                           WHERE document_id = ANY(%s::uuid[]) AND stage IS NOT NULL AND finished_at IS NOT NULL""",
-                        (ids,))
-            rows = cur.fetchall()
+            cur.execute("SELECT to_regclass('stage_attempts') IS NOT NULL AS attempts")
+            if cur.fetchone()["attempts"]:  # attempts in their own table (migration 0002)
+                cur.execute("""SELECT document_id, stage, extract(epoch FROM finished_at - started_at) AS seconds
+                               FROM stage_attempts WHERE document_id = ANY(%s::uuid[]) AND outcome = 'ok'""", (ids,))
+                rows = [dict(r, to_status=running.get(r["stage"])) for r in cur.fetchall()]
+            else:  # attempts as begin rows of the history
+                cur.execute("""SELECT document_id, stage, to_status,
+                                      extract(epoch FROM finished_at - started_at) AS seconds
+                               FROM document_status_history WHERE document_id = ANY(%s::uuid[])
+                                 AND stage IS NOT NULL AND finished_at IS NOT NULL""", (ids,))
+                rows = cur.fetchall()
         stages: dict[str, dict[str, float]] = {i: {} for i in ids}
         for r in rows:
             if running.get(r["stage"]) == r["to_status"]:
