@@ -573,7 +573,7 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Every status transition, oldest first (audit trail). */
+        /** Every status transition and every stage attempt, oldest first (audit trail). */
         get: {
             parameters: {
                 query?: never;
@@ -875,6 +875,52 @@ export interface paths {
                     };
                 };
                 /** @description No such document in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/documents/{document_id}/xml": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        /** The e-invoice XML of the document, unchanged (a bare XML upload or a hybrid PDF's attachment). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    document_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The XML, byte for byte as received (application/xml) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No such document in your company, or the document carries no e-invoice */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1662,6 +1708,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks/{webhook_id}/ping": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a signed `webhook.ping` event to this webhook now (to test the receiver) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    webhook_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Accepted */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Delivery"];
+                    };
+                };
+                /** @description No such webhook in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1818,6 +1912,10 @@ export interface components {
              * @description Earlier document with the same vendor, number, date and total (a possible duplicate)
              */
             duplicate_of?: string | null;
+            /** @description For an e-invoice (XML upload or hybrid PDF): source, syntax, profile, claims, seller and buyer with identifiers, vat_breakdown, payment, validation (findings with rule ids and category format | business_rule | content) and cross_check (XML vs picture); else null */
+            einvoice?: {
+                [key: string]: unknown;
+            } | null;
             error?: string | null;
             /** @description The evaluation's outcome: approved, quality_score, reasons (why not approved), checks */
             evaluation?: {
@@ -1919,6 +2017,8 @@ export interface components {
             /** @description A person's correction: re-processing keeps it */
             locked?: boolean;
             page?: number | null;
+            /** @description Where the value comes from: xml (the e-invoice's XML, the value of record), page (read from the page), derived (computed), person (a correction) */
+            provenance?: string | null;
             raw_value?: string | null;
             valid?: boolean;
             value?: unknown;
@@ -1941,6 +2041,10 @@ export interface components {
             /** Format: date-time */
             finished_at?: string | null;
             from_status?: string | null;
+            /** @description transition: the status changed, or the pipeline was told something (run queued, re-drive, retry, review decision); attempt: one delivery of a stage task (from_status is the status it found; when it differs from to_status, the attempt moved the document there) */
+            kind?: string;
+            /** @description An attempt's outcome: ok | retry | failed | abandoned (its worker was lost) | stale (a newer run owns the document); null while it runs and for transitions. Also in detail.outcome. */
+            outcome?: string | null;
             pipeline_run?: number;
             stage?: string | null;
             /** Format: date-time */
