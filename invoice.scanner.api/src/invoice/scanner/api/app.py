@@ -7,12 +7,12 @@ from pathlib import Path
 from flask import jsonify, Flask, current_app
 from flask_cors import CORS
 from flask_smorest import Api
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from invoice.scanner.processing.db.connection import DatabaseUnavailable
 
-from invoice.scanner.api import requestlog
+from invoice.scanner.api import requestlog, textinput
 from invoice.scanner.api.auth import require_token
 from invoice.scanner.api.config import ApiConfig
 from invoice.scanner.api.metrics import PipelineCollector
@@ -40,6 +40,8 @@ class InvoiceApi(Api):
         for key in EXTRA_ERROR_KEYS:
             if key in data:
                 payload[key] = data[key]
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers = {**headers, "Allow": ", ".join(sorted(error.valid_methods))}  # RFC 9110 15.5.6
         if code >= 500:
             logger.error("%s %s answered %s: %s", error.name, code, code, payload["message"],
                          exc_info=getattr(error, "original_exception", None))
@@ -92,7 +94,9 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     CORS(app, origins=list(config.allowed_origins), allow_headers=["Authorization", "Content-Type", "If-Match"],
          expose_headers=["Retry-After", "ETag", requestlog.REQUEST_ID_HEADER], max_age=600)
     api = InvoiceApi(app)
+    api.ma_plugin.converter.add_attribute_function(textinput.no_nul_pattern)  # the document says: no NUL
     app.before_request(require_token)
+    app.before_request(textinput.reject_nul_characters)  # 422 before any view or query
     requestlog.init_app(app)  # request_id and document_id on every log line of a request
     for error in DatabaseUnavailable:
         app.register_error_handler(error, _database_unavailable)

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
@@ -152,10 +152,14 @@ class Upload(MethodView):
     @blp.alt_response(409, schema=DuplicateErrorSchema, description="Same content already uploaded by this company")
     @blp.alt_response(413, description="File over the size limit")
     @blp.alt_response(415, description="Not a PDF, PNG, JPEG or TIFF (judged by content)")
-    @blp.alt_response(422, description="PDF that cannot be opened or is encrypted; too many pages or pixels")
+    @blp.alt_response(422, description="PDF that cannot be opened or is encrypted; too many pages or pixels; a form part other than `file`")
     def post(self, files):
         """Upload an invoice; it is stored, recorded and queued for processing at once."""
         principal = require_permission("documents:write")
+        # One part, `file`: another part is refused as the schema says (not silently dropped).
+        unknown = sorted((set(request.files) | set(request.form)) - {"file"})
+        if unknown:
+            abort(422, message="Unknown form field(s)", errors={"files": {name: ["Unknown field."] for name in unknown}})
         upload = files["file"]
         # MAX_CONTENT_LENGTH has already bounded the body; read one byte over the file limit
         # so an oversized file inside a padded body is still caught.
@@ -204,12 +208,15 @@ class DocumentList(MethodView):
         }
 
 
-@blp.route("/<document_id>")
+# `uuid:` so that `/documents/upload` (POST only) is not also this GET route: a GET there is a
+# 405 whose `Allow` names POST, and the OpenAPI document says the id is a UUID.
+@blp.route("/<uuid:document_id>")
 class Document(MethodView):
     @blp.response(200, DocumentSchema)
     @blp.alt_response(404, description="No such document in your company")
     def get(self, document_id):
         """The extracted invoice data: contract's flat keys, every field, line items, pages, history."""
+        document_id = str(document_id)
         company_id = require_permission("documents:read").company_id
         try:
             detail = _state().repo.get_document_detail(company_id, document_id)
