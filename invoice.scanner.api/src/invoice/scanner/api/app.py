@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import jsonify, Flask, current_app
+from flask import jsonify, Flask, current_app, request
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -14,6 +14,7 @@ from invoice.scanner.processing.db.connection import DatabaseUnavailable
 
 from invoice.scanner.api import requestlog, textinput
 from invoice.scanner.api.auth import require_token
+from invoice.scanner.api.batches import BATCH_PATH, BatchRequest
 from invoice.scanner.api.config import ApiConfig
 from invoice.scanner.api.metrics import PipelineCollector
 from invoice.scanner.api.services import ApiState
@@ -34,6 +35,8 @@ class InvoiceApi(Api):
         payload, code, headers = super().handle_http_exception(error)
         if code == 413 and "message" not in payload:
             limit = current_app.extensions["invoice_scanner"].config.max_upload_bytes
+            if request.path == BATCH_PATH:
+                limit = current_app.extensions["invoice_scanner"].config.batch_max_bytes
             payload["message"] = f"The upload is over the size limit of {limit:,} bytes"
         payload.setdefault("message", error.description)
         data = getattr(error, "data", None) or {}
@@ -61,6 +64,7 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     # The instance folder is unused; naming it avoids Flask's lookup, which fails for PEP 420
     # namespace packages such as `invoice`.
     app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent / "instance"))
+    app.request_class = BatchRequest  # POST /documents/batch has its own body and part limits
     app.config.update(
         # Werkzeug refuses a bigger body before reading it (413); the margin is the multipart framing.
         MAX_CONTENT_LENGTH=config.max_upload_bytes + 64 * 1024,
@@ -117,6 +121,9 @@ def create_app(config: ApiConfig | None = None) -> Flask:
 
     for module in (webhooks, exports):
         api.register_blueprint(module.blp)
+    from invoice.scanner.api.views import batches
+
+    api.register_blueprint(batches.blp)
     # The built web client at `/` (not part of the OpenAPI document).
     from invoice.scanner.api import webapp
 

@@ -48,6 +48,11 @@ class ApiConfig(Settings):
     # a document's review deadline is its due date or upload + REVIEW_SLA_S, whichever is earlier.
     review_claim_ttl_s: int = 900
     review_sla_s: int = 3 * 86400
+    # POST /documents/batch (batches.py): files per batch (in the request or its ZIP), bytes of
+    # all files together (uncompressed), and a ZIP entry's largest expansion ratio (a bomb).
+    batch_max_files: int = 1000
+    batch_max_bytes: int = 512 * 1024 * 1024
+    batch_max_ratio: int = 200
 
     @model_validator(mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from invoice.scanner.processing.db import documents as core
-from invoice.scanner.processing.db.connection import UniqueViolation, single_statement, transaction
+from invoice.scanner.processing.db.connection import Json, UniqueViolation, single_statement, transaction
 from invoice.scanner.processing.db.documents import (
     DOCUMENT_COLUMNS,
     Document,
@@ -199,6 +199,10 @@ class MetricsSnapshot:
 _SUMMARY_FIELDS = ["invoice_number", "invoice_date", "vendor_name", "currency", "total"]
 
 
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 class ApiRepository:
     def __init__(self, database_url: str, pool_size: int = 8):
         self.database_url = database_url
@@ -285,8 +289,10 @@ class ApiRepository:
         row = cur.fetchone()
         return row["id"] if row else None
 
-    def create_document(self, new: NewDocument) -> DocumentRecord:
-        """The document and its first history row, in one transaction.
+    def create_document(self, new: NewDocument, source: str = "upload",
+                        source_detail: dict[str, Any] | None = None) -> DocumentRecord:
+        """The document and its first history row, in one transaction. `source` says how it
+        came in (upload | batch | mail | folder), `source_detail` its provenance.
 
         Raises `DuplicateDocument` (with the existing id) when the company already has this content.
         """
@@ -294,15 +300,19 @@ class ApiRepository:
             with self.tx() as cur:
                 cur.execute(
                     f"""INSERT INTO documents (id, company_id, uploaded_by, original_filename, stored_path, sha256,
-                                               content_type, size_bytes, pages, status, pipeline_run)
-                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0) RETURNING {DOCUMENT_COLUMNS}""",
-                    (str(new.id), str(new.company_id), str(new.uploaded_by), new.original_filename, new.stored_path,
-                     new.sha256, new.content_type, new.size_bytes, new.pages, Status.PREPROCESSING.value),
+                                               content_type, size_bytes, pages, status, pipeline_run, source,
+                                               source_detail)
+                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s) RETURNING {DOCUMENT_COLUMNS}""",
+                    (str(new.id), str(new.company_id), _opt_str(new.uploaded_by), new.original_filename,
+                     new.stored_path, new.sha256, new.content_type, new.size_bytes, new.pages,
+                     Status.PREPROCESSING.value, source,
+                     Json(source_detail) if source_detail is not None else None),
                 )
                 doc = document_from_row(cur.fetchone())
                 record_transition(cur, new.id, None, Status.PREPROCESSING.value, UPLOAD_STAGE, 0,
-                                  {"user_id": str(new.uploaded_by), "filename": new.original_filename,
-                                   "content_type": new.content_type, "size_bytes": new.size_bytes})
+                                  {"user_id": _opt_str(new.uploaded_by), "filename": new.original_filename,
+                                   "content_type": new.content_type, "size_bytes": new.size_bytes,
+                                   "source": source})
         except UniqueViolation as exc:
             if exc.diag.constraint_name != "documents_company_sha256_key":
                 raise
@@ -310,6 +320,15 @@ class ApiRepository:
                 existing = self._id_by_sha256(cur, new.company_id, new.sha256)
             raise DuplicateDocument(str(existing)) from exc
         return doc
+
+    def get_source(self, company_id: uuid.UUID, document_id: str) -> dict[str, Any]:
+        """How a document came in: `source` (upload | batch | mail | folder) and its provenance."""
+        with self.tx() as cur:
+            cur.execute("SELECT source, source_detail FROM documents WHERE id = %s AND company_id = %s",
+                        (str(document_id), str(company_id)))
+            row = cur.fetchone()
+        return {"source": row["source"], "source_detail": row["source_detail"]} if row else \
+            {"source": None, "source_detail": None}
 
     def record_enqueued(self, document_id: uuid.UUID, task_id: str) -> None:
         """The orchestrator message reached the broker: the sweeper's outbox no longer owns it."""

@@ -223,6 +223,10 @@ class DocumentSchema(ma.Schema):
     duplicate_of = ma.fields.UUID(allow_none=True, metadata={
         "description": "Earlier document with the same vendor, number, date and total (a possible duplicate)"})
     line_items_locked = ma.fields.Boolean()
+    # Ingestion (docs/API_CONTRACT.md, "Batches").
+    source = ma.fields.String(metadata={"description": "How the document came in: upload | batch | mail | folder"})
+    source_detail = ma.fields.Dict(allow_none=True, metadata={
+        "description": "Provenance: for a batch batch_id, position, archive, entry (path in the ZIP); else null"})
     claim = ma.fields.Dict(allow_none=True, metadata={"description": "The live claim: user_id, email, claimed_at, expires_at"})
     decision = ma.fields.Dict(allow_none=True, metadata={
         "description": "decision (approved | rejected), by ({user_id, email}, null when automatic), at, reason"})

@@ -68,10 +68,14 @@ class ApiState:
     storage: storage.Storage
     token_cache: TokenCache
     uploads: Counter = field(init=False)
+    ingested: Counter = field(init=False)
 
     def __post_init__(self) -> None:
         self.uploads = Counter("invoice_scanner_uploads", "Upload requests by outcome (this process)",
                                ["outcome"], registry=self.registry)
+        self.ingested = Counter("invoice_scanner_ingested_files", "Files offered by source (upload, batch) and "
+                                "outcome (accepted, duplicate or the refusal's reason), this process",
+                                ["source", "outcome"], registry=self.registry)
 
     @classmethod
     def build(cls, config: ApiConfig) -> "ApiState":
@@ -119,17 +123,24 @@ class UploadResult:
 
 
 def upload_document(state: ApiState, data: bytes, filename: str, company_id: uuid.UUID,
-                    user_id: uuid.UUID) -> UploadResult:
-    """Check, store, record, then start the pipeline. Raises `UploadRejected` or `DuplicateDocument`."""
+                    user_id: uuid.UUID | None, source: str = "upload",
+                    source_detail: dict[str, Any] | None = None) -> UploadResult:
+    """Check, store, record, then start the pipeline. Raises `UploadRejected` or `DuplicateDocument`.
+
+    Every way in (one upload, a batch or its ZIP) goes through here: `source` and
+    `source_detail` only label the document (`documents.source`, `source_detail`).
+    """
     cfg = state.config
     try:
         inspected = inspect_upload(data, cfg.max_upload_bytes, cfg.max_pages, cfg.max_image_pixels)
     except UploadRejected as exc:
         state.uploads.labels(exc.reason).inc()
+        state.ingested.labels(source, exc.reason).inc()
         raise
     existing = state.repo.find_document_by_sha256(company_id, inspected.sha256)
     if existing is not None:
         state.uploads.labels("duplicate").inc()
+        state.ingested.labels(source, "duplicate").inc()
         raise DuplicateDocument(str(existing))
 
     document_id = uuid.uuid4()
@@ -141,14 +152,13 @@ def upload_document(state: ApiState, data: bytes, filename: str, company_id: uui
             id=document_id, company_id=company_id, uploaded_by=user_id, original_filename=filename,
             stored_path=ref, sha256=inspected.sha256, content_type=inspected.content_type,
             size_bytes=inspected.size_bytes, pages=inspected.pages,
-        ))
+        ), source=source, source_detail=source_detail)
     except BaseException as exc:
         # Nothing half-written: the row did not commit, so the file goes too.
         state.storage.delete_prefix(storage.document_prefix(str(company_id), str(document_id)))
-        if isinstance(exc, DuplicateDocument):
-            state.uploads.labels("duplicate").inc()
-        else:
-            state.uploads.labels("error").inc()
+        outcome = "duplicate" if isinstance(exc, DuplicateDocument) else "error"
+        state.uploads.labels(outcome).inc()
+        state.ingested.labels(source, outcome).inc()
         raise
     log.info("document %s stored (%s, %d bytes, %d page(s)) for company %s", document_id,
              inspected.content_type, inspected.size_bytes, inspected.pages, company_id)
@@ -169,6 +179,7 @@ def upload_document(state: ApiState, data: bytes, filename: str, company_id: uui
             log.warning("document %s queued, but enqueued_at not recorded (%s)", document_id, exc)
         log.info("document %s queued for processing, task %s", document_id, task_id)
     state.uploads.labels("accepted" if task_id else "accepted_not_queued").inc()
+    state.ingested.labels(source, "accepted").inc()
     return UploadResult(doc, task_id)
 
 

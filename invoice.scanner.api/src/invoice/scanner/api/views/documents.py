@@ -224,6 +224,7 @@ class Document(MethodView):
             abort(404, message=NOT_FOUND)
         einvoice = _state().repo.get_einvoice(company_id, document_id)
         body = with_review_keys(_state(), company_id, detail.document, document_body(detail, einvoice))
+        body.update(_state().repo.get_source(company_id, document_id))  # upload | batch | mail | folder
         return body, 200, {"ETag": etag(detail.document.version)}
 
 
