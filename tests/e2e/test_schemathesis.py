@@ -35,6 +35,7 @@ def test_the_openapi_document_holds_under_fuzzing(stack, tmp_path):
             "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", MAX_EXAMPLES,
             "--seed", SEED, "--workers", "1", "--request-timeout", "30",
             "--report", "junit", "--report-dir", str(tmp_path)]
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=840)
+    # cwd: Schemathesis keeps a `.schemathesis/` example cache in its working folder, not in the checkout.
+    out = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=840)
     print(out.stdout[-20000:], out.stderr[-4000:])
     assert out.returncode == 0, f"schemathesis found failures (seed {SEED}):\n{out.stdout[-12000:]}\n{out.stderr[-3000:]}"
