@@ -130,6 +130,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/batches/{batch_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        /** A batch's files, each with its answer and its document's status now (poll until `done`). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    batch_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Batch"];
+                    };
+                };
+                /** @description No such batch in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/documents": {
         parameters: {
             query?: never;
@@ -938,6 +986,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/documents/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload many invoices at once: each file (or each file of one ZIP) goes through the single
+         *     upload's checks and duplicate rule and gets its own result; the batch can be polled.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "multipart/form-data": components["schemas"]["BatchFiles"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BatchCreated"];
+                    };
+                };
+                /** @description No file, or a ZIP holding no file */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description More files than BATCH_MAX_FILES, or more bytes than BATCH_MAX_BYTES */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description A ZIP that cannot be read; a form part other than `files` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/documents/upload": {
         parameters: {
             query?: never;
@@ -1000,7 +1113,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description PDF that cannot be opened or is encrypted; too many pages or pixels */
+                /** @description PDF that cannot be opened or is encrypted; too many pages or pixels; a form part other than `file` */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1805,6 +1918,72 @@ export interface components {
             document_id?: string;
             entries?: components["schemas"]["AuditEntry"][];
         };
+        Batch: {
+            accepted?: number;
+            archive_name?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+            /** @description Every accepted document is in a terminal status */
+            done?: boolean;
+            file_count?: number;
+            /** Format: uuid */
+            id?: string;
+            items?: components["schemas"]["BatchItem"][];
+            rejected?: number;
+            /** @description Accepted documents per current status */
+            statuses?: {
+                [key: string]: number;
+            };
+        };
+        BatchCreated: {
+            accepted?: number;
+            archive_name?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+            file_count?: number;
+            /** Format: uuid */
+            id?: string;
+            rejected?: number;
+            results?: components["schemas"]["BatchResult"][];
+        };
+        BatchFiles: {
+            /** @description The files (repeat the part), or a single ZIP whose files are each uploaded */
+            files: string[];
+        };
+        BatchItem: {
+            code?: number;
+            /** Format: uuid */
+            document_id?: string | null;
+            /** @description The document's status now (accepted files only) */
+            document_status?: string | null;
+            entry?: string | null;
+            filename?: string;
+            message?: string | null;
+            position?: number;
+            reason?: string | null;
+            status?: string;
+        };
+        BatchResult: {
+            /** @description What a single upload of this file answers: 201, 400, 409, 413, 415 or 422 */
+            code?: number;
+            /** @description The new document (201) */
+            document?: components["schemas"]["UploadedDocument"];
+            /**
+             * Format: uuid
+             * @description The new document (201) or the one this file duplicates (409)
+             */
+            document_id?: string | null;
+            /** @description Path inside the ZIP, as written there */
+            entry?: string | null;
+            filename?: string;
+            message?: string;
+            /** @description Order in the request or the archive, from 0 */
+            position?: number;
+            /** @description Machine label of a refusal: empty, too_large, unsupported_type, corrupt_pdf, duplicate, unsafe_path, nested_archive, zip_bomb, encrypted_entry, corrupt_entry, batch_too_large, ... */
+            reason?: string | null;
+            status?: string;
+            task_id?: string | null;
+        };
         Claim: {
             /** Format: date-time */
             claimed_at?: string;
@@ -1943,6 +2122,12 @@ export interface components {
             predicted_accuracy?: number | null;
             quality_score?: number | null;
             size_bytes?: number;
+            /** @description How the document came in: upload | batch | mail | folder */
+            source?: string;
+            /** @description Provenance: for a batch batch_id, position, archive, entry (path in the ZIP); else null */
+            source_detail?: {
+                [key: string]: unknown;
+            } | null;
             status?: string;
             status_name?: string;
             /** @description Gross amount */
