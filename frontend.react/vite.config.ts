@@ -5,7 +5,8 @@ import { defineConfig } from "vite";
 // `npm run dev` serves the client on :5173 and proxies the API's paths to a running API
 // (`make run` puts it on :5000; set API_URL to point elsewhere).
 const api = process.env.API_URL ?? "http://127.0.0.1:5000";
-const apiPaths = ["/auth", "/documents", "/review", "/vendors", "/stats", "/users", "/health", "/openapi.json"];
+const apiPaths = ["/auth", "/documents", "/review", "/vendors", "/stats", "/users", "/exports", "/webhooks", "/health",
+  "/metrics", "/openapi.json", "/docs"];
 
 export default defineConfig({
   plugins: [react()],

@@ -742,7 +742,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         print(f"starting workers ({', '.join(QUEUES)}), beat, Flower and the API; logs in {stack.log_dir}", flush=True)
         stack.wait_ready(180)
-        print(f"API:    http://127.0.0.1:{stack.api_port}  (Swagger UI: /docs)\n"
+        print(f"Web:    http://127.0.0.1:{stack.api_port}/  (the web client; sign in with the demo login)\n"
+              f"API:    http://127.0.0.1:{stack.api_port}  (Swagger UI: /docs)\n"
               f"Flower: http://127.0.0.1:{stack.flower_port}", flush=True)
         if not args.no_demo:
             demo(stack, Path(args.samples), email, password)
