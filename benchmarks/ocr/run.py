@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def _measure(engine: str, models: str, pages: int, scanned: bool) -> dict:
+def _measure(engine: str, models: str, pages: int, scanned: bool, overrides: dict | None = None) -> dict:
     from rapidfuzz.distance import Levenshtein
 
     from invoice.scanner.processing.config import Settings
@@ -36,7 +36,7 @@ def _measure(engine: str, models: str, pages: int, scanned: bool) -> dict:
     from invoice.scanner.processing.models import OcrLine
     from pages import invoice_pdf, render_page
 
-    settings = Settings(ocr_engine=engine, ocr_models=models)
+    settings = Settings(ocr_engine=engine, ocr_models=models, **(overrides or {}))
     started = time.perf_counter()
     ocr = get_engine(settings)
     load_s = time.perf_counter() - started
@@ -84,11 +84,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default="ppocrv5,ppocrv6,ppocrv6-tiny")
     parser.add_argument("--engine", default="rapidocr")
     parser.add_argument("--scanned", action="store_true", help="also run on scan-like pages (noise, blur, grey)")
+    parser.add_argument("--tune", action="store_true",
+                        help="compare the CPU settings in TUNING (first model set only), each --repeat times")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per --tune setting (medians printed)")
+    parser.add_argument("--settings", default="", help="--tune: only these settings of TUNING (comma-separated)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         engine, models, scanned = args.child.split(":")
-        print(json.dumps(_measure(engine, models, args.pages, scanned == "1")))
+        print(json.dumps(_measure(engine, models, args.pages, scanned == "1", json.loads(args.overrides))))
+        return
+    if args.tune:
+        _tune(args)
         return
     variants = [False, True] if args.scanned else [False]
     header = f"{'engine':9} {'models':12} {'pages':>5} {'kind':8} {'load s':>6} {'pages/s':>8} {'s/page':>7} " \
@@ -103,6 +111,52 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{r['engine']:9} {r['models']:12} {r['pages']:>5} {'scanned' if scanned else 'clean':8} "
                   f"{r['load_s']:>6} {r['pages_per_s']:>8} {r['s_per_page']:>7} {r['peak_rss_mib']:>12} "
                   f"{r['cer']:>7} {r['word_recall']:>6} {r['space_ratio']:>6} {str(r['accent_recall']):>7}", flush=True)
+
+
+# --tune: the CPU settings compared (Settings fields). The first is the baseline of the ratios.
+TUNING: dict[str, dict] = {
+    "default": {},
+    "threads 1": {"ocr_threads": 1},
+    "threads 2": {"ocr_threads": 2},
+    "det 1280": {"ocr_det_max_side": 1280},
+    "det 960": {"ocr_det_max_side": 960},
+    "rec batch 16": {"ocr_rec_batch": 16},
+    "det 1280 + batch 16": {"ocr_det_max_side": 1280, "ocr_rec_batch": 16},
+    "det 1280 + batch 16 + threads 1": {"ocr_det_max_side": 1280, "ocr_rec_batch": 16, "ocr_threads": 1},
+    "det 960 + batch 16 + threads 1": {"ocr_det_max_side": 960, "ocr_rec_batch": 16, "ocr_threads": 1},
+}
+
+
+def _tune(args) -> None:
+    """Each setting in its own process, `--repeat` times, interleaved so that a busy moment on
+    a shared machine hits every setting alike; s/page as medians and as a ratio to the first."""
+    import statistics
+
+    models = args.models.split(",")[0]
+    chosen = [n for n in args.settings.split(",") if n] or list(TUNING)
+    chosen = ["default", *(n for n in chosen if n != "default")]
+    runs: dict[str, list[dict]] = {name: [] for name in chosen}
+    kinds = [True] if args.scanned else [False]
+    for _ in range(args.repeat):
+        for name in chosen:
+            overrides = TUNING[name]
+            for scanned in kinds:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--pages", str(args.pages), "--child",
+                     f"{args.engine}:{models}:{int(scanned)}", "--overrides", json.dumps(overrides)],
+                    capture_output=True, text=True, check=True)
+                runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    base = statistics.median(r["s_per_page"] for r in runs["default"])
+    print(f"{args.engine} {models}, {args.pages} {'scanned' if args.scanned else 'clean'} pages x {args.repeat} runs "
+          f"per setting (medians); time relative to 'default' in the same run")
+    print(f"| setting | s/page | pages/s | vs default | CER | accent recall | word recall | peak RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, rs in runs.items():
+        med = {k: statistics.median(r[k] for r in rs) for k in ("s_per_page", "pages_per_s", "cer", "word_recall",
+                                                                "peak_rss_mib")}
+        acc = statistics.median(r["accent_recall"] or 0 for r in rs)
+        print(f"| {name} | {med['s_per_page']:.2f} | {med['pages_per_s']:.2f} | {med['s_per_page'] / base:.2f} | "
+              f"{med['cer']:.4f} | {acc:.3f} | {med['word_recall']:.3f} | {med['peak_rss_mib']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

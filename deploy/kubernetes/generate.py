@@ -32,9 +32,12 @@ DEFAULT = {"cpu": "250m", "memory": "256Mi", "memory_limit": "512Mi", "max_repli
 SIZING: dict[str, dict] = {
     "orchestrator": {"cpu": "100m", "memory": "256Mi", "memory_limit": "512Mi", "max_replicas": 4, "list_length": 50},
     "preprocessing": {"cpu": "500m", "memory": "1Gi", "memory_limit": "4Gi", "max_replicas": 10, "list_length": 5,
-                      "env": {"WORKER_MAX_MEMORY_PER_CHILD_KB": "1500000"}},
+                      # Two processes, each running the orientation probe's detector: one ONNX
+                      # Runtime thread each, or they fight over the pod's cores.
+                      "env": {"WORKER_MAX_MEMORY_PER_CHILD_KB": "1500000", "OCR_THREADS": "1"}},
     "ocr": {"cpu": "2", "memory": "1536Mi", "memory_limit": "2Gi", "max_replicas": 10, "list_length": 2,
-            "env": {"WORKER_MAX_TASKS_PER_CHILD": "50", "WORKER_MAX_MEMORY_PER_CHILD_KB": "1300000"},
+            # One process (concurrency 1) with the pod's two cores as ONNX Runtime threads.
+            "env": {"WORKER_MAX_TASKS_PER_CHILD": "50", "WORKER_MAX_MEMORY_PER_CHILD_KB": "1300000", "OCR_THREADS": "2"},
             "startup_s": 300},
     "llm": {"cpu": "250m", "memory": "512Mi", "memory_limit": "2Gi", "max_replicas": 10, "list_length": 10},
     "extraction": {"cpu": "250m", "memory": "512Mi", "memory_limit": "1Gi", "max_replicas": 6, "list_length": 20},

@@ -104,6 +104,15 @@ class Settings(BaseSettings):
     # LLM
     llm_provider: str = "local"
     llm_model: str = ""
+    # CPU OCR speed (RapidOCR on ONNX Runtime; benchmarks/ocr/run.py --tune, ARCHITECTURE.md):
+    # the detector sees the page scaled so its longer side is OCR_DET_MAX_SIDE pixels (0: the
+    # engine's default, a 2000-pixel cap with no further shrinking); recognition runs
+    # OCR_REC_BATCH line crops per call; OCR_THREADS is ONNX Runtime's intra-op threads per worker
+    # process (0: one per core; set it to the cores given to each OCR process). 1280 and 16 took
+    # a page from 1 to 0.35-0.39 of the time at the same CER and accent recall.
+    ocr_det_max_side: int = 1280
+    ocr_rec_batch: int = 16
+    ocr_threads: int = 0
     llm_base_url: str = ""
     llm_api_key: str = ""
     llm_timeout_s: float = 60.0

@@ -112,9 +112,22 @@ def rapidocr_model_kwargs(models: str) -> dict[str, Any]:
     raise ValueError(f"unknown OCR model set {models!r}; expected one of {MODEL_SETS}")
 
 
-def rapidocr_params(models: str, use_gpu: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CpuTuning:
+    """How RapidOCR spends the CPU (Settings.ocr_det_max_side, ocr_rec_batch, ocr_threads)."""
+
+    det_max_side: int = 0  # 0: RapidOCR's default (longer side capped at 2000, short side >= 736)
+    rec_batch: int = 6
+    threads: int = 0  # ONNX Runtime intra-op threads; 0: one per core
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "CpuTuning":
+        return cls(settings.ocr_det_max_side, settings.ocr_rec_batch, settings.ocr_threads)
+
+
+def rapidocr_params(models: str, use_gpu: bool = False, tuning: CpuTuning = CpuTuning()) -> dict[str, Any]:
     """RapidOCR 3.x `params` for a model set: models by path, no line classifier (orientation
-    is decided per page), quiet logging."""
+    is decided per page), quiet logging, the CPU tuning."""
     files = rapidocr_model_kwargs(models)
     params: dict[str, Any] = {
         "Global.use_cls": False,
@@ -122,7 +135,16 @@ def rapidocr_params(models: str, use_gpu: bool = False) -> dict[str, Any]:
         "Det.model_path": files["det_model_path"],
         "Rec.model_path": files["rec_model_path"],
         "Rec.rec_keys_path": files["rec_keys_path"],
+        "Rec.rec_batch_num": tuning.rec_batch,
     }
+    if tuning.det_max_side:
+        # Scale the page so its longer side is this long before detection (the recognizer still
+        # reads crops of the full-resolution page, so small print keeps its pixels).
+        params["Det.limit_type"] = "max"
+        params["Det.limit_side_len"] = tuning.det_max_side
+    if tuning.threads:
+        params["EngineConfig.onnxruntime.intra_op_num_threads"] = tuning.threads
+        params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
     if use_gpu:
         # rapidocr falls back to CPU with a warning when onnxruntime-gpu/CUDA is absent.
         params["EngineConfig.onnxruntime.use_cuda"] = True
@@ -132,11 +154,11 @@ def rapidocr_params(models: str, use_gpu: bool = False) -> dict[str, Any]:
 class RapidOcrEngine(OcrEngine, TextProbe):
     name = "rapidocr"
 
-    def __init__(self, models: str = "ppocrv6", use_gpu: bool = False):
+    def __init__(self, models: str = "ppocrv6", use_gpu: bool = False, tuning: CpuTuning = CpuTuning()):
         from rapidocr import RapidOCR  # heavy: only in processes that OCR
 
         self.models = models
-        self._ocr = RapidOCR(params=rapidocr_params(models, use_gpu))
+        self._ocr = RapidOCR(params=rapidocr_params(models, use_gpu, tuning))
         # ONNX Runtime sessions are thread-safe for run(), but RapidOCR keeps the use_det/use_rec
         # flags of the last call on the instance; one call at a time per engine.
         self._lock = threading.Lock()
@@ -249,24 +271,25 @@ def map_paddle3_result(result: Any) -> list[RawLine]:
 
 # --- one engine per worker process --------------------------------------------------------
 
-_ENGINES: dict[tuple[str, str, bool], OcrEngine] = {}
+_ENGINES: dict[tuple, OcrEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
 def get_engine(settings: Settings) -> OcrEngine:
     """The process's engine for these settings, created on first use and kept for the life
     of the process (a model load per task is what makes OCR workers grow, PaddleOCR #11639)."""
-    key = (settings.ocr_engine, settings.ocr_models, settings.ocr_use_gpu)
+    tuning = CpuTuning.from_settings(settings)
+    key = (settings.ocr_engine, settings.ocr_models, settings.ocr_use_gpu, tuning)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
             if settings.ocr_engine == "rapidocr":
-                engine = RapidOcrEngine(settings.ocr_models, settings.ocr_use_gpu)
+                engine = RapidOcrEngine(settings.ocr_models, settings.ocr_use_gpu, tuning)
             elif settings.ocr_engine == "paddle":
                 engine = PaddleOcrEngine(settings.ocr_models, settings.ocr_use_gpu)
             else:
                 raise ValueError(f"unknown OCR engine {settings.ocr_engine!r}; expected one of {ENGINES}")
-            logger.info("loaded OCR engine %s with models %s (gpu=%s)", *key)
+            logger.info("loaded OCR engine %s with models %s (gpu=%s, %s)", *key)
             _ENGINES[key] = engine
         return engine
 
