@@ -129,6 +129,11 @@ test("upload, watch, inspect, review and approve", async ({ page }) => {
   await expect(page.locator("[data-field-box]").first()).toBeAttached();
   await noHorizontalScroll(page);
   await page.screenshot({ path: resolve(shots, "document-tablet.png"), fullPage: true });
+  for (const path of ["/app/upload", "/app/documents", "/app/review", `/app/review/${reviewedId}`]) {
+    await page.goto(path);
+    await expect(page.locator("main h1")).toBeVisible();
+    await noHorizontalScroll(page);
+  }
 
   // The token never travels in a URL, and the CSP never had to block anything
   const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("invoice-scanner.session") ?? "{}").token);
