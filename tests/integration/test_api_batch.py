@@ -229,3 +229,20 @@ def test_zip_crc_and_ratio_helpers():
     assert not unsafe_entry("a/b..c.pdf") and not unsafe_entry("invoices/x.pdf")
     assert is_archive("x.PDF", zlib.compress(b"x")[:0] + b"\x1f\x8b\x08") and is_archive("x.tar.gz", b"")
     assert not is_archive("x.pdf", b"%PDF-1.7")
+
+
+def test_metrics_count_documents_and_files_per_source(client, tenant):
+    assert upload(client, tenant, make_pdf(), "one.pdf").status_code == 201
+    assert _batch(client, tenant, [(make_pdf(), "two.pdf"), (b"", "empty.pdf")]).status_code == 201
+    text = client.get("/metrics", headers=tenant.headers).get_data(as_text=True)
+
+    def value(line_start: str) -> float:
+        (line,) = [line for line in text.splitlines() if line.startswith(line_start + " ")]
+        return float(line.rsplit(" ", 1)[1])
+
+    assert value('invoice_scanner_documents_by_source{source="batch"}') >= 1
+    assert value('invoice_scanner_documents_by_source{source="upload"}') >= 1
+    assert 'invoice_scanner_documents_by_source{source="folder"}' in text
+    assert value('invoice_scanner_ingested_files_total{outcome="accepted",source="batch"}') == 1
+    assert value('invoice_scanner_ingested_files_total{outcome="empty",source="batch"}') == 1
+    assert value('invoice_scanner_ingested_files_total{outcome="accepted",source="upload"}') == 1

@@ -93,6 +93,9 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     from invoice.scanner.processing.webhooks.repository import WebhookRepository
 
     state.registry.register(WebhookCollector(WebhookRepository(config.database_url, config.db_pool_size)))
+    from invoice.scanner.api.source_metrics import SourceCollector
+
+    state.registry.register(SourceCollector(state.repo))
     app.extensions["invoice_scanner"] = state
 
     CORS(app, origins=list(config.allowed_origins), allow_headers=["Authorization", "Content-Type", "If-Match"],

@@ -22,12 +22,17 @@ ORCHESTRATOR_QUEUE = "orchestrator"
 STAGE_QUEUES: tuple[str, ...] = tuple(s.name for s in STAGES)  # preprocessing, ocr, llm, extraction, evaluation
 MAINTENANCE_QUEUE = "maintenance"  # the stuck-document sweeper
 WEBHOOKS_QUEUE = "webhooks"  # outgoing webhook deliveries (webhooks/tasks.py)
-QUEUES: tuple[str, ...] = (ORCHESTRATOR_QUEUE, *STAGE_QUEUES, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE)
+INGEST_QUEUE = "ingest"  # the watched folder INGEST_DIR (api/ingest_folder.py)
+QUEUES: tuple[str, ...] = (ORCHESTRATOR_QUEUE, *STAGE_QUEUES, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, INGEST_QUEUE)
 
 ORCHESTRATE_TASK = "invoice.scanner.orchestrate_document_processing"
 SWEEP_TASK = "invoice.scanner.sweep_stuck_documents"
 WEBHOOK_RELAY_TASK = "invoice.scanner.webhooks.relay"
 WEBHOOK_DELIVER_TASK = "invoice.scanner.webhooks.deliver"
+INGEST_POLL_TASK = "invoice.scanner.ingest.poll_folder"
+# The folder's files go through the API's upload path, so its task module lives in the API
+# package; only the ingest worker imports it (worker.py), where that package is installed.
+INGEST_TASK_MODULE = "invoice.scanner.api.ingest_tasks"
 STAGE_TASKS: dict[str, str] = {q: f"invoice.scanner.stages.{q}" for q in STAGE_QUEUES}
 
 
@@ -75,6 +80,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     SWEEP_TASK: {"queue": MAINTENANCE_QUEUE},
     WEBHOOK_RELAY_TASK: {"queue": WEBHOOKS_QUEUE},
     WEBHOOK_DELIVER_TASK: {"queue": WEBHOOKS_QUEUE},
+    INGEST_POLL_TASK: {"queue": INGEST_QUEUE},
     **{task: {"queue": queue} for queue, task in STAGE_TASKS.items()},
 }
 
@@ -84,6 +90,7 @@ WORKER_PROFILES: dict[str, dict[str, int]] = {
     **{name: {"concurrency": p.concurrency} for name, p in STAGE_POLICIES.items()},
     MAINTENANCE_QUEUE: {"concurrency": 1},
     WEBHOOKS_QUEUE: {"concurrency": 4},  # I/O bound: waiting on receivers' answers
+    INGEST_QUEUE: {"concurrency": 1},  # one poll at a time; more workers on one folder are safe (claims)
 }
 
 # A module per queue: orchestrator, maintenance, webhooks, and the stage modules (whose tasks
@@ -172,6 +179,10 @@ def configure(app: Celery, settings: Settings) -> None:
             # (the next one does its work), so a stopped webhooks worker does not pile them up.
             "relay-webhooks": {"task": WEBHOOK_RELAY_TASK, "schedule": float(settings.webhook_relay_interval_s),
                                "options": {"expires": max(10.0, 5 * settings.webhook_relay_interval_s)}},
+            # The watched folder, when INGEST_DIR is set; a poll older than two intervals is dropped.
+            **({"poll-ingest-folder": {"task": INGEST_POLL_TASK, "schedule": float(settings.ingest_poll_interval_s),
+                                       "options": {"expires": max(5.0, 2 * settings.ingest_poll_interval_s)}}}
+               if settings.ingest_dir else {}),
         },
     )
 

@@ -145,6 +145,14 @@ class Settings(BaseSettings):
     # (AWS S3, MinIO, Ceph): in a bucket, so workers need no shared filesystem (storage.py).
     storage_url: str = ""
     webhook_relay_interval_s: float = 2.0
+    # The watched folder (api/ingest_folder.py): empty = off. INGEST_DIR/<company id or slug>/;
+    # polled every INGEST_POLL_INTERVAL_S by the ingest queue; a file is taken once its size and
+    # mtime held for INGEST_SETTLE_S over two polls; a dead worker's claim returns after
+    # INGEST_CLAIM_TIMEOUT_S.
+    ingest_dir: str = ""
+    ingest_poll_interval_s: float = 5.0
+    ingest_settle_s: float = 2.0
+    ingest_claim_timeout_s: float = 900.0
     webhook_allow_private_targets: bool = False
 
     @classmethod

@@ -729,6 +729,10 @@ def main(argv: list[str] | None = None) -> int:
 
         upgrade(services.database_url)
         env = stack_env(services, var / "documents")
+        # The watched folder: var/ingest/<company id or slug>/ (demo-company for the demo login)
+        # unless INGEST_DIR says otherwise; the ingest worker polls it.
+        env.setdefault("INGEST_DIR", str(var / "ingest"))
+        Path(env["INGEST_DIR"]).mkdir(parents=True, exist_ok=True)
         if args.command == "services":
             print("services up; Ctrl-C to stop", flush=True)
             STOP.wait()
