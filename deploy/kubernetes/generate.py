@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from invoice.scanner.processing.celery_app import QUEUES, WORKER_PROFILES
+from invoice.scanner.processing.celery_app import INGEST_QUEUE, QUEUES, WORKER_PROFILES
 from invoice.scanner.processing.celery_app import DEFAULT_RETRY
 
 HERE = Path(__file__).resolve().parent
@@ -103,7 +103,8 @@ def deployment(queue: str) -> dict:
                                         "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [{
                         "name": "worker",
-                        "image": "invoice-scanner/worker",
+                        # The ingest worker runs the API's upload path: the api image has both packages.
+                        "image": "invoice-scanner/api" if queue == INGEST_QUEUE else "invoice-scanner/worker",
                         # args, not command: the image's entrypoint checks the scratch folder, then execs.
                         "args": ["python", "-m", "invoice.scanner.processing.worker", "--queue", queue,
                                     "--concurrency", str(concurrency)],
