@@ -164,3 +164,35 @@ def test_review_list(run, live_api, tenant, api_database_url):
     assert [i["id"] for i in json.loads(result.output)["items"]] == [str(doc)]
     table = run("review", "list", env=env)
     assert "Initech" in table.output and "1 document(s) need review" in table.output
+
+
+def test_submit_takes_folders_and_zips_as_batches(run, live_api, tenant, api_database_url, tmp_path):
+    import zipfile
+
+    env = {"INVOICE_SCANNER_URL": live_api, "INVOICE_SCANNER_TOKEN": tenant.token}
+    folder = tmp_path / "scans"
+    (folder / "2024").mkdir(parents=True)
+    (folder / ".cache").mkdir()
+    (folder / "a.pdf").write_bytes(make_pdf(text=f"folder {uuid.uuid4()}"))
+    (folder / "2024" / "b.pdf").write_bytes(make_pdf(text=f"folder {uuid.uuid4()}"))
+    (folder / "notes.txt").write_bytes(b"not an invoice")
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / ".cache" / "c.pdf").write_bytes(make_pdf(text=f"hidden {uuid.uuid4()}"))
+    result = run("submit", str(folder), "--no-wait", env=env)
+    assert result.output.count("uploaded as") == 2 and "notes.txt: refused (415)" in result.output
+    assert "2 accepted, 1 not" in result.output
+    assert result.exit_code == 1  # a file was refused
+
+    archive = tmp_path / "month.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("november/x.pdf", make_pdf(text=f"zip {uuid.uuid4()}"))
+        zf.writestr("november/y.pdf", make_pdf(text=f"zip {uuid.uuid4()}"))
+    result = run("submit", str(archive), "--no-wait", env=env)
+    assert "november/x.pdf: uploaded as" in result.output and "november/y.pdf: uploaded as" in result.output
+    assert result.exit_code == 0
+    repo = Repository(api_database_url)
+    with repo.tx() as cur:
+        cur.execute("SELECT original_filename, source FROM documents WHERE company_id = %s ORDER BY 1",
+                    (tenant.company_id,))
+        rows = [(r["original_filename"], r["source"]) for r in cur.fetchall()]
+    assert rows == [("a.pdf", "batch"), ("b.pdf", "batch"), ("x.pdf", "batch"), ("y.pdf", "batch")]

@@ -218,15 +218,71 @@ def _summary(final: dict[str, dict], labels: dict[str, str]) -> int:
     return 1 if any(b["status"] in FAILED for b in final.values()) else 0
 
 
+BATCH_CHUNK = 100  # files per POST /documents/batch when submitting a folder
+
+
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """Every file under the folder, in name order, but hidden ones (and those in hidden folders)."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _submit_batch(api: Client, parts: list[tuple[str, Path]], labels: dict[str, str]) -> int:
+    """One POST /documents/batch; each file's result printed; how many were refused."""
+    handles = [(name, path.open("rb")) for name, path in parts]
+    try:
+        body = api.json("POST", "/documents/batch", ok=(201,), files=[("files", h) for h in handles],
+                        timeout=max(api.timeout_s, 600))
+    finally:
+        for _, handle in handles:
+            handle.close()
+    refused = 0
+    for result in body["results"]:
+        label = result.get("entry") or result["filename"]
+        if result["code"] == 201:
+            labels[result["document"]["id"]] = label
+            console.print(f"{label}: uploaded as {result['document']['id']}")
+        elif result["code"] == 409 and result.get("document_id"):
+            labels[result["document_id"]] = label
+            console.print(f"{label}: already uploaded as {result['document_id']}; following that one")
+        else:
+            refused += 1
+            errors.print(f"[red]{label}: refused ({result['code']}): {result['message']}[/red]", markup=True,
+                         highlight=False, soft_wrap=True)
+    console.print(f"batch {body['id']}: {body['accepted']} accepted, {body['rejected']} not")
+    return refused
+
+
 @app.command()
 def submit(ctx: typer.Context,
-           files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+           files: list[Path] = typer.Argument(..., exists=True, readable=True,
+                                              help="invoice files, folders (every file inside) or ZIP archives"),
            wait: bool = typer.Option(True, help="follow each document until it is done"),
            timeout: float = typer.Option(1800.0, help="seconds to wait for all documents")) -> None:
-    """Upload invoices and follow each with a live progress bar (exit 1 if any ends in an error)."""
+    """Upload invoices and follow each with a live progress bar (exit 1 if any ends in an error or
+    is refused). A folder is sent as batches of its files, a ZIP as one batch (POST /documents/batch)."""
     api = client(ctx)
     labels: dict[str, str] = {}
+    refused = 0
+    singles: list[Path] = []
     for path in files:
+        if path.is_dir():
+            inside = _folder_files(path)
+            if not inside:
+                fail(f"{path}: no file in this folder")
+            for start in range(0, len(inside), BATCH_CHUNK):
+                chunk = inside[start:start + BATCH_CHUNK]
+                refused += _submit_batch(api, [(str(p.relative_to(path)), p) for p in chunk], labels)
+        elif _is_zip(path):
+            refused += _submit_batch(api, [(path.name, path)], labels)
+        else:
+            singles.append(path)
+    for path in singles:
         with path.open("rb") as f:
             resp = api.request("POST", "/documents/upload", ok=(201, 409), files={"file": (path.name, f)},
                                timeout=max(api.timeout_s, 120))
@@ -240,9 +296,9 @@ def submit(ctx: typer.Context,
             doc_id = body["document"]["id"]
             console.print(f"{path.name}: uploaded as {doc_id}")
         labels[doc_id] = path.name
-    if not wait:
-        return
-    raise typer.Exit(_summary(follow(api, labels, timeout), labels))
+    if not wait or not labels:
+        raise typer.Exit(1 if refused else 0)
+    raise typer.Exit(max(_summary(follow(api, labels, timeout), labels), 1 if refused else 0))
 
 
 @app.command()
