@@ -19,6 +19,9 @@ class SourceCollector:
     def __init__(self, repo):
         self.repo = repo
 
+    def describe(self) -> list[Metric]:
+        return []  # read at scrape time, never at registration (the database may be down then)
+
     def collect(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily("invoice_scanner_documents_by_source",
                                   "Documents by how they came in (all companies)", labels=["source"])
