@@ -3,11 +3,18 @@ gunicorn) on real PostgreSQL and Redis, driven over HTTP.
 
 `start_stack(name, extra_env)` starts a stack with its own database and Redis db; tests
 that need other settings (a vendor LLM provider, say) start their own with `extra_env`.
+One stack runs at a time (2 cores), and a stack is started once per session: the tests are
+ordered so that all tests of one stack run together (`stack` fixture = "default" first, then
+each named stack, then tests that start nothing), and a test that starts nothing runs with the
+last stack stopped. A test whose stack pytest cannot see (started in a helper) can say
+`@pytest.mark.e2e_stack("name")`.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import time
 from urllib.parse import urlparse
 
@@ -81,7 +88,7 @@ class RunningStack:
 
 
 @pytest.fixture(scope="session")
-def start_stack(services, fresh_database, drop_database, tmp_path_factory):
+def start_stack(services, fresh_database, drop_database, tmp_path_factory, request):
     """`start_stack(name, extra_env)`: the named stack, started if it is not the one running.
     One stack runs at a time (2 cores); asking for another stops the current one."""
     current: dict[str, RunningStack] = {}
@@ -91,12 +98,18 @@ def start_stack(services, fresh_database, drop_database, tmp_path_factory):
     redis_server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
     own_redis = redis_server.start()
 
+    def stop_current() -> None:
+        for running in current.values():
+            running.stack.stop()
+            drop_database(running.database_url)
+        current.clear()
+
+    request.session.e2e_stop_stack = stop_current
+
     def start(name: str, extra_env: dict[str, str] | None = None, beat: bool = False) -> RunningStack:
         if name in current:
             return current[name]
-        for running in current.values():
-            running.stack.stop()
-        current.clear()
+        stop_current()
         database_url = fresh_database(f"invoice_scanner_e2e_{name.replace('-', '_')}_{os.getpid()}")
         redis_url = urlparse(own_redis)._replace(path=f"/{next(counter)}").geturl()
         root = tmp_path_factory.mktemp(f"stack-{name}")
@@ -115,10 +128,58 @@ def start_stack(services, fresh_database, drop_database, tmp_path_factory):
         return running
 
     yield start
-    for running in current.values():
-        running.stack.stop()
-        drop_database(running.database_url)
+    stop_current()
     redis_server.stop()
+
+
+_START_STACK = re.compile(r"""start_stack\(\s*["']([\w-]+)["']""")
+
+
+def _stack_of(item) -> str | None:
+    """The stack a test runs on: its mark, the `stack` fixture, or the one `start_stack("...")`
+    call in its function or (when the module names one) its module."""
+    mark = item.get_closest_marker("e2e_stack")
+    if mark is not None:
+        return mark.args[0]
+    if "stack" in getattr(item, "fixturenames", ()):
+        return "default"
+    try:
+        names = set(_START_STACK.findall(inspect.getsource(item.function)))
+        if not names:
+            names = set(_START_STACK.findall(inspect.getsource(item.module)))
+    except (OSError, TypeError):
+        return None
+    return names.pop() if len(names) == 1 else None
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e_stack(name): the start_stack() name this test runs on")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Group the end-to-end tests by stack (stable within a group), default first, so each
+    stack starts once; tests that start no stack go last."""
+    groups: dict[str | None, int] = {"default": 0}
+    keyed = []
+    for index, item in enumerate(items):
+        if "/e2e/" not in str(getattr(item, "path", item.fspath)).replace("\\", "/"):
+            keyed.append(((-1, index), item))  # not ours: keep their place ahead
+            continue
+        name = _stack_of(item)
+        item.e2e_stack_name = name
+        rank = groups.setdefault(name, len(groups)) if name is not None else 10_000
+        keyed.append(((rank, index), item))
+    items[:] = [item for _, item in sorted(keyed, key=lambda k: k[0])]
+
+
+@pytest.fixture(autouse=True)
+def _no_idle_stack_under_stackless_tests(request):
+    """A test that starts its own services (chaos, `make run`) runs with the last stack stopped."""
+    if "/e2e/" in str(request.node.path) and getattr(request.node, "e2e_stack_name", "x") is None:
+        stopper = getattr(request.session, "e2e_stop_stack", None)
+        if stopper is not None:
+            stopper()
+    yield
 
 
 @pytest.fixture
