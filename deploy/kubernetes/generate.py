@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from invoice.scanner.processing.celery_app import INGEST_QUEUE, QUEUES, WORKER_PROFILES
+from invoice.scanner.processing.celery_app import INGEST_QUEUE, MAIL_QUEUE, QUEUES, WORKER_PROFILES
 from invoice.scanner.processing.celery_app import DEFAULT_RETRY
 
 HERE = Path(__file__).resolve().parent
@@ -103,8 +103,8 @@ def deployment(queue: str) -> dict:
                                         "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [{
                         "name": "worker",
-                        # The ingest worker runs the API's upload path: the api image has both packages.
-                        "image": "invoice-scanner/api" if queue == INGEST_QUEUE else "invoice-scanner/worker",
+                        # The ingest and mail workers run the API's upload path: the api image has both packages.
+                        "image": "invoice-scanner/api" if queue in (INGEST_QUEUE, MAIL_QUEUE) else "invoice-scanner/worker",
                         # args, not command: the image's entrypoint checks the scratch folder, then execs.
                         "args": ["python", "-m", "invoice.scanner.processing.worker", "--queue", queue,
                                     "--concurrency", str(concurrency)],

@@ -171,12 +171,14 @@ def test_the_ingest_worker_polls_the_folder_on_its_own(api_config, api_database_
     try:
         (folder / "dropped.pdf").write_bytes(make_pdf())
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _documents(repo, tenant.company_id):
+        processed = folder / "processed"
+        # The document commits, then the file moves: wait for both.
+        while time.monotonic() < deadline and not (processed.is_dir() and list(processed.iterdir())):
             assert worker.poll() is None, worker.stdout.read().decode()[-3000:]
             time.sleep(0.3)
         (doc,) = _documents(repo, tenant.company_id)
         assert doc["source"] == "folder" and doc["original_filename"] == "dropped.pdf"
-        assert len(list((folder / "processed").iterdir())) == 1
+        assert len(list(processed.iterdir())) == 1 and not (folder / "dropped.pdf").exists()
     finally:
         os.killpg(worker.pid, 15)
         worker.wait(30)

@@ -124,9 +124,10 @@ def create_app(config: ApiConfig | None = None) -> Flask:
 
     for module in (webhooks, exports):
         api.register_blueprint(module.blp)
-    from invoice.scanner.api.views import batches
+    from invoice.scanner.api.views import batches, mailboxes
 
     api.register_blueprint(batches.blp)
+    api.register_blueprint(mailboxes.blp)
     # The built web client at `/` (not part of the OpenAPI document).
     from invoice.scanner.api import webapp
 

@@ -53,6 +53,10 @@ class ApiConfig(Settings):
     batch_max_files: int = 1000
     batch_max_bytes: int = 512 * 1024 * 1024
     batch_max_ratio: int = 200
+    # Mailboxes (mail_ingest.py): the Fernet key (urlsafe base64, 32 bytes) that encrypts their
+    # passwords at rest; without it mailboxes cannot be added or polled. IMAP socket timeout.
+    mail_secret_key: str = ""
+    mail_timeout_s: float = 30.0
 
     @model_validator(mode="before")
     @classmethod

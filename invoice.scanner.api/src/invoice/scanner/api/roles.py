@@ -17,6 +17,7 @@ PERMISSIONS: tuple[str, ...] = (
     "export",           # exports of approved documents
     "webhooks",         # manage webhooks
     "users",            # manage the company's users
+    "mailboxes",        # manage the company's IMAP mailboxes (admins)
 )
 ROLES: tuple[str, ...] = ("admin", "reviewer", "uploader")
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

@@ -23,15 +23,18 @@ STAGE_QUEUES: tuple[str, ...] = tuple(s.name for s in STAGES)  # preprocessing, 
 MAINTENANCE_QUEUE = "maintenance"  # the stuck-document sweeper
 WEBHOOKS_QUEUE = "webhooks"  # outgoing webhook deliveries (webhooks/tasks.py)
 INGEST_QUEUE = "ingest"  # the watched folder INGEST_DIR (api/ingest_folder.py)
-QUEUES: tuple[str, ...] = (ORCHESTRATOR_QUEUE, *STAGE_QUEUES, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, INGEST_QUEUE)
+MAIL_QUEUE = "mail"  # the companies' IMAP mailboxes (api/mail_ingest.py)
+QUEUES: tuple[str, ...] = (ORCHESTRATOR_QUEUE, *STAGE_QUEUES, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, INGEST_QUEUE,
+                           MAIL_QUEUE)
 
 ORCHESTRATE_TASK = "invoice.scanner.orchestrate_document_processing"
 SWEEP_TASK = "invoice.scanner.sweep_stuck_documents"
 WEBHOOK_RELAY_TASK = "invoice.scanner.webhooks.relay"
 WEBHOOK_DELIVER_TASK = "invoice.scanner.webhooks.deliver"
 INGEST_POLL_TASK = "invoice.scanner.ingest.poll_folder"
+MAIL_POLL_TASK = "invoice.scanner.ingest.poll_mailboxes"
 # The folder's files go through the API's upload path, so its task module lives in the API
-# package; only the ingest worker imports it (worker.py), where that package is installed.
+# package; only the ingest and mail workers import it (worker.py), where that package is installed.
 INGEST_TASK_MODULE = "invoice.scanner.api.ingest_tasks"
 STAGE_TASKS: dict[str, str] = {q: f"invoice.scanner.stages.{q}" for q in STAGE_QUEUES}
 
@@ -81,6 +84,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     WEBHOOK_RELAY_TASK: {"queue": WEBHOOKS_QUEUE},
     WEBHOOK_DELIVER_TASK: {"queue": WEBHOOKS_QUEUE},
     INGEST_POLL_TASK: {"queue": INGEST_QUEUE},
+    MAIL_POLL_TASK: {"queue": MAIL_QUEUE},
     **{task: {"queue": queue} for queue, task in STAGE_TASKS.items()},
 }
 
@@ -91,6 +95,7 @@ WORKER_PROFILES: dict[str, dict[str, int]] = {
     MAINTENANCE_QUEUE: {"concurrency": 1},
     WEBHOOKS_QUEUE: {"concurrency": 4},  # I/O bound: waiting on receivers' answers
     INGEST_QUEUE: {"concurrency": 1},  # one poll at a time; more workers on one folder are safe (claims)
+    MAIL_QUEUE: {"concurrency": 1},  # one poll of all mailboxes at a time
 }
 
 # A module per queue: orchestrator, maintenance, webhooks, and the stage modules (whose tasks
@@ -183,6 +188,9 @@ def configure(app: Celery, settings: Settings) -> None:
             **({"poll-ingest-folder": {"task": INGEST_POLL_TASK, "schedule": float(settings.ingest_poll_interval_s),
                                        "options": {"expires": max(5.0, 2 * settings.ingest_poll_interval_s)}}}
                if settings.ingest_dir else {}),
+            # Every enabled mailbox (one SELECT when there is none); dropped when older than an interval.
+            "poll-mailboxes": {"task": MAIL_POLL_TASK, "schedule": float(settings.mail_poll_interval_s),
+                               "options": {"expires": max(5.0, settings.mail_poll_interval_s)}},
         },
     )
 

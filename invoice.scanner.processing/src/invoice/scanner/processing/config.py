@@ -153,6 +153,8 @@ class Settings(BaseSettings):
     ingest_poll_interval_s: float = 5.0
     ingest_settle_s: float = 2.0
     ingest_claim_timeout_s: float = 900.0
+    # Mailboxes: every enabled one is polled this often by the mail queue (api/mail_ingest.py).
+    mail_poll_interval_s: float = 60.0
     webhook_allow_private_targets: bool = False
 
     @classmethod

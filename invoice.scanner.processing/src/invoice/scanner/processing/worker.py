@@ -10,7 +10,8 @@ import argparse
 import socket
 import sys
 
-from invoice.scanner.processing.celery_app import INGEST_QUEUE, INGEST_TASK_MODULE, QUEUES, WORKER_PROFILES, app
+from invoice.scanner.processing.celery_app import (INGEST_QUEUE, INGEST_TASK_MODULE, MAIL_QUEUE, QUEUES,
+                                                   WORKER_PROFILES, app)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     if args.beat:
         celery_args.append("--beat")
-    if args.queue == INGEST_QUEUE:  # its task runs the API's upload path (the API package)
+    if args.queue in (INGEST_QUEUE, MAIL_QUEUE):  # their tasks run the API's upload path (the API package)
         app.conf.include = [*app.conf.include, INGEST_TASK_MODULE]
     app.worker_main([*celery_args, *extra])
 
