@@ -200,6 +200,17 @@ def test_a_failing_mailbox_is_recorded_without_its_password(mail_client, mail_co
     assert "wrong-password-xyz" not in caplog.text
     listed = mail_client.get(f"/mailboxes/{box['id']}", headers=tenant.headers).json
     assert listed["last_error"] and listed["last_success_at"] is None
+    # Failing for longer than MAIL_FAILING_AFTER_S: /health says degraded (still 200: the API serves).
+    repo = ApiState.build(mail_config).repo
+    with repo.tx() as cur:
+        cur.execute("UPDATE mailboxes SET created_at = now() - interval '2 hours' WHERE id = %s", (box["id"],))
+    try:
+        health = mail_client.get("/health")
+        assert health.status_code == 200 and health.json["status"] == "degraded"
+        assert health.json["mailboxes"]["failing"] >= 1
+    finally:  # the shared test database: other tests' /health must not see this mailbox
+        with repo.tx() as cur:
+            cur.execute("UPDATE mailboxes SET enabled = false WHERE id = %s", (box["id"],))
     with ApiState.build(mail_config).repo.tx() as cur:
         cur.execute("SELECT secret_encrypted FROM mailboxes WHERE id = %s", (box["id"],))
         stored = cur.fetchone()["secret_encrypted"]

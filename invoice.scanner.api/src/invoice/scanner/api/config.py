@@ -57,6 +57,8 @@ class ApiConfig(Settings):
     # passwords at rest; without it mailboxes cannot be added or polled. IMAP socket timeout.
     mail_secret_key: str = ""
     mail_timeout_s: float = 30.0
+    # /health says "degraded" while a mailbox's polls have failed for longer than this.
+    mail_failing_after_s: int = 3600
 
     @model_validator(mode="before")
     @classmethod

@@ -308,6 +308,8 @@ class HealthSchema(ma.Schema):
     status = ma.fields.String(metadata={"enum": ["ok", "degraded"]})
     dependencies = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(DependencySchema))
     stuck_documents = ma.fields.Dict()
+    mailboxes = ma.fields.Dict(metadata={"description": "enabled, failing (polls failing longer than "
+                                                        "MAIL_FAILING_AFTER_S: status degraded), oldest_last_success_at"})
 
 
 # -- page images, OCR, original file ---------------------------------------------------------

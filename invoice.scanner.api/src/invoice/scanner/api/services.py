@@ -246,4 +246,29 @@ def check_health(state: ApiState) -> tuple[bool, dict[str, Any]]:
         else:
             body["stuck_documents"] = {"older_than_s": state.config.stuck_after_s,
                                        "total": sum(stuck.values()), "by_status": stuck}
+        try:
+            mail = mailbox_health(state)
+        except Exception as exc:  # informational only, like the stuck count
+            logger.warning("could not read the mailboxes' polls: %s", exc)
+        else:
+            body["mailboxes"] = mail
+            if mail["failing"]:
+                # Degraded, not down: the API itself serves (200); a mailbox needs attention.
+                body["status"] = "degraded"
     return ok, body
+
+
+def mailbox_health(state: ApiState) -> dict[str, Any]:
+    """Counts only (/health needs no token): mailboxes, those whose polls have failed for longer
+    than MAIL_FAILING_AFTER_S, and the oldest last successful poll among enabled ones."""
+    with state.repo.tx() as cur:
+        cur.execute(
+            """SELECT count(*) FILTER (WHERE enabled) AS enabled,
+                      count(*) FILTER (WHERE enabled AND last_error IS NOT NULL
+                                       AND coalesce(last_success_at, created_at)
+                                           < now() - make_interval(secs => %s)) AS failing,
+                      min(last_success_at) FILTER (WHERE enabled) AS oldest_success
+                 FROM mailboxes""", (state.config.mail_failing_after_s,))
+        row = cur.fetchone()
+    return {"enabled": row["enabled"], "failing": row["failing"], "failing_after_s": state.config.mail_failing_after_s,
+            "oldest_last_success_at": row["oldest_success"].isoformat() if row["oldest_success"] else None}
