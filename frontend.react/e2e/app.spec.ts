@@ -33,12 +33,23 @@ test("upload, watch, inspect, review and approve", async ({ page }) => {
   const urls: string[] = [];
   page.on("console", (m) => { if (/Content[- ]Security[- ]Policy/i.test(m.text())) cspViolations.push(m.text()); });
   page.on("request", (r) => urls.push(r.url()));
+  // Every CSP violation the browser reports (securitypolicyviolation), on every page the test opens.
+  await page.exposeFunction("reportCspViolation", (what: string) => cspViolations.push(what));
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) =>
+      (window as unknown as { reportCspViolation: (w: string) => void }).reportCspViolation(`${e.violatedDirective} ${e.blockedURI}`));
+  });
 
   // Sign in
   await page.goto("/");
   await expect(page).toHaveURL(/\/app\/login$/);
   await expect(page.getByRole("heading", { name: "Invoice Scanner" })).toBeVisible();
   await screen(page, "signin");
+  // The served CSP is enforced: an injected inline script does not run.
+  await page.addScriptTag({ content: "window.__injected = true;" }).catch(() => undefined);
+  expect(await page.evaluate(() => (window as unknown as { __injected?: boolean }).__injected)).toBeUndefined();
+  await page.waitForTimeout(1000); // let its report arrive
+  cspViolations.length = 0; // that refusal is the one report expected
   await page.getByLabel("Email").fill(env("E2E_EMAIL"));
   await page.getByLabel("Password").fill("wrong password");
   await page.getByRole("button", { name: "Sign in" }).click();
