@@ -1232,6 +1232,207 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mailboxes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The company's mailboxes, with when each was last polled and its last error. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["MailboxList"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        /** Add a mailbox; the mail worker polls it from its next round. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["MailboxCreate"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Mailbox"];
+                    };
+                };
+                /** @description The caller lacks the 'mailboxes' permission */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                /** @description MAIL_SECRET_KEY is not configured: passwords cannot be stored */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mailboxes/{mailbox_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                mailbox_id: string;
+            };
+            cookie?: never;
+        };
+        /** One mailbox (never its password). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    mailbox_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Mailbox"];
+                    };
+                };
+                /** @description No such mailbox in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Stop polling it and forget its password; documents already imported stay. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    mailbox_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No such mailbox in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mailboxes/{mailbox_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                mailbox_id: string;
+            };
+            cookie?: never;
+        };
+        /** The messages imported or skipped, newest first, each with its attachments' outcomes. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    mailbox_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["MailMessageList"];
+                    };
+                };
+                /** @description No such mailbox in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -2212,6 +2413,10 @@ export interface components {
             dependencies?: {
                 [key: string]: components["schemas"]["Dependency"];
             };
+            /** @description enabled, failing (polls failing longer than MAIL_FAILING_AFTER_S: status degraded), oldest_last_success_at */
+            mailboxes?: {
+                [key: string]: unknown;
+            };
             /** @enum {string} */
             status?: "ok" | "degraded";
             stuck_documents?: {
@@ -2260,11 +2465,77 @@ export interface components {
         Logout: {
             message?: string;
         };
+        Mailbox: {
+            after_import?: string;
+            allowed_senders?: string[];
+            /** Format: date-time */
+            created_at?: string;
+            enabled?: boolean;
+            folder?: string;
+            host?: string;
+            /** Format: uuid */
+            id?: string;
+            last_error?: string | null;
+            /** Format: date-time */
+            last_poll_at?: string | null;
+            /** Format: date-time */
+            last_success_at?: string | null;
+            move_to?: string | null;
+            name?: string;
+            port?: number;
+            security?: string;
+            username?: string;
+        };
+        MailboxCreate: {
+            /**
+             * @default mark_read
+             * @enum {string}
+             */
+            after_import: "mark_read" | "move";
+            /** @description Addresses or @domains; empty: anyone */
+            allowed_senders?: string[];
+            /** @default INBOX */
+            folder: string;
+            host: string;
+            /** @default null */
+            move_to: string | null;
+            name: string;
+            /** @description Stored encrypted (MAIL_SECRET_KEY); never returned */
+            password: string;
+            /** @default 993 */
+            port: number;
+            /**
+             * @default ssl
+             * @enum {string}
+             */
+            security: "ssl" | "starttls" | "none";
+            username: string;
+        };
+        MailboxList: {
+            mailboxes?: components["schemas"]["Mailbox"][];
+        };
+        MailMessage: {
+            documents?: number;
+            message_id?: string;
+            outcome?: {
+                [key: string]: unknown;
+            }[];
+            /** Format: date-time */
+            processed_at?: string;
+            reason?: string | null;
+            /** Format: date-time */
+            received_at?: string | null;
+            sender?: string | null;
+            subject?: string | null;
+        };
+        MailMessageList: {
+            messages?: components["schemas"]["MailMessage"][];
+        };
         Me: {
             /** Format: uuid */
             company_id?: string;
             email?: string;
-            permissions?: ("documents:read" | "documents:write" | "review" | "decide" | "stats" | "export" | "webhooks" | "users")[];
+            permissions?: ("documents:read" | "documents:write" | "review" | "decide" | "stats" | "export" | "webhooks" | "users" | "mailboxes")[];
             /** @enum {string} */
             role?: "admin" | "reviewer" | "uploader";
             token_scopes?: string[] | null;
