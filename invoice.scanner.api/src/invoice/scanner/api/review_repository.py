@@ -19,9 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from invoice.scanner.processing.db.connection import Json, transaction
-from invoice.scanner.processing.db.documents import record_transition
+from invoice.scanner.processing.db.documents import LineItem, record_transition
 from invoice.scanner.processing.db.review import record_audit
-from invoice.scanner.processing.extract.corrections import CorrectedLineItem
 from invoice.scanner.processing.status import ERROR_STATUSES, REVIEW_STATUSES, STAGES, Status
 
 from invoice.scanner.api.errors import DocumentNotFound, InvalidCursor
@@ -353,7 +352,7 @@ class ReviewRepository:
     # -- corrections -----------------------------------------------------------------------
 
     def correct(self, company_id: uuid.UUID, document_id: str, actor: Actor, expected_version: int,
-                fields: dict[str, tuple[Any, str | None]], line_items: list[CorrectedLineItem] | None) -> int:
+                fields: dict[str, tuple[Any, str | None]], line_items: list[LineItem] | None) -> int:
         """Write a person's values, each locked against re-processing, audited one by one.
         Returns the document's new version."""
         with self.tx() as cur:

@@ -9,12 +9,12 @@ dateparser only for a written-out month), never the stage modules.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from invoice.scanner.processing.extract.normalize import (CURRENCY_CODES, clean_text, currency_in, parse_amount,
                                                           parse_date, validate_bic, validate_iban, validate_tax_id)
 from invoice.scanner.processing.fields import FIELD_BY_NAME, LINE_ITEM_FIELDS
+from invoice.scanner.processing.models import NormalizedLineItem
 
 MAX_TEXT = 1000
 MAX_LINE_ITEMS = 500
@@ -22,16 +22,6 @@ MAX_LINE_ITEMS = 500
 
 class CorrectionError(ValueError):
     """A value a person entered that is not a valid value of its field."""
-
-
-@dataclass(frozen=True)
-class CorrectedLineItem:
-    position: int
-    description: str | None
-    quantity: float | None
-    unit_price: float | None
-    amount: float | None
-    tax_rate: float | None
 
 
 def _number(value: Any, what: str) -> float:
@@ -101,8 +91,9 @@ def correct_field(name: str, value: Any) -> tuple[Any, str | None]:
     return normalized, raw
 
 
-def correct_line_items(items: list[dict[str, Any]]) -> list[CorrectedLineItem]:
-    """The whole list of line items as a person entered it, renumbered 1..n.
+def correct_line_items(items: list[dict[str, Any]]) -> list[NormalizedLineItem]:
+    """The whole list of line items as a person entered it, renumbered 1..n (the document
+    core's line item, with confidence 1.0: a person typed it).
 
     `CorrectionError` names the position and the column that is wrong.
     """
@@ -134,5 +125,5 @@ def correct_line_items(items: list[dict[str, Any]]) -> list[CorrectedLineItem]:
             raise CorrectionError(f"line item {pos}: description longer than {MAX_TEXT} characters")
         if values["amount"] is None and values["quantity"] is not None and values["unit_price"] is not None:
             values["amount"] = round(values["quantity"] * values["unit_price"], 2)
-        out.append(CorrectedLineItem(position=pos, description=description or None, **values))
+        out.append(NormalizedLineItem(position=pos, description=description or None, confidence=1.0, **values))
     return out
