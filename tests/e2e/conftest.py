@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 
 from invoice.scanner.processing.devstack import EmbeddedRedis, Stack, free_port, stack_env
 from invoice.scanner.processing.status import TERMINAL_STATUSES
@@ -114,7 +115,9 @@ def start_stack(services, fresh_database, drop_database, tmp_path_factory, reque
         redis_url = urlparse(own_redis)._replace(path=f"/{next(counter)}").geturl()
         root = tmp_path_factory.mktemp(f"stack-{name}")
         svc = type(services)(database_url, redis_url)
-        env = stack_env(svc, root / "documents", {**FAST_RETRIES, **(extra_env or {})})
+        # A Fernet key per session, so the mailbox endpoints work as they do in a deployment.
+        mail_key = {"MAIL_SECRET_KEY": Fernet.generate_key().decode()}
+        env = stack_env(svc, root / "documents", {**FAST_RETRIES, **mail_key, **(extra_env or {})})
         stack = Stack(env, root / "logs", api_port=free_port(), with_flower=False, with_beat=beat,
                       worker_concurrency=1)
         stack.start()

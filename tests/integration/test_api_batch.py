@@ -96,6 +96,14 @@ def test_many_files_get_one_result_each_like_single_uploads(client, tenant, repo
     assert batch["items"][3]["document_status"] is None  # a duplicate's document is not this batch's
 
 
+def test_a_batch_without_files_is_422_as_the_document_says(client, tenant):
+    """`files` is required with at least one item in the OpenAPI document, and refused without."""
+    schema = client.get("/openapi.json").json["components"]["schemas"]["BatchFiles"]
+    assert schema["required"] == ["files"] and schema["properties"]["files"]["minItems"] == 1
+    resp = client.post("/documents/batch", data={}, headers=tenant.headers, content_type="multipart/form-data")
+    assert resp.status_code == 422 and "files" in resp.json["errors"]["files"]
+
+
 def test_batch_is_company_scoped(client, tenant, make_tenant):
     pdf = make_pdf()
     resp = _batch(client, tenant, [(pdf, "a.pdf")])

@@ -2,6 +2,7 @@
 decisions, the append-only audit log, roles and tenancy."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -121,6 +122,25 @@ def test_stale_edit_is_refused_with_412(client, doc_id, reviewer):
     weak = client.patch(f"/documents/{doc_id}/fields", json={"fields": {"invoice_number": "INV-1"}},
                         headers={**reviewer.headers, "If-Match": f'W/{ok.headers["ETag"]}'})
     assert weak.status_code == 200 and weak.json["invoice_number"] == "INV-1"
+    # RFC 9110 13.1.1: `*` matches any current representation; anything else not an ETag is 400.
+    star = client.patch(f"/documents/{doc_id}/fields", json={"fields": {"invoice_number": "INV-2"}},
+                        headers={**reviewer.headers, "If-Match": "*"})
+    assert star.status_code == 200 and star.json["invoice_number"] == "INV-2"
+    bad = client.patch(f"/documents/{doc_id}/fields", json={"fields": {"invoice_number": "INV-3"}},
+                       headers={**reviewer.headers, "If-Match": "yesterday"})
+    assert bad.status_code == 400 and "If-Match" in bad.json["message"]
+
+
+def test_the_documented_if_match_values_are_the_accepted_ones(client):
+    """The OpenAPI document gives If-Match a pattern (an ETag of ours or `*`) and documents the 400."""
+    paths = client.get("/openapi.json").json["paths"]
+    for path, method in (("/documents/{document_id}/fields", "patch"), ("/documents/{document_id}/approve", "post"),
+                         ("/documents/{document_id}/reject", "post")):
+        op = paths[path][method]
+        (param,) = [p for p in op["parameters"] if p["in"] == "header" and p["name"] == "If-Match"]
+        pattern = re.compile(param["schema"]["pattern"])
+        assert all(pattern.match(v) for v in ('"7"', 'W/"7"', "7", "*")), path
+        assert not pattern.match("yesterday") and "400" in op["responses"], path
 
 
 def test_corrections_are_validated_like_extracted_values(client, doc_id, reviewer):
@@ -305,6 +325,12 @@ def test_roles(client, doc_id, tenant, repo, api_config):
     assert client.get("/review", headers=uploader.headers).status_code == 200  # the same token, the new role
     last = client.patch(f"/users/{tenant.user_id}", json={"role": "uploader"}, headers=tenant.headers)
     assert last.status_code == 409
+    # `is_active` is a JSON boolean: 0/1/"yes" are 422, as the document's `type: boolean` says.
+    for not_a_boolean in (0, 1, "yes", "true", None):
+        resp = client.patch(f"/users/{uploader.user_id}", json={"is_active": not_a_boolean}, headers=tenant.headers)
+        assert resp.status_code == 422 and "is_active" in resp.json["errors"]["json"], not_a_boolean
+    off = client.patch(f"/users/{uploader.user_id}", json={"is_active": False}, headers=tenant.headers)
+    assert off.status_code == 200 and off.json["is_active"] is False
 
 
 def test_scoped_machine_token(client, doc_id, tenant, repo, api_config):

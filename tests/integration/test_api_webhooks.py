@@ -48,6 +48,7 @@ def test_default_is_every_event(private_ok, tenant):
 @pytest.mark.parametrize("body, field", [
     ({"url": "ftp://example.com/x"}, "url"),
     ({"url": "not a url"}, "url"),
+    ({"url": ""}, "url"),
     ({"events": ["document.exploded"]}, "events"),
     ({"events": []}, "events"),
 ])
@@ -133,6 +134,9 @@ def test_in_the_openapi_document(client):
     paths = client.get("/openapi.json").json["paths"]
     assert {"/webhooks", "/webhooks/{webhook_id}", "/webhooks/{webhook_id}/deliveries",
             "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", "/exports"} <= set(paths)
+    # `uri` is a JSON-schema format (marshmallow's Url says `url`, which is none), and never empty.
+    url = client.get("/openapi.json").json["components"]["schemas"]["WebhookCreate"]["properties"]["url"]
+    assert url["format"] == "uri" and url["minLength"] == 1
 
 
 def test_metrics_show_the_delivery_backlog(private_ok, tenant):

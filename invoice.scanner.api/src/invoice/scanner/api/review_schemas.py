@@ -7,7 +7,7 @@ from invoice.scanner.processing.fields import FIELD_NAMES, LINE_ITEM_FIELDS
 from invoice.scanner.processing.status import REVIEW_STATUSES
 
 from invoice.scanner.api.roles import PERMISSIONS, ROLES
-from invoice.scanner.api.schemas import UtcDateTime
+from invoice.scanner.api.schemas import StrictBoolean, UtcDateTime
 
 
 class ClaimInfoSchema(ma.Schema):
@@ -181,7 +181,7 @@ class NewUserSchema(ma.Schema):
 
 class UserUpdateSchema(ma.Schema):
     role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
-    is_active = ma.fields.Boolean()
+    is_active = StrictBoolean()
 
     @ma.validates_schema
     def something_to_change(self, data, **kwargs):

@@ -23,6 +23,18 @@ class UtcDateTime(ma.fields.DateTime):
         return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class StrictBoolean(ma.fields.Boolean):
+    """A JSON body boolean: only `true` or `false`. marshmallow's Boolean also takes 0/1/"yes"
+    (and `truthy={True}` does not help: `1 in {True}`), which the OpenAPI `type: boolean` forbids."""
+
+    default_error_messages = {"invalid": "Not a boolean: send true or false."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 # -- auth -----------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ NOT_FOUND = "Batch not found"
 
 
 class BatchFilesSchema(ma.Schema):
-    files = ma.fields.List(Upload(), required=True, metadata={
+    files = ma.fields.List(Upload(), required=True, validate=ma.validate.Length(min=1), metadata={
         "description": "The files (repeat the part), or a single ZIP whose files are each uploaded"})
 
 

@@ -30,7 +30,9 @@ class MailboxCreateSchema(ma.Schema):
     allowed_senders = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 320)), load_default=list,
                                      metadata={"description": "Addresses or @domains; empty: anyone"})
     after_import = ma.fields.String(load_default="mark_read", validate=ma.validate.OneOf(["mark_read", "move"]))
-    move_to = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(1, 255))
+    move_to = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(1, 255),
+                               metadata={"description": "The folder to move imported messages to: "
+                                                        "required when `after_import` is `move` (422 otherwise)"})
 
     @ma.validates_schema
     def _move_needs_folder(self, data, **kwargs):

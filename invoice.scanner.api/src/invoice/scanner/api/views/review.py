@@ -50,9 +50,16 @@ def _not_reviewable(exc: NotReviewable, what: str) -> None:
     abort(409, message=f"A document in status {exc.status} cannot be {what}")
 
 
+IF_MATCH_PATTERN = r'^\s*(\*|(W/)?"?[0-9]{1,10}"?)\s*$'
+IF_MATCH_SCHEMA = {"type": "string", "pattern": IF_MATCH_PATTERN}
+
+
 def _if_match(required: bool) -> int | None:
+    header = request.headers.get("If-Match")
+    if header is not None and header.strip() == "*":
+        return None  # RFC 9110 13.1.1: `*` matches any current representation (the document exists: 404 otherwise)
     try:
-        version = parse_if_match(request.headers.get("If-Match"))
+        version = parse_if_match(header)
     except ValueError:
         abort(400, message="If-Match must be the ETag of GET /documents/<id>, e.g. \"7\"")
     if version is None and required:
@@ -156,8 +163,9 @@ class DocumentFields(MethodView):
     @blp.alt_response(409, description="Another reviewer holds it, or it is not in review")
     @blp.alt_response(412, description="If-Match names an older version: reload and try again")
     @blp.alt_response(428, description="If-Match is missing")
-    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
-                          "description": "The ETag of GET /documents/<id>"}])
+    @blp.alt_response(400, description="If-Match is neither an ETag of ours nor `*`")
+    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": IF_MATCH_SCHEMA,
+                          "description": "The ETag of GET /documents/<id>, or `*` (any current version)"}])
     def patch(self, data, document_id):
         """Correct fields and/or line items; each correction is locked so re-processing keeps it."""
         principal = require_permission("review")
@@ -197,6 +205,9 @@ class DocumentApprove(MethodView):
     @blp.alt_response(409, schema=ApprovalBlockedSchema,
                       description="Not in manual_review, held by another reviewer, or a blocking signal not acknowledged")
     @blp.alt_response(412, description="If-Match names an older version")
+    @blp.alt_response(400, description="If-Match is neither an ETag of ours nor `*`")
+    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False, "schema": IF_MATCH_SCHEMA,
+                          "description": "Optional: the ETag of GET /documents/<id> (412 when it changed since)"}])
     def post(self, data, document_id):
         """Approve the document as a person; vendor memory learns from it."""
         principal = require_permission("decide")
@@ -227,6 +238,9 @@ class DocumentReject(MethodView):
     @blp.alt_response(404, description="No such document in your company")
     @blp.alt_response(409, description="Not in review, or held by another reviewer")
     @blp.alt_response(412, description="If-Match names an older version")
+    @blp.alt_response(400, description="If-Match is neither an ETag of ours nor `*`")
+    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False, "schema": IF_MATCH_SCHEMA,
+                          "description": "Optional: the ETag of GET /documents/<id> (412 when it changed since)"}])
     def post(self, data, document_id):
         """Reject the document with a reason (status `rejected`, terminal)."""
         principal = require_permission("decide")

@@ -29,8 +29,12 @@ DELIVERY_STATES = ("pending", "delivered", "failed")
 
 
 class WebhookCreateSchema(ma.Schema):
+    # `format: uri` (a JSON-schema format; marshmallow's Url field would say `url`, which is none).
     url = ma.fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
-                        validate=ma.validate.Length(max=2000))
+                        validate=ma.validate.Length(min=1, max=2000), metadata={
+                            "format": "uri",
+                            "description": "An http(s) URL whose host resolves to a public address "
+                                           "(WEBHOOK_ALLOW_PRIVATE_TARGETS allows private ones); 422 otherwise"})
     events = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf([*EVENT_TYPES, ALL_EVENTS])),
                             load_default=lambda: [ALL_EVENTS], validate=ma.validate.Length(min=1, max=10),
                             metadata={"description": "event types to receive; '*' = all (the default)"})
