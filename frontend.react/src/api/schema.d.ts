@@ -291,7 +291,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Optional: the ETag of GET /documents/<id> (412 when it changed since) */
+                    "If-Match"?: string;
+                };
                 path: {
                     document_id: string;
                 };
@@ -311,6 +314,13 @@ export interface paths {
                     content: {
                         "application/json": components["schemas"]["Document"];
                     };
+                };
+                /** @description If-Match is neither an ETag of ours nor `*` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description No such document in your company */
                 404: {
@@ -509,7 +519,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header: {
-                    /** @description The ETag of GET /documents/<id> */
+                    /** @description The ETag of GET /documents/<id>, or `*` (any current version) */
                     "If-Match": string;
                 };
                 path: {
@@ -531,6 +541,13 @@ export interface paths {
                     content: {
                         "application/json": components["schemas"]["Document"];
                     };
+                };
+                /** @description If-Match is neither an ETag of ours nor `*` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description No such document in your company */
                 404: {
@@ -778,7 +795,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Optional: the ETag of GET /documents/<id> (412 when it changed since) */
+                    "If-Match"?: string;
+                };
                 path: {
                     document_id: string;
                 };
@@ -798,6 +818,13 @@ export interface paths {
                     content: {
                         "application/json": components["schemas"]["Document"];
                     };
+                };
+                /** @description If-Match is neither an ETag of ours nor `*` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description No such document in your company */
                 404: {
@@ -2497,7 +2524,10 @@ export interface components {
             /** @default INBOX */
             folder: string;
             host: string;
-            /** @default null */
+            /**
+             * @description The folder to move imported messages to: required when `after_import` is `move` (422 otherwise)
+             * @default null
+             */
             move_to: string | null;
             name: string;
             /** @description Stored encrypted (MAIL_SECRET_KEY); never returned */
@@ -2796,7 +2826,10 @@ export interface components {
             description: string | null;
             /** @description event types to receive; '*' = all (the default) */
             events?: ("document.approved" | "document.rejected" | "document.manual_review" | "document.failed" | "*")[];
-            /** Format: url */
+            /**
+             * Format: uri
+             * @description An http(s) URL whose host resolves to a public address (WEBHOOK_ALLOW_PRIVATE_TARGETS allows private ones); 422 otherwise
+             */
             url: string;
         };
         WebhookCreated: {
