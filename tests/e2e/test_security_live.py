@@ -141,12 +141,20 @@ def test_stored_files_are_not_served(stack, tenants):
     relative = stored.relative_to(root).as_posix()
     original = stored.read_bytes()
     for path in (f"/{relative}", f"/documents/{relative}", f"/static/{relative}", f"/files/{relative}",
-                 f"/documents/{doc_id}/original.pdf", f"/documents/{doc_id}/file", f"/static/../{relative}",
+                 f"/documents/{doc_id}/original.pdf", f"/static/../{relative}",
                  f"/documents/{doc_id}/../../{relative}", f"/{stored}"):
         for client in (company_api.session, requests):
             r = client.get(f"{stack.base}{path}", timeout=10)
             assert r.status_code in (401, 404, 405), (path, r.status_code)
             assert original[:64] not in r.content, path
+    # The one way to the original (the web client's download): its company's users only.
+    file_url = f"{stack.base}/documents/{doc_id}/file"
+    own = company_api.session.get(file_url, timeout=10)
+    assert own.status_code == 200 and own.content == original
+    assert own.headers["Content-Disposition"].startswith("attachment")
+    assert requests.get(file_url, timeout=10).status_code == 401
+    other = users["b"][1].session.get(file_url, timeout=10)
+    assert other.status_code == 404 and original[:64] not in other.content
 
 
 def test_secrets_never_reach_the_logs(stack, tenants):
