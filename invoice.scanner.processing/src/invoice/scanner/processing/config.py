@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # timeout); Redis then stays the store for the API's rate limiter.
     broker_url: str = ""
     documents_dir: Path = Path("var/documents")
+    # Empty: documents in the DOCUMENTS_DIR folder (one shared volume). s3://bucket/prefix?endpoint_url=...
+    # (AWS S3, MinIO, Ceph): in a bucket, so workers need no shared filesystem (storage.py).
+    storage_url: str = ""
     # Logs (logcontext.py): text, one line with [document_id=… task=… queue=… request_id=…]
     # before the message | json, one object per line with those keys as fields
     log_format: str = "text"
@@ -101,9 +104,6 @@ class Settings(BaseSettings):
     # keeps accents (Martínez, Ingénierie) that v5 drops, at the same speed (ARCHITECTURE.md).
     ocr_models: str = "ppocrv6"
     ocr_use_gpu: bool = False
-    # LLM
-    llm_provider: str = "local"
-    llm_model: str = ""
     # CPU OCR speed (RapidOCR on ONNX Runtime; benchmarks/ocr/run.py --tune, ARCHITECTURE.md):
     # the detector sees the page scaled so its longer side is OCR_DET_MAX_SIDE pixels (0: the
     # engine's default, a 2000-pixel cap with no further shrinking); recognition runs
@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     ocr_det_max_side: int = 1280
     ocr_rec_batch: int = 16
     ocr_threads: int = 0
+    # LLM
+    llm_provider: str = "local"
+    llm_model: str = ""
     llm_base_url: str = ""
     llm_api_key: str = ""
     llm_timeout_s: float = 60.0
@@ -141,9 +144,6 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 12
     webhook_retry_backoff_s: float = 30.0
     webhook_retry_backoff_max_s: float = 3600.0
-    # Empty: documents in the DOCUMENTS_DIR folder (one shared volume). s3://bucket/prefix?endpoint_url=...
-    # (AWS S3, MinIO, Ceph): in a bucket, so workers need no shared filesystem (storage.py).
-    storage_url: str = ""
     webhook_relay_interval_s: float = 2.0
     # The watched folder (api/ingest_folder.py): empty = off. INGEST_DIR/<company id or slug>/;
     # polled every INGEST_POLL_INTERVAL_S by the ingest queue; a file is taken once its size and
