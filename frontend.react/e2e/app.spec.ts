@@ -134,6 +134,18 @@ test("upload, watch, inspect, review and approve", async ({ page }) => {
   await expect(approved).toHaveText("Approved");
   await screen(page, "documents");
 
+  // An e-invoice (XRechnung UBL): its values come from the XML, and the validation verdict is shown
+  await page.getByRole("link", { name: "Upload" }).click();
+  await page.getByLabel("Choose invoice files").setInputFiles(env("E2E_EINVOICE"));
+  const xml = page.locator(".upload-item").first();
+  await expect(xml.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "100", { timeout: 300_000 });
+  await xml.getByRole("link", { name: "Open" }).click();
+  await expect(page.getByRole("heading", { name: "E-invoice" })).toBeVisible();
+  await expect(page.getByTestId("einvoice-verdict")).toHaveText(/^Valid against /);
+  await expect(page.locator('tr[data-field="invoice_number"] [data-provenance="xml"]')).toHaveText("XML");
+  await expect(page.locator('tr[data-field="total"] [data-provenance="xml"]')).toHaveText("XML");
+  await screen(page, "einvoice");
+
   // Tablet: the document screen still fits
   await page.setViewportSize({ width: 820, height: 1180 });
   await page.goto(`/app/documents/${reviewedId}`);

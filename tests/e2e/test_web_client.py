@@ -83,11 +83,12 @@ def test_browser_upload_inspect_review_approve(start_stack, tmp_path):
         "E2E_BASE_URL": stack.base, "E2E_EMAIL": email, "E2E_PASSWORD": password,
         "E2E_INVOICE": str(first), "E2E_REVIEW_INVOICE": str(second), "E2E_REVIEW_NUMBER": number,
         "E2E_REVIEW_DATE": invoice_date, "E2E_SCREENSHOTS": str(shots),
+        "E2E_EINVOICE": str(REPO / "tests" / "data" / "einvoice" / "xrechnung-ubl.xml"),
     }
     node.ensure_modules()
     result = subprocess.run([*node.npm_argv(), "exec", "--", "playwright", "test"], cwd=WEB, env=node.node_env(env),
                             capture_output=True, text=True, timeout=900)
     output = result.stdout[-8000:] + result.stderr[-4000:]
     assert result.returncode == 0, f"playwright failed:\n{output}\n\nstack logs:\n{stack.logs()}"
-    for name in ("signin", "upload", "document", "review-queue", "review", "documents", "document-tablet"):
+    for name in ("signin", "upload", "document", "review-queue", "review", "documents", "einvoice", "document-tablet"):
         assert (shots / f"{name}.png").stat().st_size > 10_000, name

@@ -44,17 +44,22 @@ export default function DocumentScreen() {
         {(status === "manual_review" || isError(status)) && <Link className="button primary" to={`/app/review/${d.id}`}>Review</Link>}
         <button type="button" onClick={() => downloadOriginal(d)}>Download original</button>
       </header>
+      <p className="muted small" data-testid="doc-source">Came in by {sourceLabel(d.source)}
+        {d.einvoice ? " · e-invoice (values of record from its XML)" : ""}</p>
       {d.error && <p role="alert" className="error">{d.error}</p>}
       <div className="doc-grid">
         {d.pages && d.pages.length > 0 ? (
           <PageViewer documentId={d.id!} pages={d.pages} fields={fields} ocr={ocr.data?.pages} pageNo={pageNo}
             onPage={setPageNo} selected={selected} onSelect={select} />
         ) : (
-          <p className="muted viewer">The pages appear here once they are rendered.</p>
+          <p className="muted viewer">{d.einvoice && isTerminal(status)
+            ? "An XML e-invoice has no pages: its values come from the XML (Download original shows it)."
+            : "The pages appear here once they are rendered."}</p>
         )}
         <aside className="side">
           <FieldsTable fields={fields} selected={selected} onSelect={select} />
           <LineItems doc={d} />
+          {d.einvoice && <EInvoicePanel einvoice={d.einvoice as EInvoice} />}
           <Evaluation doc={d} />
           <History doc={d} />
         </aside>
@@ -76,7 +81,7 @@ function FieldsTable({ fields, selected, onSelect }: {
       <h2 id="fields-title">Fields</h2>
       {names.length === 0 ? <p className="muted">No fields extracted yet.</p> : (
         <table className="fields">
-          <thead><tr><th scope="col">Field</th><th scope="col">Value</th><th scope="col">Confidence</th></tr></thead>
+          <thead><tr><th scope="col">Field</th><th scope="col">Value</th><th scope="col">From</th><th scope="col">Confidence</th></tr></thead>
           <tbody>
             {names.map((name) => {
               const f = fields[name];
@@ -93,10 +98,68 @@ function FieldsTable({ fields, selected, onSelect }: {
                   </th>
                   <td>{f.value === null || f.value === undefined ? "—" : String(f.value)}
                     {f.error && <div className="error small">{f.error}</div>}</td>
+                  <td>{f.value === null || f.value === undefined ? "—" : (
+                    <span className={`prov ${f.provenance ?? "none"}`} data-provenance={f.provenance ?? ""}>
+                      {PROVENANCE[f.provenance ?? ""] ?? "—"}</span>)}</td>
                   <td><span className={`conf ${band}`}>{Math.round((f.confidence ?? 0) * 100)} %</span></td>
                 </tr>
               );
             })}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+const PROVENANCE: Record<string, string> = { xml: "XML", page: "page", derived: "derived", person: "person" };
+
+const SOURCES: Record<string, string> = { upload: "upload", batch: "batch upload", mail: "email", folder: "watched folder" };
+
+export function sourceLabel(source: string | undefined): string {
+  return SOURCES[source ?? "upload"] ?? source ?? "upload";
+}
+
+interface Finding { category?: string; rule?: string; severity?: string; message?: string; source?: string }
+interface CrossField { xml?: unknown; picture?: unknown; outcome?: string }
+export interface EInvoice {
+  syntax?: string; profile?: string | null; claims?: string[];
+  validation?: { valid?: boolean; checked?: string[]; not_checked?: string[]; findings?: Finding[] } | null;
+  cross_check?: { agrees?: boolean; disagreements?: string[]; fields?: Record<string, CrossField> } | null;
+}
+
+const CATEGORY: Record<string, string> = { format: "format error", business_rule: "business-rule error", content: "content error" };
+
+export function EInvoicePanel({ einvoice }: { einvoice: EInvoice }) {
+  const v = einvoice.validation;
+  const findings = v?.findings ?? [];
+  const disagreements = einvoice.cross_check?.disagreements ?? [];
+  const cross = einvoice.cross_check?.fields ?? {};
+  return (
+    <section aria-labelledby="einvoice-title">
+      <h2 id="einvoice-title">E-invoice</h2>
+      <p>{(einvoice.syntax ?? "xml").toUpperCase()}{einvoice.profile ? ` · ${einvoice.profile}` : ""}
+        {einvoice.claims && einvoice.claims.length > 0 ? ` · claims ${einvoice.claims.join(", ")}` : ""}</p>
+      <p data-testid="einvoice-verdict">{v ? (v.valid ? "Valid" : "Not valid") : "Not validated"}
+        {v?.checked && v.checked.length > 0 ? ` against ${v.checked.join("; ")}` : ""}</p>
+      {v?.not_checked && v.not_checked.length > 0 && <p className="muted small">Not checked: {v.not_checked.join("; ")}</p>}
+      {findings.length > 0 && (
+        <ul className="findings">
+          {findings.map((f, i) => (
+            <li key={i} data-rule={f.rule}><strong>{f.rule ?? "—"}</strong>{" "}
+              <span className="muted">({CATEGORY[f.category ?? ""] ?? f.category}{f.severity && f.severity !== "error" ? `, ${f.severity}` : ""})</span>{" "}
+              {f.message}</li>
+          ))}
+        </ul>
+      )}
+      {disagreements.length > 0 && (
+        <table className="items" aria-label="Picture and XML disagree">
+          <thead><tr><th scope="col">Field</th><th scope="col">XML (of record)</th><th scope="col">On the page</th></tr></thead>
+          <tbody>
+            {disagreements.map((name) => (
+              <tr key={name}><th scope="row">{fieldLabel(name)}</th><td>{String(cross[name]?.xml ?? "—")}</td>
+                <td>{String(cross[name]?.picture ?? "—")}</td></tr>
+            ))}
           </tbody>
         </table>
       )}

@@ -58,7 +58,7 @@ export default function UploadScreen() {
       >
         <p>Drop PDF, PNG, JPEG or TIFF files here, or</p>
         <button type="button" className="primary" onClick={() => input.current?.click()}>Choose files…</button>
-        <input ref={input} type="file" multiple accept=".pdf,.png,.jpg,.jpeg,.tif,.tiff,application/pdf,image/*"
+        <input ref={input} type="file" multiple accept=".pdf,.png,.jpg,.jpeg,.tif,.tiff,.xml,application/pdf,image/*,application/xml,text/xml"
           aria-label="Choose invoice files" className="visually-hidden"
           onChange={(e) => { if (e.target.files?.length) add(e.target.files); e.target.value = ""; }} />
       </div>
