@@ -1,0 +1,135 @@
+"""Amounts and totals: net / VAT / total chosen together by arithmetic; the currency."""
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+
+from invoice.scanner.processing.extract.labels import norm
+from invoice.scanner.processing.extract.layout import Segment, sub_bbox, union
+from invoice.scanner.processing.extract.normalize import CURRENCY_CODES, currency_in, parse_amount
+from invoice.scanner.processing.models import LineItemPrediction
+from invoice.scanner.processing.stages.llm.local.candidates import Candidate, scaled
+
+
+class AmountsMixin:
+    def _totals(self, items: list[LineItemPrediction]) -> dict[str, Candidate | None]:
+        def pool(name: str) -> list[Candidate]:
+            out: dict[tuple, Candidate] = {}
+            for c in self.cands.get(name, []):
+                k = (c.number, c.row, round(c.bbox[0] / 50))
+                if k not in out or out[k].score < c.score:
+                    out[k] = c
+            return sorted(out.values(), key=lambda c: -c.score)[:6]
+
+        nets, vats, tots, dues = pool("amount"), pool("vat"), pool("total"), pool("amount_due")
+        item_sum = None
+        amounts = [parse_amount(i.amount, self.decimal_sep) for i in items]
+        if items and all(a is not None for a in amounts):
+            item_sum = round(sum(amounts), 2)
+        # A VAT split over several rates: the sum of distinct VAT rows is one more candidate.
+        vat_options: list[list[Candidate]] = [[v] for v in vats]
+        if len(vats) >= 2:
+            rows = {}
+            for v in vats:
+                rows.setdefault((v.row, round(v.bbox[0] / 50)), v)  # one per printed VAT line or cell
+            if len(rows) >= 2:
+                vat_options.append(list(rows.values()))
+        best = None
+        for n, vs, t in itertools.product([None, *nets], [None, *vat_options], [None, *tots]):
+            if n is not None and t is not None and n.row == t.row and abs(n.bbox[0] - t.bbox[0]) < 5:
+                continue  # one printed value cannot be both
+            score = (n.score if n else 0) + (sum(v.score for v in vs) / len(vs) if vs else 0) + (t.score if t else 0)
+            vsum = round(sum(v.number for v in vs), 2) if vs else None
+            consistent = None
+            if n and vs and t:
+                consistent = abs(n.number + vsum - t.number) <= 0.011
+                score += 1.5 if consistent else -1.0
+            elif n and t and not vs:
+                consistent = abs(n.number - t.number) <= 0.011  # zero-VAT invoices
+                score += 0.3 if consistent else 0.0
+            if item_sum is not None and n is not None:
+                score += 0.4 if abs(item_sum - n.number) <= 0.011 else -0.2
+            if best is None or score > best[0]:
+                best = (score, n, vs, t, consistent)
+        result: dict[str, Candidate | None] = {"amount": None, "vat": None, "total": None, "amount_due": None}
+        if best is not None:
+            _, n, vs, t, consistent = best
+            # Kinds left out of the best combination although printed: they disagree with it.
+            if n is None and nets or not vs and vats or t is None and tots:
+                n = n or (nets[0] if nets else None)
+                vs = vs or ([vats[0]] if vats else None)
+                t = t or (tots[0] if tots else None)
+                if n is not None and vs and t is not None:
+                    consistent = abs(n.number + sum(v.number for v in vs) - t.number) <= 0.011
+            factor = 1.0 if consistent else (0.8 if consistent is None else 0.55)
+            if n:
+                result["amount"] = scaled(n, factor)
+            if vs:
+                if len(vs) == 1:
+                    result["vat"] = scaled(vs[0], factor)
+                else:
+                    total_vat = round(sum(v.number for v in vs), 2)
+                    first = vs[0]
+                    result["vat"] = Candidate("vat", _format_like(total_vat, first.value), first.score * factor * 0.95,
+                                              first.page, union([v.bbox for v in vs if v.page == first.page]),
+                                              total_vat, first.row)
+            if t:
+                result["total"] = scaled(t, factor)
+        if dues:
+            due = dues[0]
+            tot = result["total"]
+            if tot is not None and due.number is not None and tot.number is not None and due.number > tot.number + 0.01:
+                due = scaled(due, 0.6)
+            result["amount_due"] = due
+            if tot is None:
+                # Only an "amount due" printed: it is the total unless payments are listed.
+                if not self.cands.get("_paid"):
+                    result["total"] = scaled(Candidate("total", due.value, due.score, due.page, due.bbox,
+                                                        due.number, due.row), 0.8)
+        return result
+
+    # --- currency ------------------------------------------------------------------------
+
+    def _currency(self, chosen: dict[str, Candidate | None]) -> Candidate | None:
+        labelled = [h for h in self.hits if norm(h.seg.text).startswith(("currency", "wahrung", "devise", "moneda",
+                                                                         "valuta"))]
+        counts: Counter[str] = Counter()
+        first: dict[str, tuple[str, Segment]] = {}
+        # Amount rows of the totals weigh most: that is the invoice currency.
+        weight_rows = {c.row for c in chosen.values() if c is not None and c.row}
+        for layout in self.layouts:
+            for row in layout.rows:
+                for seg in row.segments:
+                    for m in re.finditer(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])|([€$£¥₹])|(?i:(?<![a-z])(chf|fr\.)(?![a-z]))",
+                                         seg.text):
+                        tok = m.group(0)
+                        code = currency_in(tok)
+                        if code is None or (m.group(1) and m.group(1) not in CURRENCY_CODES):
+                            continue
+                        w = 3 if (seg.page, seg.row) in weight_rows else 1
+                        counts[code] += w
+                        first.setdefault(code, (tok, seg))
+        for h in labelled:
+            code = currency_in(h.rest.upper()) if h.rest else None
+            if code:
+                counts[code] += 10
+                first[code] = (h.rest.strip(), h.seg)
+        if not counts:
+            return None
+        code, n = counts.most_common(1)[0]
+        tok, seg = first[code]
+        total = sum(counts.values())
+        score = 0.55 + 0.4 * n / total + (0.05 if n >= 3 else 0)
+        start = seg.text.find(tok)
+        bbox = sub_bbox(seg, start, start + len(tok)) if start >= 0 else seg.bbox
+        return Candidate("currency", tok, min(score, 0.99) * (0.5 + 0.5 * seg.confidence), seg.page, bbox)
+
+
+def _format_like(value: float, example: str) -> str:
+    s = f"{value:,.2f}"
+    if re.search(r"\d,\d{2}(?!\d)", example):
+        s = s.replace(",", "X").replace(".", ",").replace("X", ".")
+    return s
+
+

@@ -1,0 +1,269 @@
+"""Candidates: label hits on the page and the typed values next to them.
+
+A label (five languages, `extract.labels`) that opens a segment looks for its value in the
+rest of the segment, then to its right on the same row, then below; the value must fit the
+field's type (date, amount, identifier) or it is not taken.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from invoice.scanner.processing.extract.labels import match_label, norm
+from invoice.scanner.processing.extract.layout import (PageLayout, Segment, make_segment, sub_bbox,
+                                                       sub_confidence)
+from invoice.scanner.processing.extract.normalize import (BIC_RE, IBAN_RE, OTHER_TAX_RE, VAT_RE, find_amounts,
+                                                          find_dates, has_decimals)
+from invoice.scanner.processing.fields import FIELD_BY_NAME
+from invoice.scanner.processing.models import BBox
+
+_ID_RE = re.compile(r"(?<![\w])([A-Z0-9][A-Z0-9\-/._#]*\d[A-Z0-9\-/._]*|\d[A-Z0-9\-/._]*)(?![\w])", re.I)
+_SKIP_PREFIX = re.compile(r"(?i)^(zzgl\.?|zuzgl\.?|plus|add|\+|incl\.?|inkl\.?|inc\.?|excl\.?|exkl\.?|"
+                          r"\d{1,2}(?:[.,]\d{1,2})?\s?%|\d{1,2}(?:[.,]\d{1,2})?)\s+")
+
+
+@dataclass
+class Candidate:
+    field: str
+    value: str
+    score: float
+    page: int
+    bbox: BBox
+    number: float | None = None
+    row: tuple[int, int] | None = None
+
+
+@dataclass
+class LabelHit:
+    key: str
+    strength: float
+    seg: Segment
+    rest: str  # text after the label in the same segment
+    rest_start: int  # char offset of `rest` in seg.text
+    layout: PageLayout
+
+
+class LabelsMixin:
+    """Label hits and their candidate values (`self.hits`, `self.cands`)."""
+
+    def _label_hits(self) -> None:
+        for layout in self.layouts:
+            for row in layout.rows:
+                if (layout.page.page_no, row.index) in self.table_rows:
+                    continue
+                for seg in row.segments:
+                    hit = self._match(seg)
+                    while hit is not None:
+                        key, strength, rest, start = hit
+                        # "Rechnungs-Nr. Leistungs- und Rechnungsdatum Fälligkeitsdatum" read as
+                        # one line over three value columns: each label gets its own piece of
+                        # the row, so each finds the value under it.
+                        nxt = self._match_text(rest, 0) if rest else None
+                        head, tail = (_split_segment(seg, start) if nxt is not None and nxt[1] >= 1.0
+                                      and nxt[3] > 0 and len(rest) > 3 else (seg, None))
+                        if tail is None:
+                            self.hits.append(LabelHit(key, strength, seg, rest, start, layout))
+                            break
+                        self.hits.append(LabelHit(key, strength, head, "", len(head.text), layout))
+                        seg, hit = tail, self._match(tail)
+                    # "Invoice Date 16/09/2024 . Due 31/10/2024": a second label after a value.
+                    for m in re.finditer(r"(?<=[\d)\]])(?:\s*[.·|,;]\s*|\s+)(?=[^\W\d])", seg.text):
+                        sub = self._match_text(seg.text, m.end())
+                        if sub is not None and sub[1] >= 1.0 and sub[2]:
+                            self.hits.append(LabelHit(sub[0], sub[1] * 0.95, seg, sub[2], sub[3], layout))
+
+    @classmethod
+    def _match(cls, seg: Segment) -> tuple[str, float, str, int] | None:
+        return cls._match_text(seg.text, 0)
+
+    @staticmethod
+    def _match_text(text: str, offset: int) -> tuple[str, float, str, int] | None:
+        # "20%USt.", "19%MwSt": OCR drops the space after a rate.
+        text = re.sub(r"%(?=[^\W\d])", "%" + "\u2009", text)
+        text = re.sub(r"(?<=[^\W\d.]):(?=[\w(€$£])", ":\u2009", text)  # "Tax ID:52-9505881"
+        text = re.sub(r"(?<=[A-Za-z]{2})(?=\d{1,2}(?:[.,]\d{1,2})?\s?%)", "\u2009", text)  # "TVA6%"
+        for _ in range(3):
+            m = match_label(text[offset:])
+            if m is not None:
+                key, strength, nwords = m
+                # Map the label's normalized word count back onto the original characters.
+                consumed, pos = 0, offset
+                tokens = list(re.finditer(r"\S+", text[offset:]))
+                for tok in tokens:
+                    if consumed >= nwords:
+                        break
+                    consumed += max(1, len(norm(tok.group(0)).split()))
+                    pos = offset + tok.end()
+                rest = text[pos:]
+                stripped = rest.lstrip(" :.#-–|")
+                return key, strength, stripped, pos + (len(rest) - len(stripped))
+            sm = _SKIP_PREFIX.match(text[offset:])
+            if not sm:
+                return None
+            offset += sm.end()
+        return None
+
+    def _values_for(self, hit: LabelHit) -> None:
+        key = hit.key
+        field_name = key if not key.startswith("_") else None
+        kind = FIELD_BY_NAME[field_name].kind if field_name else None
+        if field_name in ("vendor_name", "customer_name"):
+            return  # handled by the party logic, which reads whole blocks
+        if field_name is None:
+            return
+        seg, layout = hit.seg, hit.layout
+        lh = layout.line_height
+        sources: list[tuple[Segment, str, int, float]] = []  # (segment, text, char offset, position factor)
+        if hit.rest:
+            sources.append((seg, hit.rest, hit.rest_start, 1.0))
+        row = layout.rows[seg.row]
+        right = [s for s in row.segments if s.x0 >= seg.x1 - 1]
+        for i, s in enumerate(sorted(right, key=lambda s: s.x0)):
+            if match_label(s.text, fuzzy=False) and not (kind == "amount" and find_amounts(s.text)):
+                break  # another label: the values of this one are not to its right
+            sources.append((s, s.text, 0, 0.95 - 0.05 * i))
+        typed_right = any(typed(kind, t, self.decimal_sep, field_name) for _, t, _, _ in sources)
+        if kind != "amount" or not typed_right:
+            for r in layout.rows[seg.row + 1: seg.row + 4]:
+                if r.bbox[1] - seg.y1 > 2.6 * lh:
+                    break
+                # Typed values may sit in a wider run of text below (two dates run together);
+                # free text must start near the label.
+                below = [s for s in r.segments
+                         if s.x0 < seg.x1 + lh and s.x1 > seg.x0 - lh
+                         and (kind in ("date", "amount", "iban", "bic", "tax_id") or abs(s.x0 - seg.x0) < 6 * lh)]
+                if below:
+                    s = min(below, key=lambda s: abs(s.x0 - seg.x0))
+                    if match_label(s.text, fuzzy=False):
+                        break  # the next label of a column of labels, not this one's value
+                    sources.append((s, s.text, 0, 0.85))
+                    break
+        if field_name == "due_date" and sources and not any(typed("date", t, None, None) for _, t, _, _ in sources):
+            # "Zahlungsziel: 30 Tage netto", "Due: on receipt": a due label with terms, not a date.
+            field_name, kind = "payment_terms", "text"
+        if kind == "amount":
+            # The amount of a label is the last one on its row ("VAT 19% 190.00"), preferring one
+            # printed with cents over a bare number ("Please pay 12.50 quoting 94194", "VAT 19").
+            found = [(src, v) for src in sources for v in typed(kind, src[1], self.decimal_sep, field_name)]
+            with_cents = [f for f in found if f[1][3] >= 1.0]
+            if found:
+                src, v = (with_cents or found)[-1]
+                sources = [src]
+        for s, text, off, pos_factor in sources:
+            vals = typed(kind, text, self.decimal_sep, field_name)
+            if not vals:
+                continue
+            if kind == "amount":
+                with_cents = [v for v in vals if v[3] >= 1.0]
+                vals = [(with_cents or vals)[-1]]
+            elif s is not seg and s.row != seg.row and len(vals) > 1:
+                # Two header values run together below two labels ("10 de septiembre de 2022 10 de
+                # octubre de 2022"): this label's value is the one under it.
+                def dist(v: tuple) -> float:
+                    b = sub_bbox(s, off + v[1], off + v[2])
+                    return abs((b[0] + b[2]) / 2 - seg.xc)
+                vals = sorted(vals, key=dist)
+            for rank, (raw, start, end, validity, number) in enumerate(vals):
+                if kind != "amount" and rank > 0:
+                    break
+                conf = sub_confidence(s, off + start, off + end)
+                score = hit.strength * pos_factor * validity * (0.5 + 0.5 * conf)
+                self.cands.setdefault(field_name, []).append(
+                    Candidate(field_name, raw, score, s.page, sub_bbox(s, off + start, off + end), number,
+                              (s.page, s.row)))
+            if kind == "amount":
+                break
+
+    def _best(self, name: str) -> Candidate | None:
+        cs = self.cands.get(name)
+        if not cs:
+            return None
+        best = max(cs, key=lambda c: (c.score, -c.page))
+        # Agreement: the same value found under several labels is more certain.
+        agree = sum(1 for c in cs if c.value == best.value)
+        disagree = sum(1 for c in cs if c.value != best.value and c.score > 0.6 * best.score)
+        if agree > 1:
+            best.score = min(1.0, best.score * 1.05)
+        if disagree:
+            best.score *= 0.85
+        return best
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+def typed(kind: str | None, text: str, decimal_sep: str | None, field_name: str | None
+           ) -> list[tuple[str, int, int, float, float | None]]:
+    """Values of `kind` in `text`: (raw, start, end, validity, number)."""
+    if kind is None:
+        return []
+    if kind == "date":
+        return [(raw, s, e, 1.0, None) for raw, s, e in find_dates(text)]
+    if kind == "amount":
+        out = []
+        for raw, v, s, e in find_amounts(text, decimal_sep):
+            out.append((raw, s, e, 1.0 if has_decimals(raw) else 0.6, v))
+        return out
+    if field_name in ("invoice_number", "purchase_order"):
+        t = text.strip()
+        if find_dates(t) and len(find_dates(t)[0][0]) >= len(t) - 2:
+            return []
+        for m in _ID_RE.finditer(t):
+            tok = m.group(1).strip("._-/")
+            if len(tok) < 2 or find_dates(tok):
+                continue
+            if re.fullmatch(r"(?i)(no|nr|n|#)\.?", tok):
+                continue
+            return [(tok, m.start(1), m.start(1) + len(tok), 1.0 if len(tok) >= 3 else 0.6, None)]
+        return []
+    if kind == "tax_id":
+        m = VAT_RE.search(text.upper()) or OTHER_TAX_RE.search(text)
+        if m:
+            return [(text[m.start(1):m.end(1)], m.start(1), m.end(1), 1.0, None)]
+        m = re.search(r"[A-Z0-9][A-Z0-9 ./-]{5,20}\d", text.upper())
+        if m:
+            return [(text[m.start():m.end()], m.start(), m.end(), 0.7, None)]
+        return []
+    if kind == "iban":
+        m = IBAN_RE.search(text.upper())
+        return [(text[m.start(1):m.end(1)], m.start(1), m.end(1), 1.0, None)] if m else []
+    if kind == "bic":
+        m = BIC_RE.search(re.sub(r"^[\s:]+", "", text).upper())
+        if m:
+            off = len(text) - len(re.sub(r"^[\s:]+", "", text))
+            return [(text[off + m.start(1):off + m.end(1)], off + m.start(1), off + m.end(1), 1.0, None)]
+        return []
+    if kind == "currency":
+        return []
+    t = text.strip()
+    if not t or len(t) > 80:
+        return []
+    validity = 0.9
+    if field_name == "payment_terms" and not re.search(r"\d", t):
+        validity = 0.6  # "Forma de pago: transferencia" names a method, not terms
+    return [(t, text.find(t), text.find(t) + len(t), validity, None)]
+
+
+
+
+def _split_segment(seg: Segment, start_char: int) -> tuple[Segment, Segment | None]:
+    """The words of `seg` before and from character `start_char` (a word boundary) as two
+    segments; (seg, None) when the cut falls outside the words."""
+    pos, cut = 0, None
+    for i, w in enumerate(seg.words):
+        if pos >= start_char:
+            cut = i
+            break
+        pos += len(w.text) + 1
+    if not cut or cut >= len(seg.words):
+        return seg, None
+    return make_segment(seg.words[:cut], seg.page, seg.row), make_segment(seg.words[cut:], seg.page, seg.row)
+
+
+
+def scaled(c: Candidate, factor: float) -> Candidate:
+    return Candidate(c.field, c.value, c.score * factor, c.page, c.bbox, c.number, c.row)
+
+
+
+def clip(x: float) -> float:
+    return max(0.0, min(1.0, x))

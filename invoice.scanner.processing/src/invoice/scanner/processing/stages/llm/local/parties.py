@@ -1,0 +1,263 @@
+"""Parties: vendor and customer names and addresses from the party blocks of page 1."""
+from __future__ import annotations
+
+import re
+
+from invoice.scanner.processing.extract.labels import (LEGAL_FORMS, TITLE_WORDS, fix_legal_form_glyphs, match_label,
+                                                       norm)
+from invoice.scanner.processing.extract.layout import PageLayout, Segment, blocks, sub_bbox, union
+from invoice.scanner.processing.extract.normalize import VAT_RE, find_dates
+from invoice.scanner.processing.stages.llm.local.candidates import Candidate, clip, typed
+
+_POSTCODE_RE = re.compile(r"(?<!\d)(\d{4,5}|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{4}\s?[A-Z]{2})(?!\d)")
+_STREET_RE = re.compile(r"(?i)(str\.|strasse|straße|weg|platz|allee|gasse|ring|street|st\.|road|rd\.|avenue|ave|"
+                        r"lane|drive|blvd|rue|avenue|boulevard|chemin|place|calle|avda|avenida|paseo|plaza|"
+                        r"straat|laan|plein|gracht|kade|\d+\s?[a-z]?$|^\d+\s)")
+
+
+
+
+class PartiesMixin:
+    def _parties(self) -> dict[str, Candidate | None]:
+        """Vendor and customer from the party blocks of page 1.
+
+        A block is a left-aligned run of lines. A block under a "Bill to"-style label is the
+        customer; one under "From"/"Seller" the vendor. Otherwise the vendor is the block
+        whose first line looks most like a letterhead (legal form, large font, near the top,
+        contact lines or a VAT id below it, name repeated in the footer) and the customer
+        the address-only block (postcode, no contact lines) that remains, as in a window
+        envelope layout. A small "sender · street · city" line above the window address is
+        the vendor's own return address."""
+        res: dict[str, Candidate | None] = {"vendor_name": None, "customer_name": None,
+                                            "vendor_address": None, "customer_address": None}
+        if not self.layouts:
+            return res
+        first = self.layouts[0]
+        lh = first.line_height
+        ph = float(first.page.height or 1)
+        pw = float(first.page.width or 1)
+        blks = [b for lay in self.layouts for b in blocks(lay, skip=self.table_rows)]
+        lay_of = {lay.page.page_no: lay for lay in self.layouts}
+        all_text = norm("\n".join(p.text for p in self.pages))
+        heights = sorted(s.height for s in first.segments) or [1.0]
+        med_h = heights[len(heights) // 2]
+        parties: list[dict] = []
+        sender: Segment | None = None
+        used_blocks: set[int] = set()
+        for bi, b in enumerate(blks):
+            head = b[0]
+            m = self._match(head)
+            if m and m[1] < 1.0 and m[2] and ":" not in head.text[:m[3]]:
+                m = None  # "Van Dijk B.V.", "To Go Ltd": a weak label word opening a name, not a label
+            role, body, inline = None, list(b), None
+            if m and m[0] in ("customer_name", "vendor_name", "_ship_to"):
+                key, strength, rest, start = m
+                role = key
+                if rest and not typed("date", rest, None, None) and not match_label(rest, fuzzy=False):
+                    inline = (rest, start)
+                    body = list(b)
+                else:
+                    body = b[1:]
+                    if not body:
+                        # Heading set apart from its block: the nearest block right under it.
+                        below = [(i, c) for i, c in enumerate(blks) if i != bi and c[0].page == head.page
+                                 and c[0].y0 > head.y0
+                                 and c[0].y0 - head.y1 < 2.5 * lh and abs(c[0].x0 - head.x0) < 2.5 * lh]
+                        if below:
+                            i, c = min(below, key=lambda ic: ic[1][0].y0)
+                            body = list(c)
+                            used_blocks.add(i)
+            elif m and not m[2]:
+                continue  # a block that starts with another label: key/value pairs, not a party
+            if not body:
+                continue
+            had_sender = False
+            if len(body) > 2 and body[0].sep_after:
+                sender = body[0]
+                body = body[1:]
+                had_sender = True
+            parties.append({"index": bi, "role": role, "body": body, "inline": inline,
+                            "strength": m[1] if role else 0.0, "sender": had_sender})
+        parties = [p for p in parties if p["role"] is not None or p["index"] not in used_blocks]
+
+        def name_of(p: dict) -> tuple[str, Segment, int, Segment | None]:
+            if p["inline"] is not None:
+                return (fix_legal_form_glyphs(_cut_after_legal_form(p["inline"][0])), p["body"][0],
+                        p["inline"][1], None)
+            seg = p["body"][0]
+            wrapped = self._wrapped_name(lay_of[seg.page], seg)
+            text = seg.text.strip() if wrapped is None else f"{seg.text.strip()} {wrapped.text.strip()}"
+            return fix_legal_form_glyphs(_cut_after_legal_form(text)), seg, 0, wrapped
+
+        def address_of(p: dict, wrapped: Segment | None) -> list[Segment]:
+            lines = p["body"] if p["inline"] is not None else p["body"][1:]
+            out = []
+            for s in lines:
+                if s is wrapped:
+                    continue
+                lab = match_label(s.text, fuzzy=False)
+                if _contact_line(s.text) or (lab and lab[1] >= 1.0) or VAT_RE.search(s.text.upper()):
+                    break
+                if re.match(r"^(attn|attention|fao|z ?hd|a l attention|a/a|att|t a v|c/o)\b", norm(s.text)):
+                    continue
+                if norm(s.text) in TITLE_WORDS or find_dates(s.text):
+                    break
+                out.append(s)
+            return out[:4]
+
+        def is_contact_block(p: dict) -> bool:
+            """Phone, e-mail, web or VAT id lines under the name: a letterhead, not an address."""
+            for s in p["body"][1:8]:
+                lab = match_label(s.text, fuzzy=False)
+                if norm(s.text) in TITLE_WORDS or (lab and lab[0] not in _CONTACT_KEYS):
+                    return False
+                if "@" in s.text or "www" in norm(s.text) or (lab and lab[0] in _CONTACT_KEYS) \
+                        or VAT_RE.search(s.text.upper()):
+                    return True
+            return False
+
+        def cand(field: str, text: str, seg: Segment, off: int, conf: float) -> Candidate:
+            return Candidate(field, text, conf, seg.page, sub_bbox(seg, off, off + len(text)), row=(seg.page, seg.row))
+
+        def addr_cand(field: str, lines: list[Segment], conf: float) -> Candidate | None:
+            if not lines:
+                return None
+            return Candidate(field, ", ".join(s.text.strip() for s in lines), conf, lines[0].page,
+                             union([s.bbox for s in lines]))
+
+        # Customer.
+        cust = None
+        labelled = [p for p in parties if p["role"] == "customer_name" and p["body"][0].page == first.page.page_no]
+        labelled.sort(key=lambda p: (-p["strength"], p["body"][0].y0))
+        for p in labelled:
+            text, seg, off, wrapped = name_of(p)
+            if not text or _looks_numeric(text) or _contact_line(text):
+                continue
+            cust = p
+            res["customer_name"] = cand("customer_name", text, seg, off,
+                                        p["strength"] * 0.93 * (0.5 + 0.5 * seg.confidence))
+            res["customer_address"] = addr_cand("customer_address", address_of(p, wrapped),
+                                                0.85 * p["strength"] * (0.5 + 0.5 * seg.confidence))
+            break
+        # Vendor.
+        vend, vend_score = None, -9.0
+        for p in parties:
+            if p is cust or p["role"] in ("customer_name", "_ship_to"):
+                continue
+            text, seg, off, wrapped = name_of(p)
+            t = text.strip()
+            nt = norm(t)
+            if len(nt) < 2 or nt in TITLE_WORDS or _looks_numeric(t) or _contact_line(t) or find_dates(t):
+                continue
+            lab = match_label(t, fuzzy=False)
+            if lab and (lab[0].startswith("_") or lab[1] >= 1.0) and p["inline"] is None:
+                continue
+            y_rel = seg.y0 / ph if seg.page == first.page.page_no else 1.0
+            if p["role"] != "vendor_name" and seg.page != first.page.page_no:
+                continue  # later pages name the vendor only under a label
+            score = 3.0 if p["role"] == "vendor_name" else 0.0
+            score += 0.9 if LEGAL_FORMS.search(t) else 0.0
+            score += min(0.8, 0.4 * (seg.height / med_h - 1)) if seg.height > med_h * 1.15 else 0.0
+            score += 0.5 * max(0.0, 1 - y_rel / 0.3)
+            score -= 0.8 if y_rel > 0.45 else 0.0
+            score += 1.0 if is_contact_block(p) else 0.0
+            if sender is not None and norm(sender.text) == nt:
+                score += 1.2
+            if len(nt) > 3 and all_text.count(nt) >= 2:
+                score += 0.3
+            if sum(ch.isdigit() for ch in t) > 2:
+                score -= 0.6
+            if len(t) > 60:
+                score -= 0.5
+            if score > vend_score:
+                vend, vend_score = p, score
+        if vend is not None and vend_score > 0.2:
+            text, seg, off, wrapped = name_of(vend)
+            conf = clip(0.45 + 0.25 * min(vend_score, 2.0)) * (0.5 + 0.5 * seg.confidence)
+            res["vendor_name"] = cand("vendor_name", text, seg, off, conf)
+            res["vendor_address"] = addr_cand("vendor_address", address_of(vend, wrapped), conf * 0.85)
+        elif sender is not None:
+            res["vendor_name"] = cand("vendor_name", sender.text.strip(), sender, 0, 0.6 * sender.confidence)
+        if res["vendor_address"] is None and sender is not None and res["vendor_name"] is not None \
+                and norm(sender.text) == norm(res["vendor_name"].value):
+            row = first.rows[sender.row]
+            rest = [s for s in row.segments if s.x0 > sender.x0]
+            res["vendor_address"] = addr_cand("vendor_address", rest, 0.7)
+        # Customer with no label: the address-only block left over (window envelope layouts).
+        if res["customer_name"] is None:
+            best_c, best_s = None, 0.0
+            for p in parties:
+                if p is vend or p["role"] is not None or len(p["body"]) < 2 or p["body"][0].page != first.page.page_no:
+                    continue
+                text, seg, off, wrapped = name_of(p)
+                if (_looks_numeric(text) or _contact_line(text) or match_label(text, fuzzy=False)
+                        or sum(ch.isdigit() for ch in text) > 2):
+                    continue
+                addr = address_of(p, wrapped)
+                if seg.y0 / ph > 0.5 or not addr:
+                    continue
+                sc = 1.0 if p["sender"] else 0.0
+                sc += 1.0 if any(_POSTCODE_RE.search(s.text) for s in addr) else (
+                    0.6 if re.search(r"\d", addr[-1].text) else 0.0)
+                sc += 0.5 if _STREET_RE.search(addr[0].text) else 0.0
+                sc += 0.2 if 2 <= len(addr) + 1 <= 5 else 0.0
+                sc += 0.3 if LEGAL_FORMS.search(text) else 0.0
+                sc += 0.3 if seg.x0 / pw < 0.5 else 0.0
+                sc -= 1.0 if is_contact_block(p) and not VAT_RE.search(" ".join(s.text for s in p["body"]).upper()) else 0.0
+                if vend is not None and norm(text) == norm(name_of(vend)[0]):
+                    continue
+                if sc > best_s:
+                    best_c, best_s = p, sc
+            if best_c is not None and best_s >= 1.3:
+                text, seg, off, wrapped = name_of(best_c)
+                conf = clip(0.35 + 0.3 * best_s) * (0.5 + 0.5 * seg.confidence)
+                res["customer_name"] = cand("customer_name", text, seg, off, conf)
+                res["customer_address"] = addr_cand("customer_address", address_of(best_c, wrapped), conf * 0.9)
+        return res
+
+    @staticmethod
+    def _wrapped_name(layout: PageLayout, seg: Segment) -> Segment | None:
+        """A company name broken over two lines ("De Molen Handel" / "V.O.F."): the second
+        line sits right under the first, in the same font, and carries the legal form."""
+        if LEGAL_FORMS.search(seg.text):
+            return None
+        for r in layout.rows[seg.row + 1: seg.row + 2]:
+            for s in r.segments:
+                if (abs(s.x0 - seg.x0) < 0.8 * seg.height and s.y0 - seg.y1 < 0.9 * seg.height
+                        and abs(s.height - seg.height) < 0.2 * seg.height and len(s.text.split()) <= 3
+                        and LEGAL_FORMS.search(s.text)):
+                    return s
+        return None
+
+
+def _cut_after_legal_form(text: str) -> str:
+    """"Brightline Supplies Ltd 190 High Street" (one OCR line): the name ends at its legal form
+    when what follows carries a house number."""
+    for m in LEGAL_FORMS.finditer(text):
+        end = m.end()
+        paren = re.match(r"\s*\([^)]*\)", text[end:])
+        if paren:
+            end += paren.end()  # "UG (haftungsbeschränkt)": the form goes on
+        tail = text[end:]
+        if (re.search(r"\d", tail) or LEGAL_FORMS.search(tail)) and len(tail.strip()) > 3 \
+                and not re.match(r"\s*[&(]", tail):
+            return text[:end].strip(" ,")
+    return text
+
+
+def _looks_numeric(text: str) -> bool:
+    letters = sum(c.isalpha() for c in text)
+    return letters < 2
+
+
+_CONTACT_KEYS = frozenset({"_phone", "_email", "vendor_tax_id", "iban", "bic"})
+
+
+def _contact_line(text: str) -> bool:
+    n = norm(text)
+    if "@" in text or "www" in n or "http" in n:
+        return True
+    m = match_label(text, fuzzy=False)
+    return bool(m and m[0] in ("_phone", "_email", "_bank_code", "iban", "bic", "vendor_tax_id", "_customer_number"))
+
+
