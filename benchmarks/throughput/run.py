@@ -41,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(HERE))
+sys.path.append(str(HERE.parent))  # benchmarks/profiling.py (appended: benchmarks/http must not shadow http)
 
 from invoicegen import generate  # noqa: E402
 
@@ -238,6 +239,9 @@ def main() -> None:
     parser.add_argument("--kinds", default="born_digital,scanned")
     parser.add_argument("--embedded", action="store_true", help="start embedded PostgreSQL and Redis")
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="py-spy every process of the real stack while it is measured (raw stacks in DIR, "
+                             "summary printed; benchmarks/profiling.py)")
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
 
@@ -302,10 +306,20 @@ def main() -> None:
             # warm-up: models loaded, connections open
             measure("warm-up", db_url, target, [generate(seed=990_000 + i, kind=k, pages=1)
                                                 for i, k in enumerate(kinds)], [], 1)
-            for kind in kinds:
-                items = docs[kind]
-                results[kind] = measure(kind, db_url, target, items[: args.lone], items[args.lone:], args.in_flight)
-                print(f"{kind}: {results[kind].per_min:.0f} documents/min", flush=True)
+            profiler = None
+            if args.profile:
+                from profiling import Profiler
+
+                profiler = Profiler(args.profile, {name: p.process.pid for name, p in stack.procs.items()
+                                                   if p.process is not None})
+            try:
+                for kind in kinds:
+                    items = docs[kind]
+                    results[kind] = measure(kind, db_url, target, items[: args.lone], items[args.lone:],
+                                            args.in_flight)
+                    print(f"{kind}: {results[kind].per_min:.0f} documents/min", flush=True)
+            finally:
+                profiled = profiler.stop() if profiler else []
         finally:
             stack.stop()
     finally:
@@ -318,6 +332,10 @@ def main() -> None:
     print(f"\nmachine: {os.cpu_count()} CPUs; PostgreSQL latency clock; floor and project in the same run")
     for kind, res in results.items():
         print_results(kind, floor_result, res, args.in_flight)
+    if args.profile:
+        from profiling import summarize
+
+        print(summarize(profiled, top=25))
     if not args.keep_logs:
         import shutil
 
