@@ -50,6 +50,11 @@ HEADERS: dict[str, tuple[str, ...]] = {
 }
 _HEADER_PHRASES = sorted(((tuple(norm(p).split()), k) for k, ps in HEADERS.items() for p in ps if norm(p)),
                          key=lambda x: -len(x[0]))
+# The same phrases by their first word, in the same order: a row's word is compared only with
+# the phrases that can start at it (a scan of all of them per word was the table reader's cost).
+_HEADER_BY_FIRST: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+for _phrase, _key in _HEADER_PHRASES:
+    _HEADER_BY_FIRST.setdefault(_phrase[0], []).append((_phrase, _key))
 _STOP_KEYS = {"amount", "vat", "total", "amount_due", "_paid"}
 _CARRY = re.compile(r"(?i)^(balance carried forward|balance brought forward|carried forward|brought forward|"
                     r"zwischensumme ubertrag|ubertrag|uebertrag|report|a reporter|suma anterior|suma y sigue|"
@@ -88,13 +93,14 @@ def _match_header_words(words: list[OcrWord]) -> list[Column]:
     """Greedy longest-phrase matching of header vocabulary over a row's words. Matching runs
     on normalized sub-words ("P.U." is "p u") mapped back to the printed words."""
     stream: list[tuple[str, int]] = [(t, k) for k, w in enumerate(words) for t in norm(w.text).split()]
+    tokens = tuple(t for t, _ in stream)
     cols: list[Column] = []
     i = 0
     while i < len(stream):
         hit = None
-        for phrase, key in _HEADER_PHRASES:
+        for phrase, key in _HEADER_BY_FIRST.get(tokens[i], ()):
             n = len(phrase)
-            if i + n > len(stream) or tuple(t for t, _ in stream[i:i + n]) != phrase:
+            if i + n > len(stream) or tokens[i:i + n] != phrase:
                 continue
             if i + n < len(stream) and stream[i + n][1] == stream[i + n - 1][1]:
                 continue  # the phrase would end inside a printed word
