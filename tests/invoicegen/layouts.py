@@ -112,7 +112,8 @@ class FooterVendor(LayoutBase):
         inv = self.inv
         v = inv.vendor
         y0 = self.margin + 30
-        pdf.text(self.right, self.margin + 6, v.name, size=16, bold=True, align="right", color=self.accent)
+        for k, line in enumerate(self.name_lines(self._vendor_name(), self.v.name_lines if self.v else 1)):
+            pdf.text(self.right, self.margin + 6 + k * 18, line, size=16, bold=True, align="right", color=self.accent)
         sender = " · ".join([v.name, *v.address_lines])
         pdf.text(self.left, y0 + 40, sender, size=6.5, color=GREY)
         pdf.line(self.left, y0 + 43, self.left + pdf.width(sender, 6.5), y0 + 43, 0.3, GREY)
@@ -187,7 +188,7 @@ class Sidebar(LayoutBase):
         pdf.rect(0, 0, self.side_w, pdf.H, fill=Color(0.93, 0.95, 0.98), stroke=False)
         x, y = 16, self.margin + 10
         # Long names wrap onto two lines in the narrow sidebar.
-        words, line, lines = v.name.split(), "", []
+        words, line, lines = self._vendor_name().split(), "", []
         for w in words:
             if pdf.width(f"{line} {w}".strip(), 11, True) > self.side_w - 28:
                 lines.append(line)
@@ -240,6 +241,8 @@ class Sidebar(LayoutBase):
     def closing(self, y: float) -> float:
         inv, pdf = self.inv, self.pdf
         x = self.side_w + 20
+        if self.v is not None:
+            return self.varied_closing(y, x, bank=False)
         if inv.payment_terms:
             y = self.ensure(y, 20)
             pdf.text(x, y, f"{inv.label('payment_terms')}: {inv.payment_terms}", size=self.size)
@@ -262,7 +265,13 @@ class CenteredGrid(LayoutBase):
         v = inv.vendor
         cx = pdf.W / 2
         y = self.margin + 10
-        pdf.text(cx, y, v.name.upper() if self.rng.random() < 0.5 else v.name, size=16, bold=True, align="center")
+        name = v.name.upper() if self.rng.random() < 0.5 else v.name
+        if self.v is not None:
+            for line in self.name_lines(self._vendor_name(), self.v.name_lines)[:-1]:
+                pdf.text(cx, y, line, size=16, bold=True, align="center")
+                y += 18
+            name = self.name_lines(self._vendor_name(), self.v.name_lines)[-1]
+        pdf.text(cx, y, name, size=16, bold=True, align="center")
         y += 14
         pdf.text(cx, y, " · ".join(v.address_lines), size=self.size - 0.5, align="center")
         y += 11
@@ -285,8 +294,9 @@ class CenteredGrid(LayoutBase):
             x = self.left + i * w
             if i:
                 pdf.line(x, y, x, y + 2 * h)
-            pdf.text(x + w / 2, y + 11, label, size=self.size - 1, bold=True, align="center")
-            pdf.text(x + w / 2, y + h + 11, value, size=self.size - 0.5, align="center")
+            pdf.text(x + w / 2, y + 11, label, size=self.fit(label, self.size - 1, w - 4, True), bold=True,
+                     align="center")
+            pdf.text(x + w / 2, y + h + 11, value, size=self.fit(value, self.size - 0.5, w - 4), align="center")
         extra = inv.meta_pairs()[5:]
         y += 2 * h + 10
         if extra:
@@ -339,7 +349,9 @@ class Banded(LayoutBase):
         band_h = 120
         pdf.rect(0, 0, pdf.W, band_h, fill=self.accent, stroke=False)
         v = inv.vendor
-        pdf.text(self.left, 40, v.name, size=16, bold=True, color=white)
+        names = self.name_lines(self._vendor_name(), self.v.name_lines if self.v else 1)
+        for k, line in enumerate(names):
+            pdf.text(self.left, 40 + k * 17 - (17 if len(names) > 1 else 0), line, size=16, bold=True, color=white)
         y = 54
         for line in v.address_lines:
             pdf.text(self.left, y, line, size=self.size - 0.5, color=white)
@@ -402,9 +414,9 @@ class MinimalLines(LayoutBase):
         inv = self.inv
         y = self.margin + 4
         v = inv.vendor
-        pdf.text(self.left, y, v.name, size=10, bold=True)
-        pdf.text(self.left + pdf.width(v.name, 10, True) + 8, y, " · ".join(v.address_lines), size=self.size - 1,
-                 color=GREY)
+        pdf.text(self.left, y, self._vendor_name(), size=10, bold=True)
+        pdf.text(self.left + pdf.width(self._vendor_name(), 10, True) + 8, y, " · ".join(v.address_lines),
+                 size=self.size - 1, color=GREY)
         y += 11
         if v.vat_id_printed:
             pdf.text(self.left, y, f"{inv.vat_id_label} {v.vat_id_printed} · {inv.label('phone')} {v.phone}",
@@ -454,7 +466,8 @@ class VendorBottom(LayoutBase):
         inv, pdf = self.inv, self.pdf
         v = inv.vendor
         y = super().closing(y)
-        lines = [v.name, *v.address_lines, f"{inv.label('phone')} {v.phone} · {v.email}"]
+        lines = [*self.name_lines(self._vendor_name(), self.v.name_lines if self.v else 1), *v.address_lines,
+                 f"{inv.label('phone')} {v.phone} · {v.email}"]
         if v.vat_id_printed:
             lines.append(f"{inv.vat_id_label}: {v.vat_id_printed}")
         bank = [f"{k}: {val}" for k, val in inv.bank_pairs()]
@@ -462,8 +475,9 @@ class VendorBottom(LayoutBase):
         y = self.ensure(y + 10, h)
         pdf.rect(self.left, y, self.right - self.left, h)
         pdf.text(self.left + 10, y + 14, inv.label("from"), size=self.size - 1, bold=True, color=GREY)
+        n_name = len(self.name_lines(v.name, self.v.name_lines if self.v else 1))
         for i, ln in enumerate(lines):
-            pdf.text(self.left + 10, y + 28 + i * 11, ln, size=self.size - 0.5, bold=i == 0)
+            pdf.text(self.left + 10, y + 28 + i * 11, ln, size=self.size - 0.5, bold=i < n_name)
         mid = (self.left + self.right) / 2 + 20
         pdf.text(mid, y + 14, inv.label("bank_details"), size=self.size - 1, bold=True, color=GREY)
         for i, ln in enumerate(bank):

@@ -55,21 +55,39 @@ class Invoice:
     attention: str | None = None
     register: str | None = None
     notes: list[str] = field(default_factory=list)
+    # --- the varied generator's documents (defaults: the classic invoice) ----------------
+    document_type: str = "invoice"  # invoice | credit_note | receipt
+    prices_gross: bool = False  # line prices include VAT (receipts): VAT is extracted per rate
+    # How the due date is printed: label (a label/value pair), sentence ("Please pay by ..."),
+    # terms (only payment terms; the truth's due date is derived from them), none.
+    due_print: str = "label"
+    credit_ref: str | None = None  # the invoice a credit note corrects (a distractor number)
+    has_customer: bool = True
+    has_bank: bool = True
+    meta_order: tuple[str, ...] | None = None  # print order of the header pairs (varied)
+    extra: dict = field(default_factory=dict)  # receipt details (time, cashier, payment, ...)
 
     # --- arithmetic (exact, in Decimal) -------------------------------------------------
     @property
     def net(self) -> Decimal:
+        if self.prices_gross:
+            return sum((b for _, b, _ in self.vat_by_rate), Decimal("0.00"))
         return sum((i.amount for i in self.items), Decimal("0.00"))
 
     @property
     def vat_by_rate(self) -> list[tuple[Decimal, Decimal, Decimal]]:
         """(rate, net at that rate, tax) per rate, highest rate first. Tax is rounded per
-        rate, as invoicing software does and as EU VAT rules allow."""
+        rate, as invoicing software does and as EU VAT rules allow. With gross prices
+        (receipts) the tax is the part of the gross sum at that rate: gross * r / (100 + r)."""
         rates = sorted({i.rate for i in self.items}, reverse=True)
         out = []
         for r in rates:
             base = sum((i.amount for i in self.items if i.rate == r), Decimal("0.00"))
-            out.append((r, base, cents(base * r / Decimal(100))))
+            if self.prices_gross:
+                tax = cents(base * r / (Decimal(100) + r))
+                out.append((r, base - tax, tax))
+            else:
+                out.append((r, base, cents(base * r / Decimal(100))))
         return out
 
     @property
@@ -123,19 +141,22 @@ class Invoice:
     def meta_pairs(self, distractors: bool = True) -> list[tuple[str, str]]:
         """The header's label/value pairs in print order; dates that are not the invoice or
         due date (order, delivery) are distractors."""
-        pairs = [(self.label("invoice_number"), self.invoice_number),
-                 (self.label("invoice_date"), self.d(self.invoice_date))]
-        if self.due_date is not None:
-            pairs.append((self.label("due_date"), self.d(self.due_date)))
+        keyed = [("invoice_number", (self.label("invoice_number"), self.invoice_number)),
+                 ("invoice_date", (self.label("invoice_date"), self.d(self.invoice_date)))]
+        if self.due_date is not None and self.due_print == "label":
+            keyed.append(("due_date", (self.label("due_date"), self.d(self.due_date))))
         if self.customer_number and distractors:
-            pairs.append((self.label("customer_number"), self.customer_number))
+            keyed.append(("customer_number", (self.label("customer_number"), self.customer_number)))
         if self.purchase_order:
-            pairs.append((self.label("purchase_order"), self.purchase_order))
+            keyed.append(("purchase_order", (self.label("purchase_order"), self.purchase_order)))
         if distractors and self.order_date:
-            pairs.append((self.label("order_date"), self.d(self.order_date)))
+            keyed.append(("order_date", (self.label("order_date"), self.d(self.order_date))))
         if distractors and self.delivery_date:
-            pairs.append((self.label("delivery_date"), self.d(self.delivery_date)))
-        return pairs
+            keyed.append(("delivery_date", (self.label("delivery_date"), self.d(self.delivery_date))))
+        if self.meta_order is not None:
+            rank = {k: i for i, k in enumerate(self.meta_order)}
+            keyed.sort(key=lambda kp: rank.get(kp[0], len(rank)))
+        return [pair for _, pair in keyed]
 
     def bank_pairs(self) -> list[tuple[str, str]]:
         b = self.bank
@@ -167,7 +188,7 @@ class Invoice:
         def f(x: Decimal) -> float:
             return float(cents(x))
 
-        return {
+        truth = {
             "invoice_number": self.invoice_number,
             "invoice_date": self.invoice_date.isoformat(),
             "due_date": self.due_date.isoformat() if self.due_date else None,
@@ -191,7 +212,15 @@ class Invoice:
                  "amount": f(i.amount), "tax_rate": float(i.rate)}
                 for i in self.items
             ],
+            "document_type": self.document_type,
+            # True where the due date is printed nowhere and follows from the payment terms.
+            "due_date_derived": self.due_date is not None and self.due_print == "terms",
         }
+        if not self.has_customer:
+            truth.update(customer_name=None, customer_address=None, customer_tax_id=None)
+        if not self.has_bank:
+            truth.update(iban=None, bic=None)
+        return truth
 
 
 def _sort_code(bank: ids.BankAccount, seed: int) -> str:
@@ -214,9 +243,10 @@ def _invoice_number(rng: random.Random, language: str, year: int) -> str:
                           n5=f"{rng.randint(1, 99999):05d}", n6=f"{rng.randint(1, 999999):06d}")
 
 
-def _pick_labels(rng: random.Random, language: str, country: str) -> dict[str, str]:
+def _pick_labels(rng: random.Random, language: str, country: str,
+                 extra: dict[str, list[str]] | None = None) -> dict[str, str]:
     vocab = LABELS[language]
-    chosen = {k: rng.choice(v) for k, v in vocab.items()}
+    chosen = {k: rng.choice(v + (extra or {}).get(k, [])) for k, v in vocab.items()}
     if country == "US":
         # US invoices speak of sales tax, never VAT.
         for key in ("vat", "total", "vat_id", "subtotal", "tax"):

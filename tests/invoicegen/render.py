@@ -25,30 +25,58 @@ FONTS = {
     "helvetica": ("Helvetica", "Helvetica-Bold"),
     "times": ("Times-Roman", "Times-Bold"),
     "courier": ("Courier", "Courier-Bold"),
+    "vera": ("Vera", "VeraBd"),  # Bitstream Vera, shipped with reportlab (embedded as TrueType)
 }
+_REGISTERED: set[str] = set()
+
+
+def _register(font: str) -> None:
+    """TrueType fonts are registered on first use (the standard 14 need nothing)."""
+    if font != "vera" or font in _REGISTERED:
+        return
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    pdfmetrics.registerFont(TTFont("Vera", "Vera.ttf"))
+    pdfmetrics.registerFont(TTFont("VeraBd", "VeraBd.ttf"))
+    _REGISTERED.add(font)
 
 
 class Pdf:
-    def __init__(self, page_size: str, font: str, title: str):
+    def __init__(self, page_size: str | tuple[float, float], font: str, title: str):
         self.buf = io.BytesIO()
-        size = letter if page_size == "letter" else A4
+        size = page_size if isinstance(page_size, tuple) else (letter if page_size == "letter" else A4)
         # invariant=1 drops timestamps and random ids so a seed always gives the same bytes.
         self.c = canvas.Canvas(self.buf, pagesize=size, invariant=1, pageCompression=1)
         self.c.setTitle(title)
         self.W, self.H = size
+        _register(font)
         self.regular, self.bold = FONTS[font]
         self.page = 1
+        # Varied layouts: every text size times `scale`; while `mirror` is set, x runs from the
+        # right edge (a mirrored header); `dx`/`dy` shift what is drawn.
+        self.scale = 1.0
+        self.mirror = False
+        self.dx = self.dy = 0.0
+
+    def _x(self, x: float) -> float:
+        return (self.W - x if self.mirror else x) + self.dx
 
     def width(self, s: str, size: float, bold: bool = False) -> float:
-        return stringWidth(s, self.bold if bold else self.regular, size)
+        return stringWidth(s, self.bold if bold else self.regular, size * self.scale)
 
     def text(self, x: float, y: float, s: str, size: float = 9, bold: bool = False, align: str = "left",
              color: Color = black) -> float:
         """Draw `s` with its baseline at `y`; returns the text's width."""
         c = self.c
         c.setFillColor(color)
-        c.setFont(self.bold if bold else self.regular, size)
+        c.setFont(self.bold if bold else self.regular, size * self.scale)
         w = self.width(s, size, bold)
+        if self.mirror:
+            x = self.W - x
+            align = {"left": "right", "right": "left"}.get(align, align)
+        x += self.dx
+        y += self.dy
         if align == "right":
             x -= w
         elif align == "center":
@@ -60,7 +88,7 @@ class Pdf:
     def line(self, x0: float, y0: float, x1: float, y1: float, width: float = 0.5, color: Color = black) -> None:
         self.c.setStrokeColor(color)
         self.c.setLineWidth(width)
-        self.c.line(x0, self.H - y0, x1, self.H - y1)
+        self.c.line(self._x(x0), self.H - y0 - self.dy, self._x(x1), self.H - y1 - self.dy)
         self.c.setStrokeColor(black)
 
     def rect(self, x: float, y: float, w: float, h: float, fill: Color | None = None, stroke: bool = True,
@@ -70,6 +98,10 @@ class Pdf:
         c.setLineWidth(width)
         if fill is not None:
             c.setFillColor(fill)
+        if self.mirror:
+            x = self.W - x - w
+        x += self.dx
+        y += self.dy
         c.rect(x, self.H - y - h, w, h, stroke=1 if stroke else 0, fill=1 if fill is not None else 0)
         c.setFillColor(black)
 
@@ -104,11 +136,16 @@ class LayoutBase:
     margin = 50.0
     size = 9.0
 
-    def __init__(self, inv: Invoice, rng: random.Random):
+    def __init__(self, inv: Invoice, rng: random.Random, variation=None):
         self.inv = inv
         self.rng = rng
+        self.v = variation  # a variation.Variation for the varied generator, else None
         self.font = rng.choice(self.font_choices)
         order = list(rng.choice(self.column_orders))
+        if variation is not None:
+            self.font, order = variation.font, list(variation.columns)
+            self.margin, self.size = variation.margin, variation.size
+            self.table_style, self.totals_style = variation.table_style, variation.totals_style
         if inv.show_tax_column and "tax" not in order:
             order.insert(order.index("amount"), "tax")
         if not inv.show_tax_column and "tax" in order:
@@ -121,6 +158,8 @@ class LayoutBase:
         self.currency_in_header = rng.random() < 0.35
         self.notes_pay_sentence = rng.random() < 0.35
         self.setup(rng)
+        if variation is not None:
+            self.accent = Color(*variation.accent)
 
     def setup(self, rng: random.Random) -> None:
         """Per-layout random options (drawn after the common ones)."""
@@ -136,7 +175,10 @@ class LayoutBase:
 
     @property
     def bottom_limit(self) -> float:
-        return self.pdf.H - self.margin - self.footer_height()
+        return self.pdf.H - self.margin - self.footer_height() - self.vendor_footer_height()
+
+    def vendor_footer_height(self) -> float:
+        return 26.0 if self.v is not None and self.v.vendor_place in ("letterhead", "footer") else 0.0
 
     def footer_height(self) -> float:
         return 30.0
@@ -146,7 +188,10 @@ class LayoutBase:
         inv = self.inv
         self.total_pages = total_pages
         self.pdf = Pdf(inv.country.page_size, self.font, f"{inv.label('title')} {inv.invoice_number}")
-        y = self.first_page(self.pdf)
+        if self.v is None:
+            y = self.first_page(self.pdf)
+        else:
+            y = self.varied_first_page()
         if inv.money.placement == "none" and not getattr(self, "currency_stated", False):
             y += 4
             self.pdf.text(self.left, y, inv.label("amounts_in", cur=inv.currency), size=self.size - 1)
@@ -154,8 +199,49 @@ class LayoutBase:
         y = self.table(y + 6)
         y = self.totals(y + 10)
         y = self.closing(y + 14)
-        self.footer()
+        self.all_footers()
         return self.pdf.finish(), self.pdf.page
+
+    def varied_first_page(self) -> float:
+        """The family's header, mirrored / shifted / scaled as the variation says, then the
+        varied extras: the credited invoice's number, a delivery address."""
+        v, pdf, inv = self.v, self.pdf, self.inv
+        pdf.scale = v.scale
+        pdf.mirror, pdf.dx, pdf.dy = v.mirror, v.header_dx, v.header_dy
+        y = self.first_page(pdf) + v.header_dy
+        pdf.mirror, pdf.dx, pdf.dy = False, 0.0, 0.0
+        if inv.credit_ref and v.credit_ref_line:
+            pdf.text(self.table_x()[0], y + 4, inv.label("credit_ref", ref=inv.credit_ref), size=self.size,
+                     bold=True)
+            y += self.size + 8
+        if v.ship_to and inv.has_customer:
+            c = inv.customer
+            x = self.table_x()[0]
+            pdf.text(x, y + 4, v.ship_to, size=self.size - 1, bold=True, color=GREY)
+            lines = [c.name, *address_variant(c.address_lines)]
+            pdf.text(x + 110, y + 4, " · ".join(lines), size=self.size - 1)
+            y += self.size + 8
+        return y
+
+    def all_footers(self) -> None:
+        self.footer()
+        if self.vendor_footer_height():
+            self.vendor_footer()
+
+    def vendor_footer(self) -> None:
+        """The vendor's name (footer placement) and address in a strip above the footer."""
+        inv, pdf = self.inv, self.pdf
+        v = inv.vendor
+        y = self.bottom_limit + 10
+        pdf.line(self.left, y - 8, self.right, y - 8, 0.3, GREY)
+        first = [v.address_lines and " · ".join(v.address_lines) or ""]
+        if self.v.vendor_place == "footer":
+            first.insert(0, v.name)
+        pdf.text(pdf.W / 2, y, " · ".join(first), size=self.size - 2, align="center")
+        bits = [f"{inv.label('phone')} {v.phone}", v.email or ""]
+        if v.vat_id_printed:
+            bits.append(f"{inv.vat_id_label} {v.vat_id_printed}")
+        pdf.text(pdf.W / 2, y + 9, " · ".join(bits), size=self.size - 2.5, align="center", color=GREY)
 
     # --- page breaks --------------------------------------------------------------------
     def ensure(self, y: float, h: float) -> float:
@@ -165,7 +251,7 @@ class LayoutBase:
         return self.continuation()
 
     def break_page(self) -> None:
-        self.footer()
+        self.all_footers()
         self.pdf.show_page()
 
     def continuation(self) -> float:
@@ -188,11 +274,43 @@ class LayoutBase:
                           color=GREY)
 
     # --- blocks -------------------------------------------------------------------------
+    def name_lines(self, name: str, lines: int) -> list[str]:
+        """`name` as printed over `lines` lines, split at the word boundary nearest its middle."""
+        words = name.split()
+        if lines < 2 or len(words) < 2:
+            return [name]
+        cut = min(range(1, len(words)), key=lambda k: abs(len(" ".join(words[:k])) - len(name) / 2))
+        return [" ".join(words[:cut]), " ".join(words[cut:])]
+
     def vendor_block(self, x: float, y: float, align: str = "left", name_size: float = 14,
                      contacts: bool = True, vat: bool = True) -> float:
+        if self.v is not None:
+            if self.v.swap_parties:
+                return self._customer_block(x, y, heading=self.v.customer_heading == "yes",
+                                            size=self.size + 1, align=align)
+            if self.v.vendor_place == "footer":
+                return y
+            if self.v.vendor_place == "letterhead":
+                for k, line in enumerate(self.name_lines(self._vendor_name(), self.v.name_lines)):
+                    self.pdf.text(x, y + k * (name_size + 4), line, size=name_size + 4, bold=True, align=align,
+                                  color=self.accent)
+                return y + self.v.name_lines * (name_size + 4) + 4
+            return self._vendor_block(x, y, align, name_size, self.v.contacts, vat)
+        return self._vendor_block(x, y, align, name_size, contacts, vat)
+
+    def _vendor_name(self) -> str:
+        name = self.inv.vendor.name
+        return name.upper() if self.v is not None and self.v.name_upper else name
+
+    def _vendor_block(self, x: float, y: float, align: str = "left", name_size: float = 14,
+                      contacts: bool = True, vat: bool = True) -> float:
         inv, pdf = self.inv, self.pdf
         v = inv.vendor
-        pdf.text(x, y, v.name, size=name_size, bold=True, align=align)
+        lines = self.name_lines(self._vendor_name(), self.v.name_lines if self.v is not None else 1)
+        for k, line in enumerate(lines):
+            pdf.text(x, y, line, size=name_size, bold=True, align=align)
+            if k + 1 < len(lines):
+                y += name_size + 2
         y += name_size * 0.5 + 6
         for line in v.address_lines:
             y += self.size + 2
@@ -201,37 +319,89 @@ class LayoutBase:
             y += self.size + 2
             pdf.text(x, y, f"{inv.label('phone')} {v.phone}", size=self.size - 1, align=align)
             y += self.size + 1
-            pdf.text(x, y, f"{inv.label('email')}: {v.email}" if self.rng.random() < 0.5 else v.website or "",
+            web = self.rng.random() >= 0.5
+            if self.v is not None:
+                web = self.v.email_or_web == "web"
+            pdf.text(x, y, f"{inv.label('email')}: {v.email}" if not web else v.website or "",
                      size=self.size - 1, align=align)
+            if self.v is not None and self.v.email_or_web == "both":
+                y += self.size + 1
+                pdf.text(x, y, v.website or "", size=self.size - 1, align=align)
         if vat and v.vat_id_printed:
             y += self.size + 2
             pdf.text(x, y, f"{inv.vat_id_label}: {v.vat_id_printed}", size=self.size - 1, align=align)
         return y + 4
 
     def customer_block(self, x: float, y: float, heading: bool = True, size: float | None = None) -> float:
+        if self.v is not None:
+            if self.v.swap_parties:
+                # The vendor's block where the customer's would be (the customer took its place).
+                return self._vendor_block(x, y, name_size=(size or self.size + 1) + 1, contacts=self.v.contacts)
+            heading = {"family": heading, "yes": True, "no": False}[self.v.customer_heading]
+        return self._customer_block(x, y, heading, size)
+
+    def _customer_block(self, x: float, y: float, heading: bool = True, size: float | None = None,
+                        align: str = "left") -> float:
         inv, pdf = self.inv, self.pdf
         size = size or self.size + 1
         c = inv.customer
         if heading:
             pdf.text(x, y, inv.label("bill_to").upper() if self.font != "courier" else inv.label("bill_to"),
-                     size=self.size - 1, bold=True, color=GREY)
+                     size=self.size - 1, bold=True, color=GREY, align=align)
             y += size + 3
-        pdf.text(x, y, c.name, size=size, bold=True)
+        lines = self.name_lines(c.name, self.v.customer_name_lines if self.v is not None else 1)
+        for k, line in enumerate(lines):
+            if k:
+                y += size + 2
+            pdf.text(x, y, line, size=size, bold=True, align=align)
         if inv.attention:
             y += size + 2
-            pdf.text(x, y, inv.attention, size=size)
+            pdf.text(x, y, inv.attention, size=size, align=align)
         for line in c.address_lines:
             y += size + 2
-            pdf.text(x, y, line, size=size)
+            pdf.text(x, y, line, size=size, align=align)
         if c.vat_id_printed:
             y += size + 2
-            pdf.text(x, y, f"{inv.label('tax_id_customer')}: {c.vat_id_printed}", size=self.size - 1)
+            pdf.text(x, y, f"{inv.label('tax_id_customer')}: {c.vat_id_printed}", size=self.size - 1, align=align)
         return y + 6
 
     def pairs_side_by_side(self, x_label: float, x_value: float, y: float, pairs: list[tuple[str, str]],
                            value_align: str = "left", bold_labels: bool = True, colon: bool = False,
                            size: float | None = None) -> float:
         size = size or self.size
+        if self.v is not None:
+            colon, bold_labels = self.v.colon, self.v.bold_labels
+            # Longer synonyms than the family was drawn for: move the label column (or the
+            # value column) so a label never runs into its value, then shrink the type.
+            pdf = self.pdf
+
+            def widths(sz: float) -> tuple[float, float]:
+                return (max([pdf.width(f"{lb}:" if colon else lb, sz, bold_labels) for lb, _ in pairs] or [0]),
+                        max([pdf.width(val, sz) for _, val in pairs] or [0]))
+
+            widest, values = widths(size)
+            if value_align == "right":
+                short = x_label + widest + 8 - (x_value - values)
+                x_label -= max(0.0, min(short, x_label - self.left))
+                while x_label + widest + 8 > x_value - values and size > 6:
+                    size -= 0.5
+                    widest, values = widths(size)
+            elif x_value < x_label + widest + 8:
+                x_value = x_label + widest + 8
+                over = x_value + values - (pdf.W - self.margin)
+                if over > 0:
+                    back = min(over, x_label - self.left)
+                    x_label, x_value = x_label - back, x_value - back
+        if self.pdf.mirror:
+            # A mirrored header moves the block to the other side but keeps label before value.
+            end = x_value if value_align == "right" else x_value + max(
+                [self.pdf.width(v, size) for _, v in pairs] or [0])
+            x_label, x_value = self.pdf.W - end, self.pdf.W - end + (x_value - x_label)
+            self.pdf.mirror = False
+            try:
+                return self.pairs_side_by_side(x_label, x_value, y, pairs, value_align, bold_labels, colon, size)
+            finally:
+                self.pdf.mirror = True
         for label, value in pairs:
             self.pdf.text(x_label, y, f"{label}:" if colon else label, size=size, bold=bold_labels)
             self.pdf.text(x_value, y, value, size=size, align=value_align)
@@ -245,10 +415,19 @@ class LayoutBase:
         for i, (label, value) in enumerate(pairs):
             col, row = i % per_row, i // per_row
             cx, cy = x + col * col_w, y + row * 28
-            pdf.text(cx, cy, label, size=self.size - 1.5, color=GREY)
-            pdf.text(cx, cy + 12, value, size=self.size + 0.5, bold=True)
+            pdf.text(cx, cy, label, size=self.fit(label, self.size - 1.5, col_w - 6), color=GREY)
+            pdf.text(cx, cy + 12, value, size=self.fit(value, self.size + 0.5, col_w - 6, True), bold=True)
         rows = (len(pairs) + per_row - 1) // per_row
         return y + rows * 28
+
+    def fit(self, text: str, size: float, width: float, bold: bool = False) -> float:
+        """`size`, or smaller until `text` fits `width` (varied layouts only: their labels
+        come from a longer vocabulary than the families were drawn for)."""
+        if self.v is None:
+            return size
+        while size > 5.5 and self.pdf.width(text, size, bold) > width:
+            size -= 0.5
+        return size
 
     def bank_block(self, x: float, y: float, heading: bool = True, size: float | None = None) -> float:
         size = size or self.size - 1
@@ -309,6 +488,8 @@ class LayoutBase:
         return inv.m(item.amount, self.cur_in_table)
 
     def row_height(self) -> float:
+        if self.v is not None:
+            return self.size + self.v.row_pad
         return self.size + (8 if self.table_style in ("grid", "zebra", "shaded") else 6)
 
     def draw_header_row(self, y: float, cols: list[Column]) -> float:
@@ -321,9 +502,9 @@ class LayoutBase:
             pdf.rect(x0, y, x1 - x0, h, fill=self.accent, stroke=False)
             color = white
         elif style == "shaded":
-            pdf.rect(x0, y, x1 - x0, h, fill=LIGHT, stroke=False)
+            pdf.rect(x0, y, x1 - x0, h, fill=self.fill, stroke=False)
         elif style == "grid":
-            pdf.rect(x0, y, x1 - x0, h, fill=LIGHT)
+            pdf.rect(x0, y, x1 - x0, h, fill=self.fill)
         x = x0
         for c in cols:
             tx = x + 5 if c.align == "left" else x + c.width - 5
@@ -362,6 +543,10 @@ class LayoutBase:
 
     accent = Color(0.15, 0.3, 0.55)
 
+    @property
+    def fill(self) -> Color:
+        return Color(*self.v.header_fill) if self.v is not None else LIGHT
+
     def table(self, y: float) -> float:
         inv = self.inv
         cols = self.columns()
@@ -392,8 +577,52 @@ class LayoutBase:
 
     # --- totals -------------------------------------------------------------------------
     def totals(self, y: float) -> float:
+        if self.v is not None and self.v.vat_table != "none":
+            if self.v.vat_table == "before":
+                y = self.vat_breakdown(y) + 8
+                return self._totals(y, self.totals_rows())
+            y = self._totals(y, self.totals_rows())
+            return self.vat_breakdown(y + 4)
+        return self._totals(y, self.inv.totals_rows())
+
+    def totals_rows(self) -> list[tuple[str, Decimal, str]]:
+        """With a separate VAT table, the totals block drops the per-rate VAT rows (and, as
+        some invoices do, the net)."""
+        return [r for r in self.inv.totals_rows()
+                if r[2] != "vat" and (r[2] != "subtotal" or self.v.keep_subtotal)]
+
+    def vat_breakdown(self, y: float) -> float:
+        """VAT per rate in its own table: rate | net | VAT | gross, one row per rate."""
         inv, pdf = self.inv, self.pdf
-        rows = inv.totals_rows()
+        heading, *heads = self.v.vat_table_labels
+        rows = [(inv.rate(r), inv.m(base), inv.m(tax), inv.m(base + tax)) for r, base, tax in inv.vat_by_rate]
+        h = self.size + 6
+        y = self.ensure(y, h * (len(rows) + 2) + 10)
+        x0 = self.table_x()[0]
+        widths = [max(pdf.width(c, self.size) for c in [head] + [row[i] for row in rows]) + 16
+                  for i, head in enumerate(heads)]
+        if heading:
+            pdf.text(x0, y + self.size, heading, size=self.size - 0.5, bold=True)
+            y += self.size + 6
+        grid = self.table_style in ("grid", "shaded", "zebra")
+        x = x0
+        for i, head in enumerate(heads):
+            pdf.text(x + widths[i] - 6, y + self.size + 1, head, size=self.size - 0.5, bold=True, align="right")
+            x += widths[i]
+        y += h
+        pdf.line(x0, y, x0 + sum(widths), y, 0.5, GREY)
+        for row in rows:
+            x = x0
+            for i, cell in enumerate(row):
+                pdf.text(x + widths[i] - 6, y + self.size + 2, cell, size=self.size - 0.5, align="right")
+                x += widths[i]
+            y += h
+            if grid:
+                pdf.line(x0, y, x0 + sum(widths), y, 0.2, GREY)
+        return y + 6
+
+    def _totals(self, y: float, rows: list[tuple[str, Decimal, str]]) -> float:
+        inv, pdf = self.inv, self.pdf
         size = self.size + 0.5
         step = size + 6
         style = self.totals_style
@@ -436,6 +665,8 @@ class LayoutBase:
     # --- closing block ------------------------------------------------------------------
     def closing(self, y: float) -> float:
         """Payment terms, bank details and notes under the totals."""
+        if self.v is not None:
+            return self.varied_closing(y, self.left, bank=self.closing_bank)
         inv, pdf = self.inv, self.pdf
         y = self.ensure(y, 70)
         if inv.payment_terms:
@@ -452,3 +683,55 @@ class LayoutBase:
         return y + 16
 
     closing_bank = True
+
+    def due_sentence(self) -> str | None:
+        """The due date in a sentence, for documents that print it nowhere else."""
+        inv = self.inv
+        if inv.due_date is None or inv.due_print != "sentence":
+            return None
+        from .vocab import DUE_SENTENCES
+
+        options = DUE_SENTENCES[inv.language]
+        return options[inv.seed % len(options)].format(due=inv.d(inv.due_date))
+
+    def varied_closing(self, y: float, x: float, bank: bool) -> float:
+        """The closing blocks in the variation's order: terms, the due date in a sentence,
+        the pay sentence, bank details, the credit note's remark, thanks."""
+        inv, pdf = self.inv, self.pdf
+        y = self.ensure(y, 70)
+        for block in self.v.closing_order:
+            if block == "terms" and inv.payment_terms:
+                pdf.text(x, y, f"{inv.label('payment_terms')}: {inv.payment_terms}", size=self.size)
+                y += self.size + 5
+            elif block == "due_sentence" and self.due_sentence():
+                pdf.text(x, y, self.due_sentence(), size=self.size, bold=inv.seed % 3 == 0)
+                y += self.size + 5
+            elif (block == "pay_sentence" and self.notes_pay_sentence and inv.due_date and inv.due_print == "label"
+                  and inv.bank.iban_printed):
+                pdf.text(x, y, inv.label("pay_sentence", total=inv.m(inv.amount_due), due=inv.d(inv.due_date),
+                                         number=inv.invoice_number, iban=inv.bank.iban_printed),
+                         size=self.size - 0.5)
+                y += self.size + 5
+            elif block == "bank" and bank and inv.has_bank:
+                y = self.bank_block(x, y + 4) + 4
+            elif block == "credit_note" and inv.document_type == "credit_note":
+                if inv.credit_ref and not self.v.credit_ref_line:
+                    pdf.text(x, y, inv.label("credit_ref", ref=inv.credit_ref), size=self.size)
+                    y += self.size + 5
+                pdf.text(x, y, inv.label("credit_note"), size=self.size - 0.5)
+                y += self.size + 5
+            elif block == "thanks":
+                pdf.text(x, y + 4, inv.label("thanks"), size=self.size - 0.5, color=GREY)
+                y += self.size + 8
+        return y + 8
+
+
+def address_variant(lines: list[str]) -> list[str]:
+    """A delivery address: the customer's street with another number (a distractor)."""
+    if not lines:
+        return lines
+    first = lines[0]
+    digits = "".join(ch for ch in first if ch.isdigit())
+    if digits:
+        first = first.replace(digits, str(int(digits) % 200 + 7), 1)
+    return [first, *lines[1:]]
