@@ -133,3 +133,25 @@ def test_work_done_but_not_recorded_is_retried_then_recorded_once(world):
     assert calls == [0, 1]
     assert _attempts(repo, doc) == [("abandoned", True), ("ok", True)]  # the cut-off attempt closed, one success
     assert repo.get_document(doc).status == "predicting"
+
+
+def test_a_sweep_that_meets_a_database_restart_is_tried_again_in_seconds(world, monkeypatch):
+    """Each process's first transaction after a restart fails; for the sweeper that was a whole
+    sweep, and the next came a beat interval later (found by benchmarks/chaos --defaults)."""
+    from invoice.scanner.processing import maintenance
+
+    url, settings, repo, app = world
+    monkeypatch.setattr(maintenance, "get_settings", lambda: settings)
+    monkeypatch.setattr(maintenance, "get_repository", lambda: repo)
+    repo.find_unenqueued(older_than_s=10)  # the pool holds a session, as a worker's does
+    _cut_every_session(url)
+    task = maintenance.sweep_stuck_documents
+    # is_eager: the retry is raised, not published (the task's own app is the process's one)
+    task.push_request(id=str(uuid.uuid4()), args=(), kwargs={}, retries=0, called_directly=False, is_eager=True)
+    try:
+        with pytest.raises(Retry) as retry:
+            task.run()
+    finally:
+        task.pop_request()
+    assert retry.value.when == maintenance.SWEEP_DATABASE_RETRY_S
+    assert task.run()["redriven"] == 0  # the retry finds the database back

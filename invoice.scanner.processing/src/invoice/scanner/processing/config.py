@@ -130,8 +130,10 @@ class Settings(BaseSettings):
     # E-invoices: a compiled Peppol BIS 3 Schematron (PEPPOL-EN16931-UBL) to run on invoices that
     # claim Peppol BIS; not bundled, OpenPeppol does not allow redistribution (einvoice/validate.py).
     einvoice_peppol_xslt: str = ""
-    # Sweeper
-    sweeper_interval_s: int = 60
+    # Sweeper. Every 15 s: a lost document is re-driven within LOST_AFTER_S + 15 s of its last
+    # change (each sweep is two small queries; the broker and workers are asked only when
+    # something is quiet); at 60 s the wait after a crash reached 2 minutes (benchmarks/chaos).
+    sweeper_interval_s: int = 15
     sweeper_max_redrives: int = 3
     # A document whose message is in no queue and held by no live worker for this long is lost
     # (a crashed broker's last writes, a killed worker's unacked message): the sweeper re-drives

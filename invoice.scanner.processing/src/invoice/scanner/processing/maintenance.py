@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from invoice.scanner.processing import liveness
 from invoice.scanner.processing.celery_app import SWEEP_TASK, SWEEP_TASK_OPTIONS, app
 from invoice.scanner.processing.config import get_settings
+from invoice.scanner.processing.db.connection import DatabaseUnavailable
 from invoice.scanner.processing.orchestrator import orchestrate_document_processing, send_pipeline
 from invoice.scanner.processing.runner import DocumentLogger, get_repository
 from invoice.scanner.processing.status import TERMINAL_STATUSES, Status, stage_for_status
@@ -34,10 +35,23 @@ def held_by_live_workers(timeout_s: float = 2.0) -> set[tuple[str, int | None]]:
     return liveness.held_by_live_workers(app, timeout_s)[0]
 
 
+# A sweep that meets PostgreSQL restarting (each process's first transaction after a restart
+# fails) is tried again this much later instead of waiting for the next beat.
+SWEEP_DATABASE_RETRY_S = 5
+
+
 @app.task(name=SWEEP_TASK, **SWEEP_TASK_OPTIONS)
 def sweep_stuck_documents() -> dict[str, int]:
     """Re-drive documents stuck past their stage deadline, or fail them after K re-drives;
     enqueue uploads whose orchestrator task never reached the broker (the outbox)."""
+    try:
+        return _sweep()
+    except DatabaseUnavailable as exc:
+        logger.warning("sweep: database unreachable (%s); again in %ss", exc, SWEEP_DATABASE_RETRY_S)
+        raise sweep_stuck_documents.retry(exc=exc, countdown=SWEEP_DATABASE_RETRY_S, max_retries=3)
+
+
+def _sweep() -> dict[str, int]:
     settings = get_settings()
     repo = get_repository()
     counts = {"enqueued": 0, "redriven": 0, "failed": 0, "queued": 0}
