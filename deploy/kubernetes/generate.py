@@ -64,6 +64,18 @@ SECRET_ENV = [
 ]
 
 
+# The mail worker decrypts the mailboxes' passwords and OAuth2 tokens (the API encrypts them):
+# the same Fernet key, optional so a deployment without mailboxes needs none.
+QUEUE_SECRET_ENV = {
+    MAIL_QUEUE: [secret("MAIL_SECRET_KEY", "invoice-scanner-secrets", "mail-secret-key", optional=True)],
+}
+# The watched folder: INGEST_DIR (the ConfigMap) on a ReadWriteMany claim, shared by every ingest
+# pod (each file is claimed by an atomic rename) and by whatever writes into it (a scanner's
+# share, an SFTP server); base/ingest-pvc.yaml.
+INGEST_DIR = "/data/ingest"
+INGEST_CLAIM = "invoice-scanner-ingest"
+
+
 def grace_seconds(queue: str) -> int:
     """Warm shutdown lets a running task finish: the stage's hard time limit plus a margin."""
     policy = DEFAULT_RETRY.get(queue)
@@ -109,7 +121,7 @@ def deployment(queue: str) -> dict:
                         "args": ["python", "-m", "invoice.scanner.processing.worker", "--queue", queue,
                                     "--concurrency", str(concurrency)],
                         "envFrom": [{"configMapRef": {"name": "invoice-scanner-config"}}],
-                        "env": [*SECRET_ENV, *env],
+                        "env": [*SECRET_ENV, *QUEUE_SECRET_ENV.get(queue, []), *env],
                         "resources": {"requests": {"cpu": size["cpu"], "memory": size["memory"]},
                                       "limits": {"memory": size["memory_limit"]}},
                         "startupProbe": {**probe(queue, 10, max(3, size.get("startup_s", 120) // 10))},
@@ -118,11 +130,15 @@ def deployment(queue: str) -> dict:
                         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "capabilities": {"drop": ["ALL"]}},
                         "volumeMounts": [{"name": "scratch", "mountPath": "/data/documents"},
-                                         {"name": "tmp", "mountPath": "/tmp"}],
+                                         {"name": "tmp", "mountPath": "/tmp"},
+                                         *([{"name": "ingest", "mountPath": INGEST_DIR}]
+                                           if queue == INGEST_QUEUE else [])],
                     }],
                     # Documents live in the bucket (STORAGE_URL); these hold only temporary copies.
                     "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "2Gi"}},
-                                {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+                                {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                                *([{"name": "ingest", "persistentVolumeClaim": {"claimName": INGEST_CLAIM}}]
+                                  if queue == INGEST_QUEUE else [])],
                 },
             },
         },

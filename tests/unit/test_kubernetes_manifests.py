@@ -207,3 +207,26 @@ def test_singletons_api_and_migration(target):
         namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
         assert len(namespaces) == 1 and None not in namespaces
         assert by_kind(docs, "Namespace").keys() == namespaces
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_watched_folder_is_a_shared_claim_and_the_mail_key_a_cluster_secret(target):
+    docs = render(target)
+    config = by_kind(docs, "ConfigMap")["invoice-scanner-config"]["data"]
+    claim = by_kind(docs, "PersistentVolumeClaim")["invoice-scanner-ingest"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # several ingest pods, and the scanners' share
+    deployments = by_kind(docs, "Deployment")
+    ingest = deployments["worker-ingest"]
+    pod = ingest["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    [mount] = [m for m in container(ingest)["volumeMounts"] if "persistentVolumeClaim" in volumes[m["name"]]]
+    assert volumes[mount["name"]]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert mount["mountPath"] == config["INGEST_DIR"]  # beat schedules the poll only when INGEST_DIR is set
+    for name, d in deployments.items():  # only the ingest worker holds the folder
+        if name != "worker-ingest":
+            assert "persistentVolumeClaim" not in str(d["spec"]["template"]["spec"].get("volumes", [])), name
+    for name in ("api", "worker-mail"):  # the API encrypts the secrets, the mail worker decrypts them
+        [env] = [e for e in container(deployments[name])["env"] if e["name"] == "MAIL_SECRET_KEY"]
+        assert env["valueFrom"]["secretKeyRef"] == {"name": "invoice-scanner-secrets", "key": "mail-secret-key",
+                                                    "optional": True}
+    assert not any(e["name"] == "MAIL_SECRET_KEY" for e in container(deployments["worker-ocr"])["env"])

@@ -1409,7 +1409,49 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change a mailbox's account, rules or secret, or pause it (`enabled`); its next poll uses them. */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    mailbox_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["MailboxUpdate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Mailbox"];
+                    };
+                };
+                /** @description No such mailbox in your company */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                /** @description MAIL_SECRET_KEY is not configured: a new secret cannot be stored */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
         trace?: never;
     };
     "/mailboxes/{mailbox_id}/messages": {
@@ -2440,7 +2482,7 @@ export interface components {
             dependencies?: {
                 [key: string]: components["schemas"]["Dependency"];
             };
-            /** @description enabled, failing (polls failing longer than MAIL_FAILING_AFTER_S: status degraded), oldest_last_success_at */
+            /** @description enabled, failing (polls failing longer than MAIL_FAILING_AFTER_S: status degraded), oldest_last_success_at, by_mailbox (up to 50, the most urgent first: id, last_success_at, last_poll_at, failing) */
             mailboxes?: {
                 [key: string]: unknown;
             };
@@ -2495,6 +2537,8 @@ export interface components {
         Mailbox: {
             after_import?: string;
             allowed_senders?: string[];
+            /** @description password | xoauth2 */
+            auth?: string;
             /** Format: date-time */
             created_at?: string;
             enabled?: boolean;
@@ -2502,6 +2546,8 @@ export interface components {
             host?: string;
             /** Format: uuid */
             id?: string;
+            /** @description Whether the server offered IMAP IDLE at the last poll (new mail then polled at once); null before the first poll */
+            idle?: boolean | null;
             last_error?: string | null;
             /** Format: date-time */
             last_poll_at?: string | null;
@@ -2509,11 +2555,17 @@ export interface components {
             last_success_at?: string | null;
             move_to?: string | null;
             name?: string;
+            /** @description Of those, the ones that failed */
+            poll_failures?: number;
+            /** @description Polls of this mailbox so far, by every mail worker */
+            polls?: number;
             port?: number;
             security?: string;
             username?: string;
         };
         MailboxCreate: {
+            /** @description Required when `auth` is `xoauth2`. Stored encrypted (MAIL_SECRET_KEY); never returned */
+            access_token?: string;
             /**
              * @default mark_read
              * @enum {string}
@@ -2521,6 +2573,14 @@ export interface components {
             after_import: "mark_read" | "move";
             /** @description Addresses or @domains; empty: anyone */
             allowed_senders?: string[];
+            /**
+             * @description `password`: IMAP LOGIN with `password`; `xoauth2`: SASL XOAUTH2 with `access_token` (an OAuth2 access token obtained elsewhere; replace it with PATCH before it expires)
+             * @default password
+             * @enum {string}
+             */
+            auth: "password" | "xoauth2";
+            /** @default true */
+            enabled: boolean;
             /** @default INBOX */
             folder: string;
             host: string;
@@ -2530,8 +2590,8 @@ export interface components {
              */
             move_to: string | null;
             name: string;
-            /** @description Stored encrypted (MAIL_SECRET_KEY); never returned */
-            password: string;
+            /** @description Required when `auth` is `password`. Stored encrypted (MAIL_SECRET_KEY); never returned */
+            password?: string;
             /** @default 993 */
             port: number;
             /**
@@ -2543,6 +2603,27 @@ export interface components {
         };
         MailboxList: {
             mailboxes?: components["schemas"]["Mailbox"][];
+        };
+        MailboxUpdate: {
+            access_token?: string;
+            /** @enum {string} */
+            after_import?: "mark_read" | "move";
+            allowed_senders?: string[];
+            /**
+             * @description Changing it needs the new kind's secret (`password` or `access_token`) too (422 otherwise)
+             * @enum {string}
+             */
+            auth?: "password" | "xoauth2";
+            enabled?: boolean;
+            folder?: string;
+            host?: string;
+            move_to?: string | null;
+            name?: string;
+            password?: string;
+            port?: number;
+            /** @enum {string} */
+            security?: "ssl" | "starttls" | "none";
+            username?: string;
         };
         MailMessage: {
             documents?: number;

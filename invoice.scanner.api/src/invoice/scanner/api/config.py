@@ -59,6 +59,16 @@ class ApiConfig(Settings):
     mail_timeout_s: float = 30.0
     # /health says "degraded" while a mailbox's polls have failed for longer than this.
     mail_failing_after_s: int = 3600
+    # One poll of a mailbox at a time (a Redis lock held at most this long); a poll that failed
+    # on a broken connection is tried again after MAIL_RETRY_BACKOFF_S (doubling, 3 times).
+    mail_poll_lock_s: float = 600.0
+    mail_retry_backoff_s: float = 10.0
+    # IMAP IDLE (mail_idle.py): the mail worker keeps a connection per mailbox whose server offers
+    # IDLE and polls it as soon as a message arrives; the IDLE is renewed every MAIL_IDLE_RENEW_S
+    # (RFC 2177: under 29 min) and the list of mailboxes re-read every MAIL_IDLE_REFRESH_S.
+    mail_idle: bool = True
+    mail_idle_renew_s: float = 300.0
+    mail_idle_refresh_s: float = 30.0
 
     @model_validator(mode="before")
     @classmethod

@@ -321,7 +321,9 @@ class HealthSchema(ma.Schema):
     dependencies = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(DependencySchema))
     stuck_documents = ma.fields.Dict()
     mailboxes = ma.fields.Dict(metadata={"description": "enabled, failing (polls failing longer than "
-                                                        "MAIL_FAILING_AFTER_S: status degraded), oldest_last_success_at"})
+                                                        "MAIL_FAILING_AFTER_S: status degraded), oldest_last_success_at, "
+                                                        "by_mailbox (up to 50, the most urgent first: id, "
+                                                        "last_success_at, last_poll_at, failing)"})
 
 
 # -- page images, OCR, original file ---------------------------------------------------------

@@ -258,17 +258,27 @@ def check_health(state: ApiState) -> tuple[bool, dict[str, Any]]:
     return ok, body
 
 
-def mailbox_health(state: ApiState) -> dict[str, Any]:
-    """Counts only (/health needs no token): mailboxes, those whose polls have failed for longer
-    than MAIL_FAILING_AFTER_S, and the oldest last successful poll among enabled ones."""
+def mailbox_health(state: ApiState, listed: int = 50) -> dict[str, Any]:
+    """Counts (/health needs no token), and per enabled mailbox only its id, last successful poll
+    and whether it is failing (no name, host, account or company): mailboxes, those whose polls
+    have failed for longer than MAIL_FAILING_AFTER_S, the oldest last successful poll, and the
+    `listed` most urgent mailboxes (failing first, then the longest without a successful poll)."""
+    failing_sql = """enabled AND last_error IS NOT NULL
+                     AND coalesce(last_success_at, created_at) < now() - make_interval(secs => %(after)s)"""
     with state.repo.tx() as cur:
         cur.execute(
-            """SELECT count(*) FILTER (WHERE enabled) AS enabled,
-                      count(*) FILTER (WHERE enabled AND last_error IS NOT NULL
-                                       AND coalesce(last_success_at, created_at)
-                                           < now() - make_interval(secs => %s)) AS failing,
-                      min(last_success_at) FILTER (WHERE enabled) AS oldest_success
-                 FROM mailboxes""", (state.config.mail_failing_after_s,))
+            f"""SELECT count(*) FILTER (WHERE enabled) AS enabled,
+                       count(*) FILTER (WHERE {failing_sql}) AS failing,
+                       min(last_success_at) FILTER (WHERE enabled) AS oldest_success
+                  FROM mailboxes""", {"after": state.config.mail_failing_after_s})
         row = cur.fetchone()
+        cur.execute(
+            f"""SELECT id, last_success_at, last_poll_at, ({failing_sql}) AS failing FROM mailboxes WHERE enabled
+                 ORDER BY ({failing_sql}) DESC, last_success_at ASC NULLS FIRST, id LIMIT %(n)s""",
+            {"after": state.config.mail_failing_after_s, "n": listed})
+        boxes = cur.fetchall()
+    iso = lambda t: t.isoformat() if t else None  # noqa: E731
     return {"enabled": row["enabled"], "failing": row["failing"], "failing_after_s": state.config.mail_failing_after_s,
-            "oldest_last_success_at": row["oldest_success"].isoformat() if row["oldest_success"] else None}
+            "oldest_last_success_at": iso(row["oldest_success"]),
+            "by_mailbox": [{"id": str(b["id"]), "last_success_at": iso(b["last_success_at"]),
+                            "last_poll_at": iso(b["last_poll_at"]), "failing": b["failing"]} for b in boxes]}

@@ -33,6 +33,7 @@ WEBHOOK_RELAY_TASK = "invoice.scanner.webhooks.relay"
 WEBHOOK_DELIVER_TASK = "invoice.scanner.webhooks.deliver"
 INGEST_POLL_TASK = "invoice.scanner.ingest.poll_folder"
 MAIL_POLL_TASK = "invoice.scanner.ingest.poll_mailboxes"
+MAIL_POLL_ONE_TASK = "invoice.scanner.ingest.poll_mailbox"  # one mailbox: IDLE saw mail, or a retry
 # The folder's files go through the API's upload path, so its task module lives in the API
 # package; only the ingest and mail workers import it (worker.py), where that package is installed.
 INGEST_TASK_MODULE = "invoice.scanner.api.ingest_tasks"
@@ -85,6 +86,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     WEBHOOK_DELIVER_TASK: {"queue": WEBHOOKS_QUEUE},
     INGEST_POLL_TASK: {"queue": INGEST_QUEUE},
     MAIL_POLL_TASK: {"queue": MAIL_QUEUE},
+    MAIL_POLL_ONE_TASK: {"queue": MAIL_QUEUE},
     **{task: {"queue": queue} for queue, task in STAGE_TASKS.items()},
 }
 
