@@ -424,7 +424,9 @@ class MinimalLines(LayoutBase):
         y += 40
         pdf.text(self.left, y, f"{inv.label('title')} {inv.invoice_number}", size=20, bold=True)
         y += 20
-        bits = [f"{label} {value}" for label, value in inv.meta_pairs()[1:]]
+        # The number is in the title; the rest of the header pairs follow in one line.
+        rest = inv.meta_pairs()[1:] if self.v is None else [p for p in inv.meta_pairs() if p[1] != inv.invoice_number]
+        bits = [f"{label} {value}" for label, value in rest]
         # Sentence-like line; wrapped in two if long.
         line = "   ·   ".join(bits)
         if pdf.width(line, self.size) > self.right - self.left:

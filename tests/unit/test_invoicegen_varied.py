@@ -79,6 +79,12 @@ def test_every_family_renders_with_a_text_layer_and_its_truth(sample):
             assert all(squash(w) in text for w in t["customer_name"].split())
         if t["iban"]:
             assert t["iban"].casefold() in text
+        # Dates as the document prints them: the invoice date always, the due date unless the
+        # truth says it is derived from the terms (or there is none).
+        inv = build_document(t["meta"]["seed"], t["meta"]["language"], t["document_type"], len(t["line_items"]))
+        assert squash(inv.d(date.fromisoformat(t["invoice_date"]))) in text, (g.filename, t["invoice_date"])
+        if t["due_date"] and not t["due_date_derived"]:
+            assert squash(inv.d(date.fromisoformat(t["due_date"]))) in text, (g.filename, t["due_date"])
     assert seen_families == set(FAMILIES)
     assert seen_types == set(DOCUMENT_TYPES)
 
