@@ -25,6 +25,16 @@ database that every accepted upload ended terminal, exactly once:
   process). The limit is put back after 30 s if the process lives.
 
 The verdict (`ChaosReport`) counts lost, duplicated and stuck documents; see `verify`.
+
+Recovery is timed per fault, from the service being back (or the kill) to the end of the last
+document the fault touched. A worker kill, pool kill or memory fault touches the documents its
+stage was working on (open attempts of that stage in the document's current run). A broker or
+database fault touches the documents mid-stage when it struck (open attempts of any stage: their
+worker lost its connection or its session) and those it lost (in flight when it struck, then
+re-driven by the sweeper as `lost` within 10 minutes of the service being back). Its "drain"
+is the same clock to the end of every document in flight when it struck, queued ones included:
+on a host that cannot keep up, that is the backlog's length, not the fault's. The floor beside
+them is the time to terminal of the documents no fault touched or found in flight.
 """
 from __future__ import annotations
 
@@ -64,6 +74,8 @@ logger = logging.getLogger(__name__)
 TERMINAL = {s.value for s in TERMINAL_STATUSES}
 SUCCESS = {s.value for s in SUCCESS_STATUSES}
 STAGE_ORDER = [s.name for s in STAGES]
+SERVICE_FAULTS = {"redis_kill", "redis_restart", "rabbitmq_restart", "postgres_restart"}
+LOST_WITHIN_S = 600  # a `lost` re-drive this long after a service fault is counted as its doing
 
 # Short deadlines so the sweeper acts within the run; quick retries so a failed attempt is
 # retried in seconds. A document waiting in a queue is on its stage's clock too, so the OCR
@@ -134,7 +146,9 @@ class Fault:
     detail: str = ""
     at_wall: float = 0.0  # time.time() when the fault began
     back_wall: float = 0.0  # time.time() when the service was back (= at_wall for a kill)
-    touched: list[str] = field(default_factory=list)  # documents in flight when it struck
+    touched: list[str] = field(default_factory=list)  # documents it touched (see the module's docstring)
+    in_flight: list[str] = field(default_factory=list)  # every document not terminal when it struck
+    recovery_s: float | None = None  # back -> the last touched document terminal (set by verify)
 
 
 @dataclass
@@ -168,6 +182,8 @@ class ChaosReport:
     # per fault kind: seconds from the service being back to the last touched document ending
     recovery: dict[str, list[float]] = field(default_factory=dict)
     unrecovered: int = 0  # touched documents that never ended
+    floor: list[float] = field(default_factory=list)  # time to terminal of documents no fault touched
+    drain: dict[str, list[float]] = field(default_factory=dict)  # service faults: back -> all in flight terminal
 
     @property
     def ok(self) -> bool:
@@ -203,7 +219,13 @@ class ChaosReport:
         every = [x for xs in self.recovery.values() for x in xs]
         if every:
             rows.append(("recovery after any fault (s) p50 / max", f"{statistics.median(every):.1f} / {max(every):.1f}"))
+        for kind, xs in sorted(self.drain.items()):
+            if xs:
+                rows.append((f"drain after {kind}: all in flight terminal (s) max", f"{max(xs):.1f}"))
         rows.append(("touched documents never recovered", self.unrecovered))
+        if self.floor:
+            rows.append(("floor: untouched documents' time to terminal (s) p50 / max",
+                         f"{statistics.median(self.floor):.1f} / {max(self.floor):.1f} ({len(self.floor)} documents)"))
         rows += [(f"final status: {status}", n) for status, n in sorted(self.statuses.items())]
         rows += [(f"upload answers: {code}", n) for code, n in sorted(self.upload_attempts.items())]
         width = max(len(k) for k, _ in rows)
@@ -216,7 +238,13 @@ class ChaosReport:
         return "\n".join(lines)
 
     def fault_log(self) -> str:
-        return "\n".join(f"  {f.at_s:7.1f}s  {f.kind:<17} {f.target:<22} {f.detail}" for f in self.faults)
+        def recovered(f: Fault) -> str:
+            if not f.touched:
+                return "touched none"
+            return (f"touched {len(f.touched)}, all terminal {f.recovery_s:.0f}s after"
+                    if f.recovery_s is not None else f"touched {len(f.touched)}, not all terminal")
+        return "\n".join(f"  {f.at_s:7.1f}s  {f.kind:<17} {f.target:<22} {f.detail}  [{recovered(f)}]"
+                         for f in self.faults)
 
 
 # -- documents -------------------------------------------------------------------------------
@@ -319,12 +347,31 @@ class ChaosHarness:
     def now(self) -> float:
         return time.monotonic() - self.t0
 
-    def _fault(self, kind: str, target: str, detail: str = "", touched: list[str] | None = None) -> Fault:
+    def _fault(self, kind: str, target: str, detail: str = "", touched: list[str] | None = None,
+               in_flight: list[str] | None = None) -> Fault:
+        """Record a fault; `touched` defaults to the documents mid-stage now (a service fault)."""
         fault = Fault(round(self.now(), 1), kind, target, detail, at_wall=time.time(), back_wall=time.time(),
-                      touched=self._in_flight() if touched is None else touched)
+                      touched=self._working_on(None) if touched is None else touched,
+                      in_flight=self._in_flight() if in_flight is None else in_flight)
         self.faults.append(fault)
-        self.say(f"[{fault.at_s:6.1f}s] fault {kind} {target} {detail} ({len(fault.touched)} documents in flight)")
+        self.say(f"[{fault.at_s:6.1f}s] fault {kind} {target} {detail} ({len(fault.touched)} documents touched, "
+                 f"{len(fault.in_flight)} in flight)")
         return fault
+
+    def _working_on(self, stage: str | None) -> list[str]:
+        """Documents of the run with an open attempt of `stage` (None: of any stage) in their
+        current run: the work a kill of that stage's worker (or a service fault) interrupts."""
+        from invoice.scanner.processing.db.repository import Repository
+
+        try:
+            with Repository(self.database_url).tx() as cur:
+                cur.execute("SELECT DISTINCT a.document_id::text AS id FROM stage_attempts a JOIN documents d "
+                            "ON d.id = a.document_id AND d.pipeline_run = a.pipeline_run "
+                            "WHERE (a.stage = %s OR %s IS NULL) AND a.finished_at IS NULL "
+                            "AND NOT (d.status = ANY(%s))", (stage, stage, list(TERMINAL)))
+                return [r["id"] for r in cur.fetchall()]
+        except Exception:  # the database is restarting: nothing known to be touched
+            return []
 
     def _in_flight(self) -> list[str]:
         """Documents of the run not terminal now: the ones a fault can touch."""
@@ -345,15 +392,17 @@ class ChaosHarness:
             if not proc.alive():
                 proc.start()
                 return
+            working = self._working_on(queue)
             if pool_only:
                 children = psutil.Process(proc.process.pid).children()
                 if children:
                     victim = self.rng.choice(children)
                     os.kill(victim.pid, signal.SIGKILL)
-                    self._fault("pool_kill", f"worker-{queue}", f"pid {victim.pid} {note}".strip())
+                    self._fault("pool_kill", f"worker-{queue}", f"pid {victim.pid} {note}".strip(), touched=working)
                     return
             proc.kill()
-            self._fault("worker_kill", f"worker-{queue}", f"SIGKILL to the process group {note}".strip())
+            self._fault("worker_kill", f"worker-{queue}", f"SIGKILL to the process group {note}".strip(),
+                        touched=working)
             time.sleep(self.rng.uniform(1.0, 3.0))
             proc.start()
 
@@ -382,10 +431,10 @@ class ChaosHarness:
 
     def restart_postgres(self) -> None:
         with self._lock:
-            touched = self._in_flight()
+            touched, in_flight = self._working_on(None), self._in_flight()  # asked before it goes
             self.postgres.stop()
             fault = self._fault("postgres_restart", "postgresql", f"fast shutdown, down {self.plan.outage_s:.0f}s",
-                                touched=touched)
+                                touched=touched, in_flight=in_flight)
             time.sleep(self.plan.outage_s)
             self.postgres.start("invoice_scanner_chaos")
             fault.back_wall = time.time()
@@ -421,7 +470,8 @@ class ChaosHarness:
             limit = vms + 24 * 1024 * 1024
             resource.prlimit(child.pid, resource.RLIMIT_AS, (limit, hard))
             self._fault("memory_limit", "worker-ocr", f"pid {child.pid} RLIMIT_AS {vms >> 20} MiB + 24 MiB "
-                                                       f"({'mid-task' if busy else 'idle'})")
+                                                       f"({'mid-task' if busy else 'idle'})",
+                        touched=self._working_on("ocr"))
             fault = self.faults[-1]
         # Watch until the limit bites (the process dies, or an attempt fails with a memory error),
         # then lift it: the fault is one limit hit, not a process capped for good.
@@ -618,7 +668,9 @@ class ChaosHarness:
             for proc in self.stack.procs.values():
                 if not proc.alive():
                     code = proc.process.returncode if proc.process else None
-                    self._fault("supervisor_restart", proc.name, f"exited by itself (code {code}); restarted")
+                    stage = proc.name.removeprefix("worker-")
+                    self._fault("supervisor_restart", proc.name, f"exited by itself (code {code}); restarted",
+                                touched=self._working_on(stage) if stage in STAGE_QUEUES else self._in_flight())
                     proc.start()
 
     def _progress(self, repo) -> str:
@@ -737,8 +789,19 @@ def verify(database_url: str, uploads: list[Upload], faults: list[Fault], wall_s
     # Recovery: from the service being back (or the kill) to the last document the fault
     # found in flight ending; a touched document that never ended counts as unrecovered.
     recovery: dict[str, list[float]] = {}
+    drain: dict[str, list[float]] = {}
     unrecovered = 0
+    lost_redrives = [(doc_id, row["finished_at"].timestamp()) for doc_id, rows in history.items() for row in rows
+                     if (row["detail"] or {}).get("redrive_reason") == "lost" and row["finished_at"] is not None]
     for fault in faults:
+        if fault.kind in SERVICE_FAULTS:
+            in_flight = set(fault.in_flight)
+            went_with_it = {doc_id for doc_id, at in lost_redrives
+                            if doc_id in in_flight and fault.at_wall <= at <= fault.back_wall + LOST_WITHIN_S}
+            fault.touched = sorted(set(fault.touched) | went_with_it)
+            ends = [docs[i]["done_at"] for i in fault.in_flight if i in docs]
+            if ends and all(e is not None for e in ends):
+                drain.setdefault(fault.kind, []).append(max(0.0, float(max(ends)) - fault.back_wall))
         ends = []
         for doc_id in fault.touched:
             d = docs.get(doc_id)
@@ -746,8 +809,14 @@ def verify(database_url: str, uploads: list[Upload], faults: list[Fault], wall_s
                 unrecovered += 1
             else:
                 ends.append(float(d["done_at"]))
-        if ends:
+        if ends and len(ends) == len(fault.touched):
+            fault.recovery_s = max(0.0, max(ends) - fault.back_wall)
+            recovery.setdefault(fault.kind, []).append(fault.recovery_s)
+        elif ends:  # some never ended: counted in `unrecovered`; the others' ends are still timed
             recovery.setdefault(fault.kind, []).append(max(0.0, max(ends) - fault.back_wall))
+    touched_any = {doc_id for fault in faults for doc_id in (*fault.touched, *fault.in_flight)
+                   if fault.kind in SERVICE_FAULTS or doc_id in fault.touched}
+    floor = [float(d["secs"]) for doc_id, d in docs.items() if d["secs"] is not None and doc_id not in touched_any]
     redrives = sum(int(d["redrive_count"]) for d in docs.values())
     attempts = Counter(a for up in uploads for a in up.attempts)
     return ChaosReport(
@@ -755,7 +824,7 @@ def verify(database_url: str, uploads: list[Upload], faults: list[Fault], wall_s
         terminal=sum(1 for d in docs.values() if d["status"] in TERMINAL), lost=lost, duplicated=duplicated,
         stuck=stuck, history_problems=history_problems, statuses=Counter(d["status"] for d in docs.values()),
         seconds_to_terminal=seconds, faults=list(faults), upload_attempts=attempts, redrives=redrives,
-        wall_s=wall_s, recovery=recovery, unrecovered=unrecovered,
+        wall_s=wall_s, recovery=recovery, unrecovered=unrecovered, floor=floor, drain=drain,
     )
 
 

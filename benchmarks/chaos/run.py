@@ -16,14 +16,18 @@ lost or duplicated, and every document's history is consistent, prints a table, 
 non-zero if anything was lost, duplicated or stuck.
 
 `--defaults` runs on the settings a user gets (no shortened deadlines or backoffs: the stage
-deadlines of 15-60 minutes, the sweeper every 60 s, `LOST_AFTER_S` 60 s) with the faults of a
+deadlines of 10-60 minutes, the sweeper every 15 s, `LOST_AFTER_S` 60 s) with the faults of a
 bad day: worker SIGKILLs, Redis SIGKILLed (not stopped: its last second of writes may be
 lost), a PostgreSQL fast restart and, with `--broker amqp`, a RabbitMQ restart (a node of the
 run's own). It prints, per fault kind, the time from the service being back (or the kill) to
-the end of every document the fault found in flight, p50 and max.
+the end of every document the fault touched, p50 and max (what "touched" means, and the
+"drain" and "floor" lines beside it: `tests/chaoskit.py`). The runs and their tables:
+benchmarks/chaos/README.md.
 
-    python benchmarks/chaos/run.py --defaults --docs 200 --duration 600
-    python benchmarks/chaos/run.py --defaults --broker amqp --docs 200 --duration 600
+    python benchmarks/chaos/run.py --defaults --concurrency 0 --docs 200 --duration 1800 \
+        --scanned-share 0.1 --kill-every 20 40 --outage 30 --settle 900
+    python benchmarks/chaos/run.py --defaults --broker amqp --concurrency 0 --docs 200 --duration 1800 \
+        --scanned-share 0.1 --kill-every 20 40 --outage 30 --settle 900
 """
 from __future__ import annotations
 
