@@ -23,6 +23,11 @@ class OcrWord:
     bbox: BBox
     confidence: float = 1.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """What `dataclasses.asdict` gives, without its recursive deep copy (which was most of
+        the OCR stage's time when it saved a born-digital page's lines)."""
+        return {"text": self.text, "bbox": self.bbox, "confidence": self.confidence}
+
 
 @dataclass
 class OcrLine:
@@ -30,6 +35,11 @@ class OcrLine:
     bbox: BBox
     confidence: float
     words: list[OcrWord] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """`dataclasses.asdict(self)`, written out (see `OcrWord.to_dict`)."""
+        return {"text": self.text, "bbox": self.bbox, "confidence": self.confidence,
+                "words": [w.to_dict() for w in self.words]}
 
 
 @dataclass

@@ -18,8 +18,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb as Json  # noqa: F401  (re-exported: JSON parameters are Json(value))
 from psycopg_pool import ConnectionPool
 
-__all__ = ["Json", "DatabaseError", "DatabaseUnavailable", "UniqueViolation", "transaction", "single_statement",
-           "close_pools"]
+__all__ = ["Json", "DatabaseError", "DatabaseUnavailable", "UniqueViolation", "transaction", "pipelined",
+           "single_statement", "close_pools"]
 
 # The driver's exceptions callers name, so that they never import the driver themselves.
 DatabaseError = psycopg.Error
@@ -84,10 +84,42 @@ def transaction(database_url: str, pool_size: int = 2) -> Iterator[psycopg.Curso
 
 
 @contextmanager
+def pipelined(database_url: str, pool_size: int = 2) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+    """`transaction`, in psycopg's pipeline mode: a statement is sent without waiting for its
+    result, so statements whose results nobody reads travel together, BEGIN with the first and
+    COMMIT with the last; a fetch waits for what was sent before it. For the hot write paths
+    (a stage's claim and finish, its result rows), which took a round trip per statement plus
+    BEGIN and COMMIT. `cursor()` of the yielded cursor's connection gives more cursors in the
+    same pipeline, so a caller can send several queries before fetching any.
+
+    An error surfaces at the next fetch or at the commit instead of at its statement (the
+    transaction rolls back either way), so code that catches one statement's error to carry on
+    uses `transaction`. Falls back to `transaction` where libpq has no pipeline mode (< 14).
+    """
+    if not psycopg.Pipeline.is_supported():
+        with transaction(database_url, pool_size) as cur:
+            yield cur
+        return
+    pool = _pool(database_url, pool_size)
+    conn: psycopg.Connection | None = None
+    try:
+        with pool.connection() as conn:  # commits on success, rolls back on error, returns it
+            with conn.pipeline():
+                with conn.cursor() as cur:
+                    yield cur
+                conn.commit()  # COMMIT goes with the statements still queued
+    finally:
+        if conn is not None and conn.broken:
+            pool.check()
+
+
+@contextmanager
 def single_statement(database_url: str, pool_size: int = 2) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
-    """A dict-row cursor for one read outside a transaction (autocommit): one round trip to the
-    server where `transaction` takes three (BEGIN, the statement, COMMIT). For hot single-row
-    reads such as the status poll; anything that writes, or reads twice, uses `transaction`."""
+    """A dict-row cursor for one statement outside a transaction (autocommit): one round trip to
+    the server where `transaction` takes three (BEGIN, the statement, COMMIT). For hot reads
+    such as the status poll and a stage's inputs, and a single write that needs nothing around it
+    (one statement is atomic by itself); anything that writes twice, or must read and write in
+    one transaction, uses `transaction`."""
     pool = _pool(database_url, pool_size)
     conn: psycopg.Connection | None = None
     try:

@@ -74,6 +74,9 @@ class Document(NewDocument):
     decision_reason: str | None
     line_items_locked: bool
     vendor_id: uuid.UUID | None
+    # How it came in (migration 0006): upload | batch | mail | folder, and its provenance.
+    source: str
+    source_detail: dict[str, Any] | None
 
 
 # Rows of `extracted_fields` and `line_items` are the extraction stage's own results.
@@ -167,6 +170,17 @@ def load_document(cur, document_id: uuid.UUID | str, company_id: uuid.UUID | str
     """The document; with `company_id`, only if it belongs to that company (tenancy). `lock`
     takes the row lock for the rest of the transaction. Raises `DocumentNotFound`, also for
     an id that is not a UUID."""
+    cur.execute(*document_query(document_id, company_id, lock))
+    row = cur.fetchone()
+    if row is None:
+        raise DocumentNotFound(str(document_id))
+    return document_from_row(row)
+
+
+def document_query(document_id: uuid.UUID | str, company_id: uuid.UUID | str | None = None,
+                   lock: bool = False) -> tuple[str, list[Any]]:
+    """`load_document`'s statement and arguments, for a caller that sends it in a pipeline
+    with others before reading its row (`document_from_row`; no row: `DocumentNotFound`)."""
     doc_id = _uuid(document_id)
     if doc_id is None:
         raise DocumentNotFound(str(document_id))
@@ -174,11 +188,7 @@ def load_document(cur, document_id: uuid.UUID | str, company_id: uuid.UUID | str
     if company_id is not None:
         where += " AND company_id = %s"
         args.append(str(company_id))
-    cur.execute(f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE {where}{' FOR UPDATE' if lock else ''}", args)
-    row = cur.fetchone()
-    if row is None:
-        raise DocumentNotFound(str(document_id))
-    return document_from_row(row)
+    return f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE {where}{' FOR UPDATE' if lock else ''}", args
 
 
 def _num(v: Any) -> float | None:
@@ -232,6 +242,13 @@ def load_transitions(cur, document_id: uuid.UUID | str) -> list[Transition]:
 
 def load_attempts(cur, document_id: uuid.UUID | str, pipeline_run: int | None = None,
                   stage: str | None = None) -> list[Attempt]:
+    cur.execute(*attempts_query(document_id, pipeline_run, stage))
+    return attempts_from_rows(cur.fetchall())
+
+
+def attempts_query(document_id: uuid.UUID | str, pipeline_run: int | None = None,
+                   stage: str | None = None) -> tuple[str, list[Any]]:
+    """`load_attempts`' statement and arguments (rows: `attempts_from_rows`), for a pipeline."""
     where, args = ["document_id = %s"], [str(document_id)]
     if pipeline_run is not None:
         where.append("pipeline_run = %s")
@@ -239,8 +256,11 @@ def load_attempts(cur, document_id: uuid.UUID | str, pipeline_run: int | None = 
     if stage is not None:
         where.append("stage = %s")
         args.append(stage)
-    cur.execute(f"SELECT {_ATTEMPT_COLUMNS} FROM stage_attempts WHERE {' AND '.join(where)} ORDER BY id", args)
-    return [Attempt(**r) for r in cur.fetchall()]
+    return f"SELECT {_ATTEMPT_COLUMNS} FROM stage_attempts WHERE {' AND '.join(where)} ORDER BY id", args
+
+
+def attempts_from_rows(rows) -> list[Attempt]:
+    return [Attempt(**r) for r in rows]
 
 
 def load_history(cur, document_id: uuid.UUID | str) -> list[HistoryEntry]:
@@ -292,12 +312,19 @@ def record_transition(cur, document_id: uuid.UUID | str, from_status: str | None
 def record_attempt(cur, document_id: uuid.UUID | str, stage: str, pipeline_run: int, attempt: int,
                    worker_host: str | None) -> int:
     """Open an attempt row for one delivery of a stage task; its id closes it later."""
+    send_attempt(cur, document_id, stage, pipeline_run, attempt, worker_host)
+    return cur.fetchone()["id"]
+
+
+def send_attempt(cur, document_id: uuid.UUID | str, stage: str, pipeline_run: int, attempt: int,
+                 worker_host: str | None) -> None:
+    """`record_attempt` without reading the new id yet: in a pipeline, the INSERT travels with
+    whatever is sent after it; `cur.fetchone()["id"]` reads the id."""
     cur.execute(
         """INSERT INTO stage_attempts (document_id, stage, pipeline_run, attempt, worker_host, started_at)
            VALUES (%s, %s, %s, %s, %s, now()) RETURNING id""",
         (str(document_id), stage, pipeline_run, attempt, worker_host),
     )
-    return cur.fetchone()["id"]
 
 
 def finish_attempt(cur, attempt_id: int, outcome: str, detail: dict[str, Any] | None = None) -> None:

@@ -11,21 +11,23 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from invoice.scanner.processing.db.connection import Json, transaction
+from invoice.scanner.processing.db.connection import Json, pipelined, single_statement, transaction
 from invoice.scanner.processing.db.documents import (
     DOCUMENT_COLUMNS,
     Document,
     DocumentNotFound,
+    attempts_from_rows,
+    attempts_query,
     close_open_attempts,
     document_from_row,
+    document_query,
     finish_attempt,
-    load_attempts,
     load_document,
     load_fields,
     load_history,
     load_line_items,
-    record_attempt,
     record_transition,
+    send_attempt,
 )
 from invoice.scanner.processing.models import (
     Evaluation,
@@ -69,10 +71,18 @@ class Repository:
     def tx(self):
         return transaction(self.database_url)
 
+    def pipelined(self):
+        """A transaction whose statements travel together (`db.connection.pipelined`)."""
+        return pipelined(self.database_url)
+
+    def read(self):
+        """One read statement, one round trip (`db.connection.single_statement`)."""
+        return single_statement(self.database_url)
+
     # -- documents -----------------------------------------------------------------------
 
     def get_document(self, document_id: uuid.UUID | str) -> Document:
-        with self.tx() as cur:
+        with self.read() as cur:
             return load_document(cur, document_id)
 
     def start_pipeline_run(self, document_id: uuid.UUID | str, from_stage: str = "preprocessing",
@@ -142,30 +152,41 @@ class Repository:
         stage's running status, and a new attempt row), `done` (this run finished the stage
         already: a redelivered message) or `stale` (a newer run owns it, or it is terminal)."""
         stage = STAGE_BY_NAME[stage_name]
-        with self.tx() as cur:
-            doc = load_document(cur, document_id, lock=True)
+        # Pipelined: the lock and the attempts go in one round trip (the attempts in a statement
+        # of their own after the lock, so they include what a delivery that held the lock before
+        # us committed), and the claim's writes with their COMMIT in a second one.
+        with self.pipelined() as cur:
+            conn = cur.connection
+            attempts_cur, attempt_cur = conn.cursor(), conn.cursor()
+            cur.execute(*document_query(document_id, lock=True))
+            attempts_cur.execute(*attempts_query(document_id, pipeline_run=run, stage=stage_name))
+            row = cur.fetchone()
+            if row is None:
+                raise DocumentNotFound(str(document_id))
+            doc = document_from_row(row)
+            previous = attempts_from_rows(attempts_cur.fetchall())
             if doc.pipeline_run != run:
                 return StageClaim("stale", reason=f"run {run} superseded by run {doc.pipeline_run}", document=doc)
             if Status(doc.status) in TERMINAL_STATUSES:
                 return StageClaim("stale", reason=f"document already {doc.status}", document=doc)
-            previous = load_attempts(cur, document_id, pipeline_run=run, stage=stage_name)
             if any(p.outcome == "ok" for p in previous):
                 return StageClaim("done", reason="stage already completed in this run (redelivered message)",
                                   document=doc)
             # A delivery that began and never finished: its worker was lost.
             unfinished = [p.id for p in previous if p.finished_at is None]
             if unfinished:
-                close_open_attempts(cur, document_id, unfinished)
+                close_open_attempts(attempts_cur, document_id, unfinished)
             cur.execute(
                 f"UPDATE documents SET status = %s, updated_at = now() WHERE id = %s RETURNING {DOCUMENT_COLUMNS}",
                 (stage.running.value, document_id),
             )
-            claimed = document_from_row(cur.fetchone())
             if doc.status != stage.running.value:
-                record_transition(cur, document_id, doc.status, stage.running.value, stage_name, run,
+                record_transition(attempts_cur, document_id, doc.status, stage.running.value, stage_name, run,
                                   worker_host=worker_host, attempt=attempt)
-            attempt_id = record_attempt(cur, document_id, stage_name, run, attempt, worker_host)
-            return StageClaim("run", attempt_id=attempt_id, document=claimed)
+            send_attempt(attempt_cur, document_id, stage_name, run, attempt, worker_host)
+            conn.commit()  # the writes and their COMMIT in one round trip
+            claimed = document_from_row(cur.fetchone())
+            return StageClaim("run", attempt_id=attempt_cur.fetchone()["id"], document=claimed)
 
     def finish_stage(self, document_id: str, stage_name: str, run: int, history_id: int, detail: dict[str, Any],
                      next_status: Status | None = None, worker_host: str | None = None,
@@ -174,7 +195,7 @@ class Repository:
         """Close the stage's attempt (`history_id`: the claim's attempt id) as `ok`; optionally
         move the document to the stage's own end status, the transition carrying
         `transition_detail`. An attempt of a superseded run only closes as `stale` (False)."""
-        with self.tx() as cur:
+        with self.pipelined() as cur:  # the writes after the lock travel with their COMMIT
             cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s FOR UPDATE", (document_id,))
             current = cur.fetchone()
             stale = current is None or current["pipeline_run"] != run
@@ -226,7 +247,7 @@ class Repository:
     # -- stage outputs -------------------------------------------------------------------
 
     def save_pages(self, document_id: str, pages: list[PageImage]) -> None:
-        with self.tx() as cur:
+        with self.pipelined() as cur:  # nothing is read back: one round trip with the COMMIT
             cur.execute("DELETE FROM document_pages WHERE document_id = %s", (document_id,))
             for p in pages:
                 cur.execute(
@@ -234,12 +255,12 @@ class Repository:
                                                    skew_degrees, text_layer)
                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                     (document_id, p.page_no, p.image_path, p.width, p.height, p.dpi, p.rotation, p.skew_degrees,
-                     Json([asdict(w) for w in p.text_layer]) if p.text_layer is not None else None),
+                     Json([w.to_dict() for w in p.text_layer]) if p.text_layer is not None else None),
                 )
             cur.execute("UPDATE documents SET pages = %s WHERE id = %s", (len(pages), document_id))
 
     def load_pages(self, document_id: str) -> list[PageImage]:
-        with self.tx() as cur:
+        with self.read() as cur:
             cur.execute(
                 """SELECT page_no, image_path, width, height, dpi, rotation, skew_degrees, text_layer
                    FROM document_pages WHERE document_id = %s ORDER BY page_no""",
@@ -257,18 +278,18 @@ class Repository:
         ]
 
     def save_ocr(self, document_id: str, pages: list[OcrPage]) -> None:
-        with self.tx() as cur:
+        with self.pipelined() as cur:
             for p in pages:
                 cur.execute(
                     """UPDATE document_pages SET ocr_engine = %s, ocr_text = %s, ocr_lines = %s, ocr_confidence = %s,
                                                 ocr_seconds = %s
                        WHERE document_id = %s AND page_no = %s""",
-                    (p.engine, p.text, Json([asdict(line) for line in p.lines]), p.confidence, p.seconds,
+                    (p.engine, p.text, Json([line.to_dict() for line in p.lines]), p.confidence, p.seconds,
                      document_id, p.page_no),
                 )
 
     def load_ocr(self, document_id: str) -> list[OcrPage]:
-        with self.tx() as cur:
+        with self.read() as cur:
             cur.execute(
                 """SELECT page_no, width, height, ocr_engine, ocr_lines, ocr_seconds FROM document_pages
                    WHERE document_id = %s ORDER BY page_no""",
@@ -292,7 +313,7 @@ class Repository:
 
     def save_prediction(self, document_id: str, prediction: Prediction) -> None:
         usage = asdict(prediction.usage)
-        with self.tx() as cur:
+        with self.pipelined() as cur:
             cur.execute(
                 """INSERT INTO document_predictions (document_id, provider, model, fields, line_items, usage)
                    VALUES (%s, %s, %s, %s, %s, %s)
@@ -306,7 +327,7 @@ class Repository:
             cur.execute("UPDATE documents SET llm_usage = %s WHERE id = %s", (Json(usage), document_id))
 
     def load_prediction(self, document_id: str) -> Prediction:
-        with self.tx() as cur:
+        with self.read() as cur:
             cur.execute("SELECT fields, line_items, usage FROM document_predictions WHERE document_id = %s",
                         (document_id,))
             row = cur.fetchone()
@@ -325,7 +346,9 @@ class Repository:
     def save_extraction(self, document_id: str, extraction: Extraction) -> None:
         """Replace the extracted rows, except what a person corrected: locked fields and locked
         line items stay as they are (the review workflow's corrections survive re-processing)."""
-        with self.tx() as cur:
+        # Pipelined: after the lock, the deletes and every row's INSERT go with the COMMIT in
+        # one round trip (they were one each).
+        with self.pipelined() as cur:
             cur.execute("SELECT line_items_locked FROM documents WHERE id = %s FOR UPDATE", (document_id,))
             row = cur.fetchone()
             items_locked = bool(row and row["line_items_locked"])

@@ -8,7 +8,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from invoice.scanner.processing.db.connection import Json, transaction
+from invoice.scanner.processing.db.connection import Json, single_statement, transaction
 
 
 @dataclass
@@ -55,13 +55,16 @@ def save_read(database_url: str, document_id: str, source: str, xml: bytes, *, s
 
 
 def delete(database_url: str, document_id: str) -> None:
-    """A re-run of preprocessing on a file that (no longer) carries an e-invoice."""
-    with transaction(database_url) as cur:
+    """A re-run of preprocessing on a file that (no longer) carries an e-invoice. One statement,
+    one round trip: every PDF without an XML passes here."""
+    with single_statement(database_url) as cur:
         cur.execute("DELETE FROM document_einvoices WHERE document_id = %s", (document_id,))
 
 
 def load(database_url: str, document_id: str) -> EInvoiceRow | None:
-    with transaction(database_url) as cur:
+    """The document's e-invoice row, or None (most documents: asked by three stages, so one
+    round trip)."""
+    with single_statement(database_url) as cur:
         cur.execute(f"SELECT {_COLUMNS} FROM document_einvoices WHERE document_id = %s", (document_id,))
         row = cur.fetchone()
     if row is None:
