@@ -66,8 +66,15 @@ def _rows(items: list, box_of) -> list[list]:
     rows: list[tuple[BBox, list]] = []
     for item in sorted(items, key=lambda it: ((box_of(it)[1] + box_of(it)[3]) / 2, box_of(it)[0])):
         box = box_of(item)
+        top, bottom = box[1], box[3]
         for i, (row_box, members) in enumerate(rows):
-            if _v_overlap(row_box, box) >= 0.5:
+            # _v_overlap(row_box, box) >= 0.5, written out: this loop runs rows x items times
+            # per page (a third of the OCR stage's time on a born-digital page as a call).
+            inter = (row_box[3] if row_box[3] < bottom else bottom) - (row_box[1] if row_box[1] > top else top)
+            if inter <= 0:
+                continue
+            smaller = min(row_box[3] - row_box[1], bottom - top)
+            if smaller > 0 and inter / smaller >= 0.5:
                 members.append(item)
                 rows[i] = (_union([row_box, box]), members)
                 break

@@ -96,12 +96,6 @@ def render_pdf2image(path: Path, page_no: int, page: pdfium.PdfPage, scale: floa
     return images[0].convert("RGB")
 
 
-def _page_to_device(page: pdfium.PdfPage, width: int, height: int, x: float, y: float) -> tuple[float, float]:
-    dx, dy = ctypes.c_int(), ctypes.c_int()
-    pdfium_c.FPDF_PageToDevice(page.raw, 0, 0, width, height, 0, x, y, ctypes.byref(dx), ctypes.byref(dy))
-    return float(dx.value), float(dy.value)
-
-
 def _is_bad(ch: str) -> bool:
     cat = unicodedata.category(ch)
     # Controls, unassigned, private-use and U+FFFD are what fonts without a ToUnicode map
@@ -133,8 +127,17 @@ def text_layer(page: pdfium.PdfPage, width: int, height: int) -> TextLayer:
                 words.append(OcrWord(cur, (box[0], box[1], box[2], box[3]), 1.0))
             cur, box = "", None
 
+        # pdfium's own calls with their output structures made once per page: the helpers
+        # (get_charbox, a new pair of c_ints per conversion) were most of the stage's time on a
+        # born-digital page (two conversions per glyph).
+        raw_text, raw_page = textpage.raw, page.raw
+        get_unicode, get_box = pdfium_c.FPDFText_GetUnicode, pdfium_c.FPDFText_GetLooseCharBox
+        to_device = pdfium_c.FPDF_PageToDevice
+        rect = pdfium_c.FS_RECTF()
+        dx, dy = ctypes.c_int(), ctypes.c_int()
+        rect_p, dx_p, dy_p = ctypes.byref(rect), ctypes.byref(dx), ctypes.byref(dy)
         for i in range(textpage.count_chars()):
-            code = pdfium_c.FPDFText_GetUnicode(textpage.raw, i)
+            code = get_unicode(raw_text, i)
             ch = chr(code) if 0 < code < 0x110000 else "\ufffd"
             if ch.isspace() or code == 0:
                 flush()
@@ -145,9 +148,12 @@ def text_layer(page: pdfium.PdfPage, width: int, height: int) -> TextLayer:
             good += 1
             # Loose boxes (advance width x font ascent/descent): every glyph of a word gets the
             # same height, so baselines group and small glyphs ('.', ',') do not open gaps.
-            left, bottom, right, top = textpage.get_charbox(i, loose=True)
-            (ax, ay), (bx, by) = (_page_to_device(page, width, height, left, top),
-                                  _page_to_device(page, width, height, right, bottom))
+            if not get_box(raw_text, i, rect_p):
+                raise pdfium.PdfiumError("Failed to get charbox.")
+            to_device(raw_page, 0, 0, width, height, 0, rect.left, rect.top, dx_p, dy_p)
+            ax, ay = float(dx.value), float(dy.value)
+            to_device(raw_page, 0, 0, width, height, 0, rect.right, rect.bottom, dx_p, dy_p)
+            bx, by = float(dx.value), float(dy.value)
             cx0, cx1, cy0, cy1 = min(ax, bx), max(ax, bx), min(ay, by), max(ay, by)
             if box is not None and cx0 - box[2] > max(2.0, 0.3 * (cy1 - cy0)):
                 flush()  # a visible gap with no space character: a new word
