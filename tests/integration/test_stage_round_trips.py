@@ -30,7 +30,7 @@ from invoicegen import generate  # noqa: E402
 # Waits per stage for one born-digital page (claim + the stage's reads and writes + finish): the
 # most seen in runs of this test plus 2, as pipelined statements make the count vary by one or two.
 # Before the claim, finish and result writes were pipelined and single reads went outside a
-# transaction (commit b16f7c0) the counts were 20, 19, 23, 54 and 27.
+# transaction (commit 96414c8) the counts were 20, 19, 23, 54 and 27.
 BOUNDS = {"preprocessing": 14, "ocr": 15, "llm": 16, "extraction": 24, "evaluation": 22}
 
 
