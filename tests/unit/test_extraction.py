@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from invoice.scanner.processing.extract.normalize import parse_amount, parse_date
-from invoice.scanner.processing.fields import FIELD_NAMES
+from invoice.scanner.processing.fields import DOCUMENT_TYPE, FIELD_NAMES
 from invoice.scanner.processing.models import (FieldPrediction, LineItemPrediction, LlmUsage, OcrLine, OcrPage,
                                                Prediction)
 from invoice.scanner.processing.stages.extraction import extract
@@ -136,8 +136,9 @@ def test_derived_net_vat_total_and_amount_due():
 
 def test_every_field_is_present_even_when_nothing_was_found():
     ex = extract(prediction({}), [])
-    assert set(ex.fields) == set(FIELD_NAMES)
-    assert all(f.value is None for f in ex.fields.values())
+    assert set(ex.fields) == set(FIELD_NAMES) | {DOCUMENT_TYPE}
+    assert all(f.value is None for n, f in ex.fields.items() if n != DOCUMENT_TYPE)
+    assert ex.fields[DOCUMENT_TYPE].value == "invoice"
 
 
 def test_line_items_normalized_and_amount_computed_when_missing():

@@ -46,6 +46,10 @@ CONTRACT_FLAT_FIELDS: tuple[str, ...] = (
     "currency", "amount", "vat", "total",
 )
 LINE_ITEM_FIELDS: tuple[str, ...] = ("description", "quantity", "unit_price", "amount", "tax_rate")
+# Beside the fields, every result says what kind of document it is (`extract.doctype`):
+# invoice | credit_note | receipt. Decided by the extraction stage from the pages, whatever
+# the provider, so it is not one of the provider's fields above.
+DOCUMENT_TYPE = "document_type"
 
 
 def json_schema() -> dict:

@@ -22,7 +22,17 @@ LABELS: dict[str, tuple[str, ...]] = {
         "no de factura", "factura n", "factura no", "num factura", "nº factura", "factura numero", "n factura",
         "factuurnummer", "factuur nr", "factuurnr", "factuur nummer", "factuur no", "invoice", "rechnung",
         "facture", "factura", "factuur",
-     "nummer", "factura n o", "document", "doc no",),
+     "nummer", "factura n o", "document", "doc no",
+        # credit notes and receipts number themselves too
+        "credit note", "credit note no", "credit note number", "credit note #", "credit memo no", "gutschrift",
+        "gutschriftsnummer", "gutschrift nr", "gutschrifts-nr", "stornorechnung", "storno nr", "rechnungskorrektur",
+        "avoir", "avoir n", "n d avoir", "numero d avoir", "facture d avoir n", "creditnota", "creditnota nr",
+        "creditnotanummer", "creditfactuur", "factura rectificativa", "factura rectificativa n", "abono",
+        "n de abono", "numero de abono", "nota de credito", "nota de credito n", "receipt", "receipt no",
+        "receipt number", "receipt #", "bon nr", "bon-nr", "bonnr", "bonnummer", "beleg-nr", "belegnr",
+        "beleg", "kassenbon", "kassenbon nr", "quittung nr", "ticket n", "ticket no", "n de ticket",
+        "numero de ticket", "recibo", "recibo n", "n de recibo", "kassabon", "kassabon nr", "bonnummer",
+        "transaction no", "trans no", "document nr", "documentnummer", "n operacion", "numero de operacion",),
     "invoice_date": (
         "invoice date", "date of invoice", "invoice dt", "issue date", "date of issue", "issued on", "issued",
         "billing date", "tax point", "rechnungsdatum", "rechnungs datum", "ausstellungsdatum", "datum der rechnung",
@@ -153,7 +163,10 @@ LABELS: dict[str, tuple[str, ...]] = {
 # date but not always; a bare "Total" is usually the gross total.
 WEAK: dict[str, frozenset[str]] = {
     "invoice_date": frozenset({"date", "datum", "fecha", "dated", "le", "issued"}),
-    "invoice_number": frozenset({"invoice", "rechnung", "facture", "factura", "factuur"}),
+    "invoice_number": frozenset({"invoice", "rechnung", "facture", "factura", "factuur", "credit note", "gutschrift",
+                                 "stornorechnung", "rechnungskorrektur", "avoir", "creditnota", "creditfactuur",
+                                 "factura rectificativa", "abono", "nota de credito", "receipt", "beleg", "kassenbon",
+                                 "recibo", "kassabon"}),
     "customer_name": frozenset({"to", "an", "aan", "client", "customer", "kunde", "cliente", "klant"}),
     "vendor_name": frozenset({"from", "von", "van"}),
     "purchase_order": frozenset({"po", "p o", "commande", "pedido", "your reference"}),
@@ -173,6 +186,24 @@ LEGAL_FORMS = re.compile(
     r"bv|b\.v\.|nv|n\.v\.|vof|gmbh & co\.? kg|srl|s\.r\.l\.|spa|s\.p\.a\.|oy|ab|as|a/s|aps|kft|sp\. z o\.o\.|"
     r"sdn\.?\s?bhd\.?|bhd\.?|berhad|pte\.?|pvt\.?|p/l)(?![\w])"
 )
+
+# Words that join the parts of a name in the five label languages; a name cannot end in one.
+CONNECTORS = frozenset("""
+    and of the & + - , / und von vom zu zur zum der den des die das et de du la le les l' d'
+    y e del los las el van het en op
+""".split())
+
+
+def looks_cut_off(value: object) -> bool:
+    """True when a name's last word is a connector (or it ends in one), i.e. its continuation
+    on the next line was not read."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    text = value.strip()
+    if text[-1] in ",&+-/(" or text.count("(") > text.count(")"):
+        return True  # "… UG (haftungsbeschri": the bracket was never closed
+    return text.split()[-1].casefold() in CONNECTORS
+
 
 # Legal forms as they are spelled; the recognizer confuses l, I, 1 and | in them ("S.à r.I.").
 CANONICAL_LEGAL_FORMS = (

@@ -210,13 +210,33 @@ class ParsedDate:
     order_used: str | None = None
 
 
-def _numeric_parts(raw: str) -> tuple[int, int, int] | None:
+# Years an invoice date can have around today: older ones are misreads ("1812" for "18 12"),
+# later ones too.
+PLAUSIBLE_PAST_YEARS, PLAUSIBLE_FUTURE_YEARS = 40, 15
+
+
+def expand_year(two_digits: int, ref_year: int | None = None) -> int:
+    """A two-digit year in the century nearest to `ref_year` (another date of the document,
+    else today), at most PLAUSIBLE_FUTURE_YEARS ahead of it: today "18" is 2018, "97" 1997 and
+    "70" 1970; never 1818."""
+    ref = ref_year or date.today().year
+    base = ref // 100 * 100
+    return next(y for y in (base - 100 + two_digits, base + two_digits, base + 100 + two_digits)
+                if ref - (99 - PLAUSIBLE_FUTURE_YEARS) <= y <= ref + PLAUSIBLE_FUTURE_YEARS)
+
+
+def plausible_year(year: int, ref_year: int | None = None) -> bool:
+    ref = ref_year or date.today().year
+    return ref - PLAUSIBLE_PAST_YEARS <= year <= ref + PLAUSIBLE_FUTURE_YEARS
+
+
+def _numeric_parts(raw: str, ref_year: int | None = None) -> tuple[int, int, int] | None:
     m = DATE_PATTERNS[1].fullmatch(raw.strip())
     if not m:
         return None
     a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    if y < 100:
-        y += 2000 if y < 70 else 1900
+    if len(m.group(3)) <= 2:
+        y = expand_year(y, ref_year)
     return a, b, y
 
 
@@ -240,12 +260,18 @@ def date_order_from_dates(raws: list[str]) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def parse_date(raw: str | None, order: str | None = None, languages: tuple[str, ...] | None = None
-               ) -> ParsedDate | None:
+def parse_date(raw: str | None, order: str | None = None, languages: tuple[str, ...] | None = None,
+               ref_year: int | None = None) -> ParsedDate | None:
     """A printed date -> ISO. Numeric day/month order comes from `order` ('DMY'/'MDY');
-    without it a date that reads both ways is returned day-first and flagged ambiguous."""
+    without it a date that reads both ways is returned day-first and flagged ambiguous.
+    A two-digit year takes the century nearest to `ref_year` (default: this year)."""
     if not raw:
         return None
+    return _parse_date(raw, order, languages, ref_year)
+
+
+def _parse_date(raw: str, order: str | None, languages: tuple[str, ...] | None, ref_year: int | None
+                ) -> ParsedDate | None:
     s = clean_text(raw)
     m = DATE_PATTERNS[0].search(s)
     if m:
@@ -255,7 +281,7 @@ def parse_date(raw: str | None, order: str | None = None, languages: tuple[str, 
             return None
     m = DATE_PATTERNS[1].search(s)
     if m:
-        p = _numeric_parts(m.group(0))
+        p = _numeric_parts(m.group(0), ref_year)
         if not p:
             return None
         a, b, y = p
@@ -287,7 +313,52 @@ def parse_date(raw: str | None, order: str | None = None, languages: tuple[str, 
         dt = None
     if dt is None:
         return None
-    return ParsedDate(dt.date().isoformat(), False)
+    d = dt.date()
+    two = re.search(r"(?<![\d'’])['’]?(\d{2})\s*$", s)
+    if two and not DATE_PATTERNS[0].search(s):
+        # "12-Dec-18", "Dec 3 '18": the two-digit year by our rule, not dateparser's.
+        try:
+            d = d.replace(year=expand_year(int(two.group(1)), ref_year))
+        except ValueError:
+            return None
+    return ParsedDate(d.isoformat(), False)
+
+
+# Payment terms that count days from the invoice date: "Net 30", "payable within 30 days",
+# "Zahlbar innerhalb von 14 Tagen", "30 Tage netto", "à 30 jours", "a 30 días", "binnen 30 dagen".
+_DAYS_WORD = r"(?:days?|d|tagen|tage|tg\.?|jours?|j|d[ií]as|dagen|dgn)"
+_TERM_DAYS = re.compile(rf"(?i)(?<![\w.,])(\d{{1,3}})\s*-?\s*{_DAYS_WORD}(?![\w])")
+_NET_DAYS = re.compile(r"(?i)(?<![\w])(?:net|netto|neto|n)\s?(\d{1,3})(?![\w.,])")
+# The days that apply to the full amount: marked net / without deduction, not the early-payment
+# discount ("14 Tage 2 % Skonto, 30 Tage netto").
+_NET_MARK = re.compile(r"(?i)(net|netto|neto|ohne abzug|sans escompte|zonder korting|sin descuento|rein)")
+_DISCOUNT_MARK = re.compile(r"(?i)(%|skonto|escompte|descuento|korting|discount)")
+
+
+def terms_days(text: str | None) -> int | None:
+    """Days from the invoice date to the due date that payment terms state, or None."""
+    if not text:
+        return None
+    t = clean_text(text)
+    if re.search(r"(?i)fin de mois|end of (?:the )?month|\beom\b|monatsende|ende des monats|final de(?:l)? mes|"
+                 r"einde (?:van de )?maand", t):
+        return None  # counted to a month's end: not a plain number of days
+    found: list[tuple[int, bool, bool]] = []  # (days, marked net, marked discount)
+    for m in _NET_DAYS.finditer(t):
+        found.append((int(m.group(1)), True, False))
+    for m in _TERM_DAYS.finditer(t):
+        around = t[max(0, m.start() - 25): m.end() + 25]
+        clause = re.split(r"[,;]", t[m.start():])[0] + " " + re.split(r"[,;]", t[:m.start()])[-1]
+        found.append((int(m.group(1)), bool(_NET_MARK.search(clause)), bool(_DISCOUNT_MARK.search(clause))
+                      and not _NET_MARK.search(clause) and "%" in around))
+    found = [f for f in found if 0 < f[0] <= 180]
+    if not found:
+        return None
+    net = [d for d, is_net, _ in found if is_net]
+    if net:
+        return max(net)
+    plain = [d for d, _, disc in found if not disc]
+    return max(plain) if plain else None
 
 
 # --- identifiers --------------------------------------------------------------------------

@@ -25,8 +25,9 @@ from celery.signals import worker_process_init
 from invoice.scanner.processing.db import review as review_db
 from invoice.scanner.processing.einvoice import flow as einvoice_flow
 from invoice.scanner.processing.extract import vendor_memory
-from invoice.scanner.processing.extract.labels import LEGAL_FORMS
-from invoice.scanner.processing.fields import CORE_FIELDS
+from invoice.scanner.processing.extract.labels import CONNECTORS as _CONNECTORS
+from invoice.scanner.processing.extract.labels import LEGAL_FORMS, looks_cut_off
+from invoice.scanner.processing.fields import CORE_FIELDS, DOCUMENT_TYPE
 from invoice.scanner.processing.models import Evaluation, Extraction, NormalizedField
 from invoice.scanner.processing.runner import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.status import Status
@@ -34,6 +35,8 @@ from invoice.scanner.processing.status import Status
 logger = logging.getLogger(__name__)
 
 REQUIRED: tuple[str, ...] = ("invoice_number", "invoice_date", "vendor_name", "currency", "total")
+# A till receipt has no invoice number, and often no currency printed beside its amounts.
+REQUIRED_BY_TYPE: dict[str, tuple[str, ...]] = {"receipt": ("invoice_date", "vendor_name", "total")}
 CENT = 0.011
 _LABELS = {
     "invoice_number": "invoice number", "invoice_date": "invoice date", "due_date": "due date",
@@ -68,24 +71,6 @@ def _name(field: str) -> str:
 
 
 PARTY_NAMES = ("vendor_name", "customer_name")
-# Words that join the parts of a name in the five label languages; a name cannot end in one.
-_CONNECTORS = frozenset("""
-    and of the & + - , / und von vom zu zur zum der den des die das et de du la le les l' d'
-    y e del los las el van het en op
-""".split())
-
-
-def looks_cut_off(value: object) -> bool:
-    """True when a name's last word is a connector (or it ends in one), i.e. its continuation
-    on the next line was not read."""
-    if not isinstance(value, str) or not value.strip():
-        return False
-    text = value.strip()
-    if text[-1] in ",&+-/(" or text.count("(") > text.count(")"):
-        return True  # "… UG (haftungsbeschri": the bracket was never closed
-    return text.split()[-1].casefold() in _CONNECTORS
-
-
 _HOUSE_NUMBER_END = re.compile(r"(?:^|\s)\d{1,5}[a-zA-Z]?$")
 _POSTCODE = re.compile(r"(?<![\w.,])(?:\d{4,5}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})(?![\w.,])")
 
@@ -148,8 +133,12 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
         prob[name] = max(0.0, min(1.0, f.confidence)) if f is not None and f.value is not None else _P_ABSENT_RIGHT
     checks["person_confirmed"] = {"passed": None, "locked": sorted(review.locked)}
 
-    # Required fields.
-    missing = [n for n in REQUIRED if fields.get(n) is None or fields[n].value is None]
+    # Required fields: what the document's type must carry (`extract.doctype`).
+    dtf = fields.get(DOCUMENT_TYPE)
+    doc_type = dtf.value if dtf is not None and isinstance(dtf.value, str) else "invoice"
+    checks["document_type"] = {"passed": None, "value": doc_type}
+    required = REQUIRED_BY_TYPE.get(doc_type, REQUIRED)
+    missing = [n for n in required if fields.get(n) is None or fields[n].value is None]
     checks["required_fields"] = {"passed": not missing, "missing": missing}
     for n in missing:
         reasons.append(f"Required field '{_name(n)}' was not found.")
@@ -208,9 +197,13 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
                 prob[n] = 1 - (1 - prob[n]) * 0.15
     else:
         checks["totals_add_up"] = {"passed": None, "net": net, "vat": vat, "total": total, "derived": derived}
-    if total is not None and total < 0:
+    # The sign of the total follows the document's type: a credit note's is negative.
+    if total is not None and total < 0 and doc_type != "credit_note":
         checks["positive_total"] = {"passed": False, "total": total}
         reasons.append("The total is negative (credit note?): review before booking.")
+    elif total is not None and total > 0 and doc_type == "credit_note":
+        checks["positive_total"] = {"passed": False, "total": total}
+        reasons.append("The document is a credit note but its total is positive: review before booking.")
     else:
         checks["positive_total"] = {"passed": total is not None or None}
 
@@ -257,7 +250,7 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
     # Amount due.
     due_amt = _num(fields.get("amount_due"))
     if due_amt is not None and total is not None:
-        ok = due_amt <= total + CENT
+        ok = abs(due_amt) <= abs(total) + CENT  # a credit note's are both negative
         checks["amount_due_within_total"] = {"passed": ok, "amount_due": due_amt, "total": total}
         if not ok:
             reasons.append(f"The amount due {due_amt:.2f} is larger than the total {total:.2f}.")

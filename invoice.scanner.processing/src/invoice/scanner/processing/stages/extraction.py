@@ -12,17 +12,19 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 
+from invoice.scanner.processing.extract import doctype
 from invoice.scanner.processing.extract.labels import detect_language
 from invoice.scanner.processing.extract.normalize import (CURRENCY_CODES, clean_text, currency_in,
                                                           date_order_from_dates, detect_decimal_separator,
-                                                          find_dates, parse_amount, parse_date, validate_bic,
-                                                          validate_iban, validate_tax_id)
+                                                          find_dates, parse_amount, parse_date, plausible_year,
+                                                          terms_days, validate_bic, validate_iban, validate_tax_id)
 from invoice.scanner.processing.db import review as review_db
 from invoice.scanner.processing.db.review import Locks
 from invoice.scanner.processing.extract import vendor_memory
 from invoice.scanner.processing.einvoice import flow as einvoice_flow
-from invoice.scanner.processing.fields import FIELD_BY_NAME, FIELD_NAMES
+from invoice.scanner.processing.fields import DOCUMENT_TYPE, FIELD_BY_NAME, FIELD_NAMES
 from invoice.scanner.processing.models import (Extraction, FieldPrediction, NormalizedField, NormalizedLineItem,
                                                OcrPage, Prediction)
 from invoice.scanner.processing.runner import StageContext, StageOutcome, run_stage, stage_task
@@ -39,6 +41,7 @@ class DocumentConventions:
     date_order: str | None  # DMY | MDY | None
     date_evidence: str  # dates | language | country | currency | none
     language: str
+    ref_year: int | None = None  # the year of the document's four-digit dates: the century of "12.03.24"
 
 
 def conventions(prediction: Prediction, pages: list[OcrPage]) -> DocumentConventions:
@@ -49,20 +52,28 @@ def conventions(prediction: Prediction, pages: list[OcrPage]) -> DocumentConvent
     raws = [raw for t in texts for raw, _, _ in find_dates(t)]
     raws += [f.value for f in prediction.fields.values() if f.value and FIELD_BY_NAME.get(f.name)
              and FIELD_BY_NAME[f.name].kind == "date"]
+    ref_year = _reference_year(raws)
     order = date_order_from_dates(raws)
     if order:
-        return DocumentConventions(decimal_sep, order, "dates", language)
+        return DocumentConventions(decimal_sep, order, "dates", language, ref_year)
     if language in _DAY_FIRST_LANGUAGES:
-        return DocumentConventions(decimal_sep, "DMY", "language", language)
+        return DocumentConventions(decimal_sep, "DMY", "language", language, ref_year)
     country = _vendor_country(prediction, all_text)
     if country:
-        return DocumentConventions(decimal_sep, "MDY" if country == "US" else "DMY", "country", language)
+        return DocumentConventions(decimal_sep, "MDY" if country == "US" else "DMY", "country", language, ref_year)
     cur_field = prediction.fields.get("currency")
     cur = currency_in(cur_field.value) if cur_field and cur_field.value else currency_in(all_text)
     if cur:
         return DocumentConventions(decimal_sep, "MDY" if cur in _MONTH_FIRST_CURRENCIES else "DMY", "currency",
-                                   language)
-    return DocumentConventions(decimal_sep, None, "none", language)
+                                   language, ref_year)
+    return DocumentConventions(decimal_sep, None, "none", language, ref_year)
+
+
+def _reference_year(raws: list[str]) -> int | None:
+    """The most common plausible four-digit year among the document's dates, if any."""
+    years = [int(m.group(1)) for r in raws for m in [re.search(r"(?<!\d)((?:19|20)\d{2})(?!\d)", r)] if m]
+    years = [y for y in years if plausible_year(y)]
+    return max(set(years), key=years.count) if years else None
 
 
 _US_HINTS = re.compile(r"\b(?:[Rr]outing|ROUTING|ABA|EIN|Federal Tax ID|Sales Tax|SALES TAX)\b"
@@ -100,11 +111,15 @@ def normalize_field(fp: FieldPrediction, conv: DocumentConventions) -> Normalize
         return nf
     raw = str(fp.value)
     if spec.kind == "date":
-        parsed = parse_date(raw, conv.date_order, (conv.language,))
+        parsed = parse_date(raw, conv.date_order, (conv.language,), conv.ref_year)
         if parsed is None:
             nf.valid, nf.error, nf.confidence = False, f"unreadable date {raw!r}", fp.confidence * 0.3
             return nf
         nf.value = parsed.iso
+        if not plausible_year(int(parsed.iso[:4])):
+            # "1812" from "18 12", a year far in the future: a misread, never a real invoice date.
+            nf.valid, nf.error, nf.confidence = False, f"implausible year in {raw!r}", fp.confidence * 0.3
+            return nf
         if parsed.ambiguous:
             nf.confidence = fp.confidence * 0.5
             nf.error = (f"ambiguous date {raw!r}: day/month order unknown, read as "
@@ -167,6 +182,35 @@ def _derive(fields: dict[str, NormalizedField]) -> None:
         put("amount_due", total, fields["total"].confidence, fields["total"])
 
 
+def _credit_note_signs(fields: dict[str, NormalizedField], locks: Locks | None) -> None:
+    """A credit note's amounts are negative whether it prints them with a minus or not."""
+    for name in ("amount", "vat", "total", "amount_due"):
+        f = fields[name]
+        if isinstance(f.value, (int, float)) and f.value > 0 and not (locks and name in locks.fields):
+            f.value = -f.value
+
+
+def _derive_due_date(fields: dict[str, NormalizedField], locks: Locks | None) -> None:
+    """No due date printed, but terms that count days ("payable within 30 days", "Net 30"):
+    the due date is the invoice date plus those days. Stored with no raw value, so the API
+    reports it as derived."""
+    due, inv, terms = fields["due_date"], fields["invoice_date"], fields["payment_terms"]
+    if locks and "due_date" in locks.fields:
+        return  # a person's due date, or a person's "there is none"
+    if due.value is not None or due.raw_value is not None or not inv.valid or not isinstance(inv.value, str):
+        return
+    days = terms_days(terms.raw_value)
+    if days is None:
+        return
+    try:
+        value = (date.fromisoformat(inv.value) + timedelta(days=days)).isoformat()
+    except ValueError:
+        return
+    fields["due_date"] = NormalizedField(name="due_date", value=value, raw_value=None,
+                                         confidence=round(0.9 * min(inv.confidence, terms.confidence), 3),
+                                         page=terms.page, bbox=terms.bbox)
+
+
 def _num(raw: str | None, decimal_sep: str | None, percent: bool = False) -> float | None:
     if raw is None or not str(raw).strip():
         return None
@@ -194,7 +238,13 @@ def extract(prediction: Prediction, pages: list[OcrPage], locks: Locks | None = 
         fields[name] = normalize_field(fp, conv)
     if locks:
         fields.update(locks.fields)
+    doc_type = doctype.classify(pages, fields["total"].value if fields["total"].valid else None)
+    if doc_type.value == doctype.CREDIT_NOTE:
+        _credit_note_signs(fields, locks)
+    _derive_due_date(fields, locks)
     _derive(fields)
+    fields[DOCUMENT_TYPE] = NormalizedField(name=DOCUMENT_TYPE, value=doc_type.value, raw_value=None,
+                                            confidence=doc_type.confidence, page=doc_type.page, bbox=doc_type.bbox)
     if locks and locks.line_items is not None:
         return Extraction(fields=fields, line_items=list(locks.line_items))
     items: list[NormalizedLineItem] = []
@@ -207,6 +257,10 @@ def extract(prediction: Prediction, pages: list[OcrPage], locks: Locks | None = 
             amount = round(qty * unit, 2)
         if unit is None and amount is not None and qty:
             unit = round(amount / qty, 2)
+        if doc_type.value == doctype.CREDIT_NOTE:
+            # A credit note's lines are credits too: negative amounts, quantities as printed.
+            unit = -abs(unit) if unit is not None else None
+            amount = -abs(amount) if amount is not None else None
         items.append(NormalizedLineItem(
             position=pos, description=_text(li.description) if li.description else None,
             quantity=qty, unit_price=round(unit, 2) if unit is not None else None,

@@ -6,13 +6,62 @@ import re
 from collections import Counter
 
 from invoice.scanner.processing.extract.labels import norm
-from invoice.scanner.processing.extract.layout import Segment, sub_bbox, union
-from invoice.scanner.processing.extract.normalize import CURRENCY_CODES, currency_in, parse_amount
+from invoice.scanner.processing.extract.layout import Segment, make_segment, sub_bbox, union
+from invoice.scanner.processing.extract.normalize import (CURRENCY_CODES, currency_in, find_amounts, has_decimals,
+                                                          parse_amount)
 from invoice.scanner.processing.models import LineItemPrediction
 from invoice.scanner.processing.stages.llm.local.candidates import Candidate, scaled
 
 
+_RATE = re.compile(r"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,3})?)\s?%")
+_BREAKDOWN_SCORE = 0.7
+
+
 class AmountsMixin:
+    def _vat_breakdown(self) -> None:
+        """Rows of a VAT breakdown ("19 %  1.000,00  190,00  1.190,00"): a rate and three amounts
+        where net x rate = VAT and net + VAT = gross are net, VAT and gross whatever their column
+        headings say; several rate rows add up. A law of every VAT invoice, so it holds where
+        the totals block prints only the gross amount."""
+        rows: list[tuple[Candidate, Candidate, Candidate]] = []
+        for layout in self.layouts:
+            for row in layout.rows:
+                text = row.text
+                rates = [float(m.group(1).replace(",", ".")) for m in _RATE.finditer(text)]
+                if not rates or "%" not in text:
+                    continue
+                seg = make_segment(row.words, row.page, row.index)
+                vals = [(raw, v, st, en) for raw, v, st, en in find_amounts(seg.text, self.decimal_sep)
+                        if has_decimals(raw) and v > 0]
+                found = None
+                for (i, a), (j, b), (k, c) in itertools.combinations(enumerate(vals), 3):
+                    net, vat, gross = a[1], b[1], c[1]
+                    if abs(net + vat - gross) > 0.011 or vat >= net:
+                        continue
+                    if any(abs(net * r / 100 - vat) <= max(0.011, 0.005 * vat) for r in rates if r > 0):
+                        found = (a, b, c)
+                        break
+                if found is None:
+                    continue
+                conf = seg.confidence
+                trio = tuple(Candidate(name, raw, _BREAKDOWN_SCORE * (0.5 + 0.5 * conf), seg.page,
+                                       sub_bbox(seg, st, en), v, (seg.page, seg.row))
+                             for name, (raw, v, st, en) in zip(("amount", "vat", "total"), found))
+                rows.append(trio)
+        for trio in rows:
+            for c in trio:
+                # With several rate rows, one row is only a part of the document.
+                self.cands.setdefault(c.field, []).append(scaled(c, 0.9) if len(rows) >= 2 else c)
+        if len(rows) >= 2:
+            # One rate per row: the document's net, VAT and gross are the sums of the rows.
+            for idx, name in enumerate(("amount", "vat", "total")):
+                total = round(sum(t[idx].number for t in rows), 2)
+                first = rows[0][idx]
+                same_page = [t[idx].bbox for t in rows if t[idx].page == first.page]
+                self.cands.setdefault(name, []).append(Candidate(
+                    name, _format_like(total, first.value), first.score, first.page, union(same_page), total,
+                    (first.page, -1)))
+
     def _totals(self, items: list[LineItemPrediction]) -> dict[str, Candidate | None]:
         def pool(name: str) -> list[Candidate]:
             out: dict[tuple, Candidate] = {}
@@ -40,6 +89,8 @@ class AmountsMixin:
             if n is not None and t is not None and n.row == t.row and abs(n.bbox[0] - t.bbox[0]) < 5:
                 continue  # one printed value cannot be both
             score = (n.score if n else 0) + (sum(v.score for v in vs) / len(vs) if vs else 0) + (t.score if t else 0)
+            if vs and len(vs) >= 2 and self._distinct_rates(vs):
+                score += 0.3  # one VAT row per rate: the document's VAT is their sum
             vsum = round(sum(v.number for v in vs), 2) if vs else None
             consistent = None
             if n and vs and t:
@@ -90,6 +141,18 @@ class AmountsMixin:
         return result
 
     # --- currency ------------------------------------------------------------------------
+
+    def _distinct_rates(self, vs: list[Candidate]) -> bool:
+        rates = set()
+        for v in vs:
+            lay = next((lay for lay in self.layouts if lay.page.page_no == v.page), None)
+            if lay is None or v.row is None or not 0 <= v.row[1] < len(lay.rows):
+                return False
+            m = _RATE.search(lay.rows[v.row[1]].text)
+            if m is None:
+                return False
+            rates.add(m.group(1).replace(",", "."))
+        return len(rates) == len(vs)
 
     def _currency(self, chosen: dict[str, Candidate | None]) -> Candidate | None:
         labelled = [h for h in self.hits if norm(h.seg.text).startswith(("currency", "wahrung", "devise", "moneda",

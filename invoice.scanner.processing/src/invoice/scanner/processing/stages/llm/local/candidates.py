@@ -200,7 +200,12 @@ def typed(kind: str | None, text: str, decimal_sep: str | None, field_name: str 
         return [(raw, s, e, 1.0, None) for raw, s, e in find_dates(text)]
     if kind == "amount":
         out = []
+        dates = None
         for raw, v, s, e in find_amounts(text, decimal_sep):
+            if dates is None:
+                dates = [(ds, de) for _, ds, de in find_dates(text)]
+            if any(s < de and e > ds for ds, de in dates):
+                continue  # part of a date ("Please pay by 15 March 2024"): not an amount
             out.append((raw, s, e, 1.0 if has_decimals(raw) else 0.6, v))
         return out
     if field_name in ("invoice_number", "purchase_order"):

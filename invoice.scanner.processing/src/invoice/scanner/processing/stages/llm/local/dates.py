@@ -1,16 +1,72 @@
-"""Dates: the invoice date when no label names it."""
+"""Dates: due dates and payment terms written in a sentence, and the invoice date when no
+label names it.
+
+A due date is often not under a label but inside a sentence: "Please pay by 15 March 2024",
+"Der Betrag ist zahlbar bis zum 12.04.2024 ohne Abzug", "à régler avant le 30/04/2024",
+"a pagar antes del 30/04/2024", "te betalen vóór 30-04-2024". The law is the same in every
+language: a verb of paying, then a word for "by/before/until", then the date. Terms that count
+days ("payable within 30 days") are kept as payment terms; the extraction stage derives the due
+date from them and the invoice date, and marks it derived.
+"""
 from __future__ import annotations
 
+import re
+
+from invoice.scanner.processing.extract.labels import norm
 from invoice.scanner.processing.extract.layout import sub_bbox
-from invoice.scanner.processing.extract.normalize import find_dates
+from invoice.scanner.processing.extract.normalize import find_dates, terms_days
 from invoice.scanner.processing.stages.llm.local.candidates import Candidate
+
+# In `norm()` form (lower case, no accents). A verb of paying, a few words, then "by / before /
+# until / on"; or a word that means "due" on its own.
+_DUE_CUE = re.compile(
+    r"(?:(?:pay|paid|payable|payment|remit|settle|settled)\w*\b(?:\s+\S+){0,6}?\s+(?:by|before|until|no later than|"
+    r"on or before|on)"
+    r"|(?:zahlbar|zahlung|zu zahlen|uberweis\w*|begleich\w*|bezahl\w*)\b(?:\s+\S+){0,6}?\s+(?:bis(?: zum| spatestens)?|"
+    r"spatestens(?: am| bis)?|am)"
+    r"|(?:payer|paye|regler|regle|payable|paiement|reglement|virement)\b(?:\s+\S+){0,6}?\s+(?:avant le|avant|"
+    r"au plus tard le|jusqu au|le)"
+    r"|(?:pagar|pagadero|pago|abonar|abonado)\b(?:\s+\S+){0,6}?\s+(?:antes del?|hasta el|el)"
+    r"|(?:betalen|betaald|betaling|voldoen|voldaan|overmaken)\b(?:\s+\S+){0,6}?\s+(?:voor|uiterlijk(?: op)?|op)"
+    r"|due(?: date)?(?: by| on| before)?|fallig(?: am| bis)?|echeance(?: le)?|vence el|vencimiento|vervalt op)\s*$")
+# Terms that count days from the invoice date, as a sentence rather than under a label.
+_TERMS_CUE = re.compile(r"(?:within|in|innerhalb|binnen|dans|sous|a|en|net|netto|neto|zahlbar|payable|zahlungsziel|"
+                        r"plazo|delai)\b")
+_SENTENCE_SCORE, _TERMS_SCORE = 0.8, 0.55
 
 
 class DatesMixin:
+    def _sentence_dates(self) -> None:
+        """Due dates after a paying verb, and day-counting terms, anywhere on the pages."""
+        for layout in self.layouts:
+            prev_text = ""
+            for row in layout.rows:
+                if (layout.page.page_no, row.index) in self.table_rows:
+                    prev_text = ""
+                    continue
+                before = prev_text
+                for seg in row.segments:
+                    for raw, s, e in find_dates(seg.text):
+                        context = norm((before + " " + seg.text[:s])[-90:])
+                        if _DUE_CUE.search(context):
+                            self.cands.setdefault("due_date", []).append(Candidate(
+                                "due_date", raw, _SENTENCE_SCORE * seg.confidence, seg.page,
+                                sub_bbox(seg, s, e), row=(seg.page, seg.row)))
+                            self.due_sentence_rows.add((seg.page, seg.row))
+                    if not self.cands.get("payment_terms") and len(seg.text) <= 160 \
+                            and terms_days(seg.text) is not None and _TERMS_CUE.search(norm(seg.text)):
+                        self.sentence_terms.append(Candidate(
+                            "payment_terms", seg.text.strip(), _TERMS_SCORE * seg.confidence, seg.page, seg.bbox,
+                            row=(seg.page, seg.row)))
+                    before += " " + seg.text
+                prev_text = row.text
+
     def _fallback_invoice_date(self, chosen: dict[str, Candidate | None]) -> Candidate | None:
         """No labelled invoice date: the first date in the top part of page 1 that no other
-        label claims (order/delivery/due dates are claimed by theirs)."""
+        label claims (order/delivery/due dates are claimed by theirs, due dates in a sentence
+        by it)."""
         claimed = {(h.seg.page, h.seg.row) for h in self.hits if h.key in ("_order_date", "_delivery_date", "due_date")}
+        claimed |= self.due_sentence_rows
         layout = self.layouts[0] if self.layouts else None
         if layout is None:
             return None
@@ -23,4 +79,3 @@ class DatesMixin:
                     raw, s, e = ds[0]
                     return Candidate("invoice_date", raw, 0.45 * seg.confidence, seg.page, sub_bbox(seg, s, e))
         return None
-

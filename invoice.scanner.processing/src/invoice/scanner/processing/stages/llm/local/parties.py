@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import re
 
-from invoice.scanner.processing.extract.labels import (LEGAL_FORMS, TITLE_WORDS, fix_legal_form_glyphs, match_label,
-                                                       norm)
+from invoice.scanner.processing.extract import doctype
+from invoice.scanner.processing.extract.labels import (LEGAL_FORMS, TITLE_WORDS, fix_legal_form_glyphs, looks_cut_off,
+                                                       match_label, norm)
 from invoice.scanner.processing.extract.layout import PageLayout, Segment, blocks, sub_bbox, union
-from invoice.scanner.processing.extract.normalize import VAT_RE, find_dates
+from invoice.scanner.processing.extract.normalize import IBAN_RE, VAT_RE, find_amounts, find_dates, has_decimals
 from invoice.scanner.processing.stages.llm.local.candidates import Candidate, clip, typed
 
 _POSTCODE_RE = re.compile(r"(?<!\d)(\d{4,5}|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{4}\s?[A-Z]{2})(?!\d)")
@@ -80,20 +81,26 @@ class PartiesMixin:
                             "strength": m[1] if role else 0.0, "sender": had_sender})
         parties = [p for p in parties if p["role"] is not None or p["index"] not in used_blocks]
 
-        def name_of(p: dict) -> tuple[str, Segment, int, Segment | None]:
+        def name_of(p: dict) -> tuple[str, Segment, int, list[Segment] | None]:
             if p["inline"] is not None:
                 return (fix_legal_form_glyphs(_cut_after_legal_form(p["inline"][0])), p["body"][0],
                         p["inline"][1], None)
             seg = p["body"][0]
-            wrapped = self._wrapped_name(lay_of[seg.page], seg)
-            text = seg.text.strip() if wrapped is None else f"{seg.text.strip()} {wrapped.text.strip()}"
+            lay = lay_of[seg.page]
+            text = seg.text.strip()
+            beside = _continuation_beside(lay, seg) if looks_cut_off(text) else None
+            if beside is not None:
+                # "Smith, Jones and" | "Partners LLP": the detector boxed one name as two phrases.
+                text = f"{text} {beside.text.strip()}"
+            wrapped = self._wrapped_name(lay, seg, open_end=looks_cut_off(text))
+            text = " ".join([text, *(w.text.strip() for w in wrapped)])
             return fix_legal_form_glyphs(_cut_after_legal_form(text)), seg, 0, wrapped
 
-        def address_of(p: dict, wrapped: Segment | None) -> list[Segment]:
+        def address_of(p: dict, wrapped: list[Segment] | None) -> list[Segment]:
             lines = p["body"] if p["inline"] is not None else p["body"][1:]
             out = []
             for s in lines:
-                if s is wrapped:
+                if wrapped and any(s is w for w in wrapped):
                     continue
                 lab = match_label(s.text, fuzzy=False)
                 if _contact_line(s.text) or (lab and lab[1] >= 1.0) or VAT_RE.search(s.text.upper()):
@@ -140,7 +147,7 @@ class PartiesMixin:
                                                 0.85 * p["strength"] * (0.5 + 0.5 * seg.confidence))
             break
         # Vendor.
-        vend, vend_score = None, -9.0
+        vend, vend_score, vend_contact = None, -9.0, False
         for p in parties:
             if p is cust or p["role"] in ("customer_name", "_ship_to"):
                 continue
@@ -155,8 +162,16 @@ class PartiesMixin:
             y_rel = seg.y0 / ph if seg.page == first.page.page_no else 1.0
             if p["role"] != "vendor_name" and seg.page != first.page.page_no:
                 continue  # later pages name the vendor only under a label
+            if p["role"] != "vendor_name" and not LEGAL_FORMS.search(t) and _address_like(t):
+                continue  # a street or a postcode and town is never the name
+            if res["customer_name"] is not None and nt == norm(res["customer_name"].value):
+                continue  # the buyer again (a delivery line, a reference): the two parties differ
+            if _BANK.search(t):
+                continue  # the vendor's bank, named beside the IBAN
             score = 3.0 if p["role"] == "vendor_name" else 0.0
             score += 0.9 if LEGAL_FORMS.search(t) else 0.0
+            if p["sender"] and p["role"] is None:
+                score -= 1.5  # under a return-address line: the window address, i.e. the recipient
             score += min(0.8, 0.4 * (seg.height / med_h - 1)) if seg.height > med_h * 1.15 else 0.0
             score += 0.5 * max(0.0, 1 - y_rel / 0.3)
             score -= 0.8 if y_rel > 0.45 else 0.0
@@ -170,8 +185,26 @@ class PartiesMixin:
             if len(t) > 60:
                 score -= 0.5
             if score > vend_score:
-                vend, vend_score = p, score
-        if vend is not None and vend_score > 0.2:
+                vend, vend_score, vend_contact = p, score, is_contact_block(p)
+        labelled_vendor = vend is not None and vend["role"] == "vendor_name"
+        receipt = self.doc_type.value == doctype.RECEIPT and not labelled_vendor
+        footer = None if receipt or labelled_vendor else self._footer_vendor(
+            [first] + ([self.layouts[-1]] if len(self.layouts) > 1 else []),
+            res["customer_name"].value if res["customer_name"] is not None else None)
+        if footer is not None and not vend_contact and footer[2]:
+            # The block chosen at the top prints none of the issuer's details, the footer does:
+            # the issuer is who prints its tax id and bank account (the top block is the buyer's).
+            footer = (footer[0], footer[1] + 1.0, footer[2])
+        use_footer = footer is not None and footer[1] > vend_score
+        if use_footer and vend is not None and norm(footer[0].value) == norm(name_of(vend)[0]):
+            vend_score, use_footer = footer[1], False  # the same name: keep its block (and address)
+        if receipt and (rv := self._receipt_vendor(first)) is not None:
+            res["vendor_name"] = rv
+        elif use_footer:
+            c, fscore, _ = footer
+            c.score = clip(0.45 + 0.25 * min(fscore, 2.0)) * (0.5 + 0.5 * c.score)  # c.score: the OCR confidence
+            res["vendor_name"] = c
+        elif vend is not None and vend_score > 0.2:
             text, seg, off, wrapped = name_of(vend)
             conf = clip(0.45 + 0.25 * min(vend_score, 2.0)) * (0.5 + 0.5 * seg.confidence)
             res["vendor_name"] = cand("vendor_name", text, seg, off, conf)
@@ -216,18 +249,94 @@ class PartiesMixin:
         return res
 
     @staticmethod
-    def _wrapped_name(layout: PageLayout, seg: Segment) -> Segment | None:
-        """A company name broken over two lines ("De Molen Handel" / "V.O.F."): the second
-        line sits right under the first, in the same font, and carries the legal form."""
-        if LEGAL_FORMS.search(seg.text):
-            return None
-        for r in layout.rows[seg.row + 1: seg.row + 2]:
+    def _wrapped_name(layout: PageLayout, seg: Segment, open_end: bool = False) -> list[Segment]:
+        """A company name broken over two or three lines ("De Molen Handel" / "V.O.F.",
+        "Polderwerk" / "Kantoorartikelen" / "V.O.F.", "Müller, Schmidt und" / "Partner mbB"):
+        the lines sit right under each other (left-aligned or centred alike) in the same font,
+        and the last carries the legal form, or the first ends open (a comma, "and", "&") so
+        the name must go on. [] when the name is one line."""
+        if LEGAL_FORMS.search(seg.text) and not open_end:
+            return []
+        chain: list[Segment] = []
+        last = seg
+        for r in layout.rows[seg.row + 1: seg.row + 3]:
+            nxt = None
             for s in r.segments:
-                if (abs(s.x0 - seg.x0) < 0.8 * seg.height and s.y0 - seg.y1 < 0.9 * seg.height
-                        and abs(s.height - seg.height) < 0.2 * seg.height and len(s.text.split()) <= 3
-                        and LEGAL_FORMS.search(s.text)):
-                    return s
+                aligned = abs(s.x0 - seg.x0) < 0.8 * seg.height or abs(s.xc - seg.xc) < 0.8 * seg.height
+                if (aligned and -0.5 * seg.height < s.y0 - last.y1 < 0.9 * seg.height
+                        and abs(s.height - seg.height) < 0.2 * seg.height
+                        and len(s.text.split()) <= (5 if open_end else 3) and not re.search(r"\d", s.text)
+                        and not _contact_line(s.text) and not match_label(s.text, fuzzy=False)):
+                    nxt = s
+                    break
+            if nxt is None:
+                break
+            chain.append(nxt)
+            if LEGAL_FORMS.search(nxt.text):
+                return chain
+            if open_end and not looks_cut_off(nxt.text):
+                return chain  # the open name is closed by this line
+            last = nxt
+        return []
+
+    def _receipt_vendor(self, layout: PageLayout) -> Candidate | None:
+        """A till receipt names its shop in the header with no label: the first header line that
+        is not a title, an address, a registration or tax number, a contact line, a date or an
+        item. A name set over two lines is joined (the second carries the legal form, the first
+        ends open, or both are in the header's large font)."""
+        ph = float(layout.page.height or 1)
+        rows = [r for r in layout.rows[:14] if r.bbox[1] < 0.45 * ph]
+        for i, row in enumerate(rows):
+            text = row.text.strip()
+            if not _header_name(text):
+                continue
+            segs = row.segments
+            name, box, conf = text, row.bbox, min(s.confidence for s in segs)
+            if i + 1 < len(rows):
+                nxt = rows[i + 1]
+                nt = nxt.text.strip()
+                gap = nxt.bbox[1] - row.bbox[3]
+                big = sorted(r.height for r in layout.rows)
+                title_font = row.height > 1.15 * big[len(big) // 2] and nxt.height > 1.15 * big[len(big) // 2]
+                if (gap < 0.9 * row.height and abs(nxt.height - row.height) < 0.25 * row.height
+                        and len(nt.split()) <= 4 and not re.search(r"\d", nt) and _header_name(nt)
+                        and ((LEGAL_FORMS.search(nt) and not LEGAL_FORMS.search(text)) or looks_cut_off(text)
+                             or title_font)):  # "BÄCKEREI" / "SONNENSCHEIN", both in the header's large font
+                    name, box = f"{text} {nt}", union([row.bbox, nxt.bbox])
+                    conf = min(conf, min(s.confidence for s in nxt.segments))
+            score = (0.75 + (0.15 if LEGAL_FORMS.search(name) else 0.0)) * (0.5 + 0.5 * conf)
+            return Candidate("vendor_name", fix_legal_form_glyphs(name), score, layout.page.page_no, box,
+                             row=(layout.page.page_no, row.index))
         return None
+
+    def _footer_vendor(self, layouts: list[PageLayout], customer: str | None) -> tuple[Candidate, float, bool] | None:
+        """The vendor named only in the footer ("Acme GmbH · Hauptstr. 1 · Berlin · USt-IdNr
+        DE…"): the first phrase of a bottom line that carries a legal form, scored higher when
+        the footer also carries the issuer's own details (tax id, IBAN, phone, e-mail)."""
+        best: tuple[Candidate, float, bool] | None = None
+        for lay in layouts:
+            ph = float(lay.page.height or 1)
+            bottom = [r for r in lay.rows if r.bbox[1] > 0.8 * ph]
+            details = any(IBAN_RE.search(r.text.upper()) or VAT_RE.search(r.text.upper()) or _contact_line(r.text)
+                          or "@" in r.text for r in bottom)
+            for r in bottom:
+                seg = r.segments[0]
+                text = re.split(r"\s[·|•-]\s|,\s|\s{2,}", seg.text.strip())[0]
+                text = _cut_after_legal_form(text).strip(" ,")
+                if not LEGAL_FORMS.search(text) or len(text) > 60 or _contact_line(text) or _address_like(text) \
+                        or _BANK.search(text) or (customer and norm(text) == norm(customer)):
+                    continue
+                lab = match_label(text, fuzzy=False)
+                if lab and (lab[0].startswith("_") or lab[1] >= 1.0):
+                    continue
+                score = 1.0 + (0.4 if details else 0.0)
+                if best is None or score > best[1]:
+                    c = Candidate("vendor_name", text, seg.confidence, seg.page, sub_bbox(seg, 0, len(text)),
+                                  row=(seg.page, seg.row))
+                    best = (c, score, details)
+            if best is not None:
+                break
+        return best
 
 
 def _cut_after_legal_form(text: str) -> str:
@@ -261,3 +370,60 @@ def _contact_line(text: str) -> bool:
     return bool(m and m[0] in ("_phone", "_email", "_bank_code", "iban", "bic", "vendor_tax_id", "_customer_number"))
 
 
+
+
+# Banks are named beside the IBAN; they are the vendor's bank, never the vendor.
+_BANK = re.compile(r"(?i)(\bbank\b|\bbanque\b|\bbanco\b|sparkasse|volksbank|raiffeisen|kantonalbank|\bcaixa\b|"
+                   r"\bcaja\b|rabobank|\bing\b|abn amro|paribas|soci[eé]t[eé] g[eé]n[eé]rale|cr[eé]dit (?:agricole|mutuel|"
+                   r"lyonnais)|commerzbank|postbank|barclays|hsbc|lloyds|natwest|santander|bbva|unicredit|\bbanca\b|"
+                   r"\bbankinter\b|kbc|belfius|triodos|postfinance|\bubs\b)")
+
+
+_ADDRESS_LINE = re.compile(
+    r"(?i)(^\d+[a-z]?,?\s+\w"  # "12 High Street", "190, Jalan ..."
+    r"|\w(?:str\.|strasse|straße|weg|platz|allee|gasse|ring|damm|ufer)\s*\d"  # "Hauptstraße 12"
+    r"|\b(?:street|st\.|road|rd\.|avenue|ave\.?|lane|drive|blvd|boulevard|rue|chemin|calle|c/|avda\.?|avenida|paseo|"
+    r"plaza|straat|laan|plein|gracht|kade|jalan|jln\.?|taman|lorong)\b.*\d"
+    r"|\d.*\b(?:street|road|avenue|lane|drive|rue|calle|straat|laan|jalan|taman)\b"
+    r"|(?<![\d-])\d{4,5}\s+[A-ZÀ-Ý][a-zà-ÿ]+"  # "10115 Berlin", "75001 Paris"
+    r"|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b)")  # "SW1A 1AA"
+
+
+def _address_like(text: str) -> bool:
+    """A street with its number or a postcode with its town: part of an address, not a name."""
+    return bool(_ADDRESS_LINE.search(text))
+
+
+# Lines of a receipt header that are not the shop's name.
+_REGISTRATION = re.compile(r"(?i)(\b(?:co\.?|company|comp)\s*(?:reg|no|registration)\b|\breg(?:istration)?\.?\s*(?:no|nr|number)"
+                           r"|\b(?:gst|sst|vat|tax|tin|abn|uen|roc|ssm|nif|cif|ust|btw|tva|iva|siret|kvk)\b"
+                           r"|\(\s*\d[\d\s-]*[a-z]?\s*\)|\d{5,}-[a-z]\b)")
+_GREETING = re.compile(r"(?i)^(welcome|thank you|thanks|willkommen|bienvenue|bienvenido|welkom|danke|merci|gracias)\b")
+
+
+def _header_name(text: str) -> bool:
+    t = text.strip()
+    n = norm(t)
+    if len(n) < 3 or n in TITLE_WORDS or _looks_numeric(t) or _contact_line(t) or find_dates(t):
+        return False
+    if doctype.is_title(t) or _address_like(t) or _REGISTRATION.search(t) or _GREETING.search(t):
+        return False
+    if find_amounts(t) and has_decimals(t):
+        return False  # an item or a total
+    if sum(ch.isdigit() for ch in t) > max(2, 0.3 * len(t)):
+        return False
+    lab = match_label(t, fuzzy=False)
+    return not (lab and (lab[0].startswith("_") or lab[1] >= 1.0))
+
+
+def _continuation_beside(layout: PageLayout, seg: Segment) -> Segment | None:
+    """The next phrase on the same row, close and in the same font: where a name that ends open
+    goes on."""
+    row = layout.rows[seg.row]
+    right = sorted((s for s in row.segments if s.x0 >= seg.x1 - 1), key=lambda s: s.x0)
+    if right:
+        s = right[0]
+        if s.x0 - seg.x1 < 2.5 * seg.height and abs(s.height - seg.height) < 0.2 * seg.height \
+                and not re.search(r"\d", s.text) and not _contact_line(s.text) and not match_label(s.text, fuzzy=False):
+            return s
+    return None

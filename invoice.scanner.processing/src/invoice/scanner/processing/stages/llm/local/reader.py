@@ -1,7 +1,7 @@
 """The document reader: runs the concerns in order over all pages of one document."""
 from __future__ import annotations
 
-from invoice.scanner.processing.extract import tables
+from invoice.scanner.processing.extract import doctype, tables
 from invoice.scanner.processing.extract.labels import accent_dropped, detect_language
 from invoice.scanner.processing.extract.layout import build_layout, norm_bbox
 from invoice.scanner.processing.extract.normalize import detect_decimal_separator
@@ -27,6 +27,9 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
         self.cands: dict[str, list[Candidate]] = {}
         self.hits: list[LabelHit] = []
         self.table_rows: set[tuple[int, int]] = set()
+        self.due_sentence_rows: set[tuple[int, int]] = set()
+        self.sentence_terms: list[Candidate] = []
+        self.doc_type = doctype.classify(self.pages)
 
     # --- entry ---------------------------------------------------------------------------
 
@@ -37,11 +40,15 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
         for hit in self.hits:
             self._values_for(hit)
         self._identifiers()
+        self._sentence_dates()
+        self._vat_breakdown()
         chosen: dict[str, Candidate | None] = {}
         chosen.update(self._totals(items))
         chosen["currency"] = self._currency(chosen)
         for name in ("invoice_number", "invoice_date", "due_date", "purchase_order", "payment_terms"):
             chosen[name] = self._best(name)
+        if chosen["payment_terms"] is None and self.sentence_terms:
+            chosen["payment_terms"] = max(self.sentence_terms, key=lambda c: c.score)
         if chosen["invoice_date"] is None:
             chosen["invoice_date"] = self._fallback_invoice_date(chosen)
         chosen.update(self._parties())

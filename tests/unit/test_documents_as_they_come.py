@@ -1,0 +1,227 @@
+"""Documents as they come, not as one generator draws them: credit notes, till receipts, due
+dates in a sentence or counted from the terms, names over two lines or split on one, the vendor
+only in the footer, the buyer's block where the vendor usually sits, VAT in a separate
+breakdown, two-digit years. Each page is built here by hand (no corpus, no generator), so the
+rules are tested as the laws they are."""
+from __future__ import annotations
+
+import pytest
+
+from invoice.scanner.processing.config import Settings
+from invoice.scanner.processing.extract.doctype import classify
+from invoice.scanner.processing.extract.normalize import expand_year, parse_date, terms_days
+from invoice.scanner.processing.fields import DOCUMENT_TYPE
+from invoice.scanner.processing.models import OcrLine, OcrPage, OcrWord
+from invoice.scanner.processing.stages.evaluation import evaluate
+from invoice.scanner.processing.stages.extraction import extract
+from invoice.scanner.processing.stages.llm.local import LocalProvider
+
+W, H = 1240, 1754
+
+
+def line(text: str, x: float, y: float, cw: float = 6.0, h: float = 12.0, conf: float = 0.98) -> OcrLine:
+    ws, pos = [], x
+    for tok in text.split(" "):
+        if tok:
+            ws.append(OcrWord(tok, (pos, y, pos + cw * len(tok), y + h), conf))
+        pos += cw * (len(tok) + 1)
+    return OcrLine(text, (x, y, pos - cw, y + h), conf, ws)
+
+
+def page(items: list, width: int = W, height: int = H) -> OcrPage:
+    return OcrPage(1, width, height, "test", [it if isinstance(it, OcrLine) else line(*it) for it in items])
+
+
+def run(*pages: OcrPage):
+    pred = LocalProvider(Settings()).predict(list(pages), [])
+    ex = extract(pred, list(pages))
+    return pred, ex, evaluate(ex, 0.5)
+
+
+def values(pred) -> dict:
+    return {k: f.value for k, f in pred.fields.items()}
+
+
+def invoice_body(total_block: list, extra: list | None = None, head: list | None = None) -> OcrPage:
+    return page([
+        *(head if head is not None else [line("Nordwind Handel GmbH", 80, 80, cw=11, h=22),
+                                         ("Hafenstraße 7", 80, 110), ("20457 Hamburg", 80, 126)]),
+        ("Rechnung an:", 80, 250), ("Beispiel AG", 80, 266), ("Musterweg 5", 80, 282), ("80331 München", 80, 298),
+        ("Rechnungsnummer:", 800, 250), ("RE-2024-0042", 950, 250),
+        ("Rechnungsdatum:", 800, 266), ("15.03.2024", 950, 266),
+        ("Beschreibung", 80, 400), ("Menge", 600, 400), ("Einzelpreis", 760, 400), ("Betrag", 1000, 400),
+        ("Beratung", 80, 430), ("10", 612, 430), ("100,00", 760, 430), ("1.000,00", 1000, 430),
+        *total_block,
+        *(extra or []),
+        ("USt-IdNr.: DE136695976 · IBAN: DE89 3704 0044 0532 0130 00", 80, 1650),
+    ])
+
+
+# --- two-digit years ------------------------------------------------------------------------
+
+def test_a_two_digit_year_takes_the_century_nearest_to_the_document():
+    assert expand_year(24, 2026) == 2024 and expand_year(97, 2026) == 1997 and expand_year(70, 2026) == 1970
+    assert expand_year(12, 2026) == 2012 and expand_year(41, 2026) == 2041  # at most 15 years ahead
+    assert parse_date("12.03.24", "DMY").iso == "2024-03-12"
+    assert parse_date("12-Dec-18", "DMY", ("en",)).iso == "2018-12-12"  # not dateparser's own rule, never 1818
+    assert parse_date("3 Dec 97", "DMY", ("en",)).iso == "1997-12-03"
+    assert parse_date("05/06/99", "DMY", ref_year=2001).iso == "1999-06-05"
+
+
+def test_a_date_with_an_implausible_year_is_not_approved():
+    pred, ex, ev = run(invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)]))
+    pred.fields["invoice_date"].value = "15.03.1812"  # a misread, e.g. "15.03. 18 12"
+    ex = extract(pred, [])
+    assert not ex.fields["invoice_date"].valid and "implausible year" in ex.fields["invoice_date"].error
+    assert not evaluate(ex, 0.0).approved
+
+
+# --- credit notes -----------------------------------------------------------------------------
+
+def test_a_credit_note_has_negative_amounts_and_may_be_approved():
+    doc = invoice_body([("Nettobetrag", 760, 560), ("1.000,00", 1000, 560), ("zzgl. 19% MwSt.", 760, 580),
+                        ("190,00", 1000, 580), ("Gesamtbetrag", 760, 600), ("1.190,00", 1000, 600)])
+    doc.lines.insert(0, line("Gutschrift Nr. GS-2024-17", 800, 200, cw=9, h=18))
+    pred, ex, ev = run(doc)
+    f = ex.fields
+    assert f[DOCUMENT_TYPE].value == "credit_note" and f[DOCUMENT_TYPE].bbox is not None
+    assert (f["amount"].value, f["vat"].value, f["total"].value) == (-1000.0, -190.0, -1190.0)
+    assert f["amount_due"].value == -1190.0
+    assert [i.amount for i in ex.line_items] == [-1000.0]
+    assert ev.checks["totals_add_up"]["passed"] and ev.checks["positive_total"]["passed"] is not False
+    assert not any("negative" in r for r in ev.reasons)
+
+
+def test_a_negative_total_on_an_invoice_still_needs_review():
+    pred, ex, ev = run(invoice_body([("Gesamtbetrag", 760, 600), ("-1.000,00", 1000, 600)]))
+    assert ex.fields[DOCUMENT_TYPE].value == "credit_note"  # a negative total is a credit
+    ex.fields[DOCUMENT_TYPE].value = "invoice"  # a person says: an invoice after all
+    assert evaluate(ex, 0.0).checks["positive_total"]["passed"] is False
+
+
+# --- receipts ---------------------------------------------------------------------------------
+
+def receipt(head: list[OcrLine]) -> OcrPage:
+    y = 40 + 30 * len(head)
+    rows = [line("=" * 40, 20, y), line("Date: 02/01/2019 14:35", 20, y + 24),
+            line("2 x Coffee", 20, y + 48), line("7.00", 380, y + 48),
+            line("1 x Croissant", 20, y + 72), line("3.50", 380, y + 72),
+            line("=" * 40, 20, y + 96),
+            line("TOTAL", 20, y + 120), line("10.50", 380, y + 120),
+            line("CASH", 20, y + 144), line("20.00", 380, y + 144),
+            line("CHANGE", 20, y + 168), line("9.50", 380, y + 168),
+            line("Thank you, come again", 60, y + 200)]
+    return page(head + rows, width=480, height=1000)
+
+
+def test_a_receipt_vendor_is_the_header_with_no_label():
+    doc = receipt([line("Corner Bakery", 120, 40, cw=12, h=24), line("(Co. Reg 123456-X)", 110, 70),
+                   line("12 Market Street", 110, 100), line("Tel 03-5551234", 120, 130)])
+    pred, ex, ev = run(doc)
+    v = values(pred)
+    assert ex.fields[DOCUMENT_TYPE].value == "receipt"
+    assert v["vendor_name"] == "Corner Bakery"
+    assert ex.fields["total"].value == 10.5  # not the cash handed over, not the change
+    assert ex.fields["invoice_date"].value == "2019-01-02"
+    assert "invoice_number" not in ev.checks["required_fields"]["missing"]
+
+
+def test_a_receipt_header_after_an_address_line_and_over_two_lines():
+    doc = receipt([line("GST ID: 000123456789", 100, 40), line("SUNRISE", 160, 70, cw=12, h=24),
+                   line("TRADING SDN BHD", 120, 100, cw=12, h=24), line("No 5, Jalan Besar 3", 100, 130)])
+    v = values(run(doc)[0])
+    assert v["vendor_name"] == "SUNRISE TRADING SDN BHD"
+
+
+def test_an_a4_invoice_that_mentions_cash_is_not_a_receipt():
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                       extra=[("Cash discount 2% within 10 days; change of address: see below", 80, 700)])
+    assert classify([doc]).value == "invoice"
+
+
+# --- due dates in sentences and from terms --------------------------------------------------
+
+@pytest.mark.parametrize("sentence, due", [
+    ("Please pay by 15 April 2024 quoting the invoice number.", "2024-04-15"),
+    ("Der Betrag ist zahlbar bis zum 12.04.2024 ohne Abzug.", "2024-04-12"),
+    ("Merci de régler avant le 30/04/2024 par virement.", "2024-04-30"),
+    ("Le rogamos que realice el pago antes del 30/04/2024.", "2024-04-30"),
+    ("Gelieve het bedrag te betalen vóór 30-04-2024.", "2024-04-30"),
+])
+def test_a_due_date_in_a_sentence(sentence, due):
+    pred, ex, ev = run(invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                                    extra=[(sentence, 80, 700)]))
+    assert ex.fields["due_date"].value == due
+    assert ex.fields["invoice_date"].value == "2024-03-15"  # the sentence's date is not taken for it
+    assert ex.fields["amount_due"].value == 1000.0  # "pay by 15 April 2024" is no amount of 2024
+
+
+def test_a_due_date_counted_from_the_terms_is_derived():
+    pred, ex, ev = run(invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                                    extra=[("Payment is payable within 30 days of the invoice date.", 80, 700)]))
+    due = ex.fields["due_date"]
+    assert due.value == "2024-04-14" and due.raw_value is None  # no raw value: the API says "derived"
+    assert terms_days("14 Tage 2 % Skonto, 30 Tage netto") == 30
+    assert terms_days("à 30 jours fin de mois") is None  # counted to a month's end: not derived
+
+
+# --- parties ----------------------------------------------------------------------------------
+
+def test_a_vendor_name_over_two_lines_and_split_on_one():
+    two_lines = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[
+        line("Müller, Schmidt und", 80, 80, cw=11, h=22), line("Partner GmbH", 80, 106, cw=11, h=22),
+        ("Hafenstraße 7", 80, 136), ("20457 Hamburg", 80, 152), ("Tel. 040 123456", 80, 168)])
+    assert values(run(two_lines)[0])["vendor_name"] == "Müller, Schmidt und Partner GmbH"
+    one_row = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[
+        line("Smith, Jones and", 80, 80, cw=11, h=22), line("Partners LLP", 300, 80, cw=11, h=22),
+        ("Hafenstraße 7", 80, 110), ("20457 Hamburg", 80, 126), ("Tel. 040 123456", 80, 142)])
+    assert values(run(one_row)[0])["vendor_name"] == "Smith, Jones and Partners LLP"
+
+
+def test_a_vendor_named_only_in_the_footer():
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[])
+    doc.lines.append(line("Nordwind Handel GmbH · Hafenstraße 7 · 20457 Hamburg · Tel. 040 123456", 80, 1620))
+    assert values(run(doc)[0])["vendor_name"] == "Nordwind Handel GmbH"
+
+
+def test_the_buyers_window_block_is_not_the_vendor():
+    doc = page([
+        line("Nordwind Handel GmbH · Hafenstraße 7 · 20457 Hamburg", 80, 230, cw=4, h=8),
+        ("Beispiel AG", 80, 250), ("Musterweg 5", 80, 266), ("80331 München", 80, 282),
+        ("Rechnungsnummer:", 800, 250), ("RE-2024-0042", 950, 250),
+        ("Rechnungsdatum:", 800, 266), ("15.03.2024", 950, 266),
+        ("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600),
+        ("Nordwind Handel GmbH · IBAN: DE89 3704 0044 0532 0130 00 · USt-IdNr.: DE136695976", 80, 1650),
+    ])
+    v = values(run(doc)[0])
+    assert v["vendor_name"] == "Nordwind Handel GmbH"
+    assert v["customer_name"] == "Beispiel AG"
+
+
+def test_a_street_line_is_never_the_vendor():
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[
+        line("Hafenstraße 7", 80, 80, cw=11, h=22), ("20457 Hamburg", 80, 110)])
+    assert values(run(doc)[0])["vendor_name"] != "Hafenstraße 7"
+
+
+# --- amounts ----------------------------------------------------------------------------------
+
+def test_net_and_vat_from_a_separate_breakdown_when_the_totals_show_only_the_gross():
+    pred, ex, ev = run(invoice_body([
+        ("Gesamtbetrag", 760, 600), ("1.190,00", 1000, 600),
+        ("MwSt.-Satz", 80, 660), ("Netto", 300, 660), ("MwSt.", 500, 660), ("Brutto", 700, 660),
+        ("19 %", 80, 680), ("1.000,00", 300, 680), ("190,00", 500, 680), ("1.190,00", 700, 680),
+    ]))
+    f = ex.fields
+    assert (f["amount"].value, f["vat"].value, f["total"].value) == (1000.0, 190.0, 1190.0)
+    assert f["amount"].value != f["total"].value
+
+
+def test_several_rates_in_the_breakdown_add_up():
+    pred, ex, ev = run(invoice_body([
+        ("Gesamtbetrag", 760, 600), ("1.235,00", 1000, 600),
+        ("19 %", 80, 680), ("500,00", 300, 680), ("95,00", 500, 680), ("595,00", 700, 680),
+        ("7 %", 80, 700), ("598,13", 300, 700), ("41,87", 500, 700), ("640,00", 700, 700),
+    ]))
+    f = ex.fields
+    assert (f["amount"].value, f["vat"].value, f["total"].value) == (1098.13, 136.87, 1235.0)
