@@ -10,13 +10,14 @@ import atexit
 import logging
 import os
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb as Json  # noqa: F401  (re-exported: JSON parameters are Json(value))
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 __all__ = ["Json", "DatabaseError", "DatabaseUnavailable", "UniqueViolation", "transaction", "pipelined",
            "single_statement", "close_pools"]
@@ -28,9 +29,14 @@ UniqueViolation = psycopg.errors.UniqueViolation  # `.diag.constraint_name` name
 # runner's short retry). psycopg_pool's PoolTimeout is an OperationalError too.
 DatabaseUnavailable = (psycopg.OperationalError, psycopg.InterfaceError)
 
-# Seconds a transaction waits for a pooled connection before DatabaseUnavailable: the bound on a
-# request while PostgreSQL is down (it was psycopg2's connect_timeout).
+# Seconds a transaction waits for a pooled connection before DatabaseUnavailable, and libpq's
+# connect_timeout: the bound on a request while PostgreSQL does not answer at all (a host gone).
 CONNECT_TIMEOUT_S = 5
+# While the pool's latest attempt to connect failed (PostgreSQL refuses: down, restarting, wrong
+# database) and none succeeded since, a transaction that got no connection within this many
+# seconds fails at once instead of waiting CONNECT_TIMEOUT_S: the API answers 503 in a fraction
+# of a second, and a worker's task goes to its short retry without holding the worker.
+FAIL_FAST_S = 0.25
 # A slot whose reconnection keeps failing this long is given up and regrown on demand, so after a
 # long outage the pool reconnects within seconds of the database's return, not after a backoff
 # that has grown to minutes.
@@ -43,6 +49,21 @@ if _pool_logger.level == logging.NOTSET:
 
 _lock = threading.Lock()
 _pools: dict[tuple[int, str], ConnectionPool] = {}
+_refused: set[str] = set()  # conninfo strings whose latest connection attempt failed
+
+
+class _Connection(psycopg.Connection):
+    """The pool's connections: each attempt to connect records whether it failed."""
+
+    @classmethod
+    def connect(cls, conninfo: str = "", **kwargs: Any) -> "_Connection":
+        try:
+            conn = super().connect(conninfo, **kwargs)
+        except psycopg.OperationalError:
+            _refused.add(conninfo)
+            raise
+        _refused.discard(conninfo)
+        return conn
 
 
 def _pool(database_url: str, size: int) -> ConnectionPool:
@@ -56,11 +77,36 @@ def _pool(database_url: str, size: int) -> ConnectionPool:
                 # that closes connections handed back costs a connect per request (LESSONS.md).
                 pool = ConnectionPool(
                     database_url, min_size=size, max_size=size, open=True, name=f"invoice-scanner-{os.getpid()}",
-                    kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S},
+                    connection_class=_Connection, kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S},
                     timeout=CONNECT_TIMEOUT_S, reconnect_timeout=RECONNECT_TIMEOUT_S,
                 )
                 _pools[key] = pool
     return pool
+
+
+def _getconn(pool: ConnectionPool) -> psycopg.Connection:
+    """A connection from the pool within CONNECT_TIMEOUT_S, or PoolTimeout sooner when the pool
+    cannot connect (its latest attempt failed): asked for in FAIL_FAST_S slices."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return pool.getconn(timeout=max(min(FAIL_FAST_S, left), 0.001))
+        except PoolTimeout:
+            if left <= FAIL_FAST_S or pool.conninfo in _refused:
+                raise
+
+
+@contextmanager
+def _connection(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
+    """`pool.connection()` that gives up early while the database refuses connections:
+    committed on success, rolled back on error, handed back to the pool."""
+    conn = _getconn(pool)
+    try:
+        with conn:
+            yield conn
+    finally:
+        pool.putconn(conn)
 
 
 @contextmanager
@@ -75,7 +121,7 @@ def transaction(database_url: str, pool_size: int = 2) -> Iterator[psycopg.Curso
     pool = _pool(database_url, pool_size)
     conn: psycopg.Connection | None = None
     try:
-        with pool.connection() as conn:  # commits on success, rolls back on error, returns it
+        with _connection(pool) as conn:  # commits on success, rolls back on error, returns it
             with conn.cursor() as cur:
                 yield cur
     finally:
@@ -103,7 +149,7 @@ def pipelined(database_url: str, pool_size: int = 2) -> Iterator[psycopg.Cursor[
     pool = _pool(database_url, pool_size)
     conn: psycopg.Connection | None = None
     try:
-        with pool.connection() as conn:  # commits on success, rolls back on error, returns it
+        with _connection(pool) as conn:  # commits on success, rolls back on error, returns it
             with conn.pipeline():
                 with conn.cursor() as cur:
                     yield cur
@@ -123,7 +169,7 @@ def single_statement(database_url: str, pool_size: int = 2) -> Iterator[psycopg.
     pool = _pool(database_url, pool_size)
     conn: psycopg.Connection | None = None
     try:
-        with pool.connection() as conn:
+        with _connection(pool) as conn:
             conn.autocommit = True  # a client-side switch: no round trip
             try:
                 with conn.cursor() as cur:
