@@ -131,3 +131,35 @@ def redis_db_url(services):
         return url
 
     return make
+
+
+@pytest.fixture
+def amqp_vhost():
+    """`amqp_vhost()` -> URL of a RabbitMQ vhost of this test's own on the machine's server
+    (TEST_AMQP_URL, default amqp://guest:guest@127.0.0.1:5672/; made with rabbitmqctl), deleted
+    afterwards. Skips when there is no RabbitMQ to make one on."""
+    import shutil
+    import subprocess
+    import uuid
+
+    from invoice.scanner.processing.devstack import amqp_answers
+
+    def ctl(*args: str) -> bool:
+        binary = shutil.which("rabbitmqctl")
+        return binary is not None and subprocess.run([binary, *args], capture_output=True, timeout=60).returncode == 0
+
+    made: list[str] = []
+
+    def make() -> str:
+        vhost = f"test_{uuid.uuid4().hex[:12]}"
+        if not (ctl("add_vhost", vhost) and ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")):
+            pytest.skip("no RabbitMQ to create a vhost on (rabbitmqctl)")
+        made.append(vhost)
+        url = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/").rstrip("/") + "/" + vhost
+        if not amqp_answers(url):
+            pytest.skip(f"RabbitMQ does not answer at {url}")
+        return url
+
+    yield make
+    for vhost in made:
+        ctl("delete_vhost", vhost)

@@ -11,7 +11,6 @@ message hides behind the visibility timeout).
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,32 +23,11 @@ from invoice.scanner.processing import liveness, maintenance, orchestrator
 from invoice.scanner.processing.celery_app import create_app, declare_amqp_topology
 from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.db.repository import Repository
-from invoice.scanner.processing.devstack import amqp_answers
-
-AMQP_BASE = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-
-
-def _rabbitmqctl(*args: str) -> bool:
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        return False
-    return subprocess.run([ctl, *args], capture_output=True, timeout=60).returncode == 0
-
 
 @pytest.fixture(params=["redis", "amqp"])
-def broker(request, redis_db_url):
-    if request.param == "redis":
-        yield redis_db_url(12), ""
-        return
-    vhost = f"test_sweeper_lost_{uuid.uuid4().hex[:12]}"
-    if not (_rabbitmqctl("add_vhost", vhost) and _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")):
-        pytest.skip("no RabbitMQ to create a vhost on (rabbitmqctl)")
-    url = AMQP_BASE.rstrip("/") + "/" + vhost
-    if not amqp_answers(url):
-        _rabbitmqctl("delete_vhost", vhost)
-        pytest.skip(f"RabbitMQ does not answer at {AMQP_BASE}")
-    yield redis_db_url(12), url
-    _rabbitmqctl("delete_vhost", vhost)
+def broker(request, redis_db_url, amqp_vhost):
+    """(REDIS_URL, BROKER_URL): Redis alone, or a RabbitMQ vhost of the test's own as the broker."""
+    return redis_db_url(12), (amqp_vhost() if request.param == "amqp" else "")
 
 
 @pytest.fixture

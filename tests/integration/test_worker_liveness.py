@@ -1,5 +1,6 @@
-"""The worker liveness check against a real Celery worker and a real Redis: what every worker
-container's healthcheck runs in docker-compose."""
+"""The worker liveness check against a real Celery worker on each broker (a real Redis; a
+real RabbitMQ, a vhost of the test's own): what every worker container's healthcheck runs in
+docker-compose, with Redis or with docker-compose.rabbitmq.yml."""
 from __future__ import annotations
 
 import os
@@ -19,9 +20,10 @@ def _check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture
-def maintenance_worker(redis_db_url, tmp_path):
-    env = {**os.environ, "REDIS_URL": redis_db_url(REDIS_DB), "DOCUMENTS_DIR": str(tmp_path)}
+@pytest.fixture(params=["redis", "amqp"])
+def maintenance_worker(request, redis_db_url, amqp_vhost, tmp_path):
+    env = {**os.environ, "REDIS_URL": redis_db_url(REDIS_DB), "DOCUMENTS_DIR": str(tmp_path),
+           "BROKER_URL": amqp_vhost() if request.param == "amqp" else ""}
     proc = subprocess.Popen(
         [sys.executable, "-m", "invoice.scanner.processing.worker", "--queue", "maintenance", "--loglevel", "WARNING"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -56,7 +58,9 @@ def test_healthcheck_passes_for_the_live_worker_and_fails_for_a_missing_one(main
     assert _check(env, "--queue", "maintenance", "--timeout", "2").returncode == 1
 
 
-def test_healthcheck_fails_when_the_broker_is_unreachable(tmp_path):
-    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0", "DOCUMENTS_DIR": str(tmp_path)}
+@pytest.mark.parametrize("broker", [{"REDIS_URL": "redis://127.0.0.1:1/0", "BROKER_URL": ""},
+                                    {"BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"}], ids=["redis", "amqp"])
+def test_healthcheck_fails_when_the_broker_is_unreachable(broker, tmp_path):
+    env = {**os.environ, **broker, "DOCUMENTS_DIR": str(tmp_path)}
     result = _check(env, "--queue", "maintenance", "--timeout", "2")
     assert result.returncode == 1
