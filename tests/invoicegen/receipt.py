@@ -75,7 +75,11 @@ class Receipt:
         self.separator()
         if self.subtotal:
             self.pair(inv.label("subtotal"), inv.m(inv.total))
-        self.pair(inv.label("total"), inv.m(inv.total), size=self.size + 2 if self.total_bold else self.size,
+        # With bare amounts the total line names the currency ("SUMME EUR"), as tills print it.
+        total_label = inv.label("total")
+        if inv.money.placement == "none" and inv.currency not in total_label:
+            total_label = f"{total_label} {inv.currency}"
+        self.pair(total_label, inv.m(inv.total), size=self.size + 2 if self.total_bold else self.size,
                   bold=self.total_bold)
         x = inv.extra
         if x["card"]:
@@ -150,10 +154,11 @@ class Receipt:
         amount = inv.m(item.amount, False)
         room = self.width - 2 * self.margin - pdf.width(amount, self.size) - 8
         if self.item_style == "one_line":
-            text = desc if item.quantity == 1 else f"{inv.num(item.quantity, None)} x {desc}"
-            while pdf.width(text, self.size) > room and len(text) > 4:
-                text = text[:-1]
-            self.pdf.text(self.margin, self.y, text, size=self.size)
+            # The description as the truth has it: smaller type where the slip is narrow, never cut.
+            size = self.size
+            while pdf.width(desc, size) > room and size > 4.5:
+                size -= 0.25
+            self.pdf.text(self.margin, self.y, desc, size=size)
             self.pdf.text(self.width - self.margin, self.y, amount, size=self.size, align="right")
             self.y += self.size + 3
             if item.quantity != 1:
@@ -161,7 +166,7 @@ class Receipt:
                               f"{inv.m(item.unit_price, False)}", size=self.size - 0.5, color=GREY)
                 self.y += self.size + 2
             return
-        self.line_text(desc[:60])
+        self.line_text(desc)
         self.pdf.text(self.margin + 10, self.y, f"{inv.num(item.quantity, None)} x {inv.m(item.unit_price, False)}",
                       size=self.size)
         self.pdf.text(self.width - self.margin, self.y, amount, size=self.size, align="right")

@@ -151,6 +151,10 @@ def test_credit_notes_are_negative_and_receipts_are_receipts(sample):
         width, height = doc[0].get_size()
         doc.close()
         assert width <= 260 and height > 200  # a narrow slip (58-92 mm), as long as its content
+        text = pdf_text(g.data)
+        assert all(squash(it["description"]) in squash(text) for it in t["line_items"])
+        # The currency is on the slip, as a symbol or a code.
+        assert t["currency"] in text or {"EUR": "€", "GBP": "£", "USD": "$", "CHF": "CHF"}[t["currency"]] in text
 
 
 def test_due_dates_in_sentences_and_derived_from_terms():
