@@ -10,7 +10,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from invoice.scanner.processing.db.connection import DatabaseUnavailable
+from invoice.scanner.processing.db.connection import DatabaseUnavailable, fail_fast_while_refused
 
 from invoice.scanner.api import requestlog, textinput
 from invoice.scanner.api.auth import require_token
@@ -61,6 +61,7 @@ def _database_unavailable(error: Exception):
 
 def create_app(config: ApiConfig | None = None) -> Flask:
     config = config or ApiConfig.from_env()
+    fail_fast_while_refused()  # PostgreSQL down: 503 at once, not after the pool's 5 s wait
     # The instance folder is unused; naming it avoids Flask's lookup, which fails for PEP 420
     # namespace packages such as `invoice`.
     app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent / "instance"))

@@ -321,15 +321,6 @@ class ApiRepository:
             raise DuplicateDocument(str(existing)) from exc
         return doc
 
-    def get_source(self, company_id: uuid.UUID, document_id: str) -> dict[str, Any]:
-        """How a document came in: `source` (upload | batch | mail | folder) and its provenance."""
-        with self.tx() as cur:
-            cur.execute("SELECT source, source_detail FROM documents WHERE id = %s AND company_id = %s",
-                        (str(document_id), str(company_id)))
-            row = cur.fetchone()
-        return {"source": row["source"], "source_detail": row["source_detail"]} if row else \
-            {"source": None, "source_detail": None}
-
     def record_enqueued(self, document_id: uuid.UUID, task_id: str) -> None:
         """The orchestrator message reached the broker: the sweeper's outbox no longer owns it."""
         with self.tx() as cur:
@@ -377,8 +368,7 @@ class ApiRepository:
         """Where the uploaded bytes of the company's document lie, with the name it was uploaded as."""
         with self.tx() as cur:
             doc = self._document_for_company(cur, company_id, document_id)
-            cur.execute("SELECT stored_path FROM documents WHERE id = %s", (str(doc.id),))
-            return StoredFile(cur.fetchone()["stored_path"], doc.content_type, doc.original_filename, doc.updated_at)
+        return StoredFile(doc.stored_path, doc.content_type, doc.original_filename, doc.updated_at)
 
     def get_einvoice(self, company_id: uuid.UUID, document_id: str) -> EInvoiceRecord | None:
         """The e-invoice part of the company's document (None for other documents)."""

@@ -18,12 +18,14 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from invoice.scanner.processing.db import documents as core
 from invoice.scanner.processing.db.connection import Json, transaction
-from invoice.scanner.processing.db.documents import LineItem, record_transition
+from invoice.scanner.processing.db.documents import Document, LineItem, record_transition
 from invoice.scanner.processing.db.review import record_audit
 from invoice.scanner.processing.status import ERROR_STATUSES, REVIEW_STATUSES, STAGES, Status
 
 from invoice.scanner.api.errors import DocumentNotFound, InvalidCursor
+from invoice.scanner.api.repository import Principal
 
 _REVIEW = [s.value for s in REVIEW_STATUSES]
 _STAGE_NAMES = [s.name for s in STAGES]
@@ -67,12 +69,6 @@ class UserNotFound(LookupError):
 
 class LastAdmin(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class Actor:
-    user_id: uuid.UUID
-    role: str
 
 
 @dataclass(frozen=True)
@@ -186,16 +182,12 @@ class ReviewRepository:
     # -- shared steps ----------------------------------------------------------------------
 
     @staticmethod
-    def _lock_document(cur, company_id: uuid.UUID, document_id: str) -> dict[str, Any]:
-        cur.execute(
-            """SELECT id, company_id, status, version, evaluation, duplicate_of, error, pipeline_run
-               FROM documents WHERE id = %s AND company_id = %s FOR UPDATE""",
-            (_uuid(document_id), str(company_id)),
-        )
-        row = cur.fetchone()
-        if row is None:
-            raise DocumentNotFound(document_id)
-        return row
+    def _lock_document(cur, company_id: uuid.UUID, document_id: str) -> Document:
+        """The company's document, its row locked for the rest of the transaction."""
+        try:
+            return core.load_document(cur, document_id, company_id=company_id, lock=True)
+        except core.DocumentNotFound:
+            raise DocumentNotFound(document_id) from None
 
     @staticmethod
     def _live_claim(cur, document_id: uuid.UUID) -> dict[str, Any] | None:
@@ -207,15 +199,15 @@ class ReviewRepository:
         )
         return cur.fetchone()
 
-    def _not_held_by_other(self, cur, doc: dict[str, Any], actor: Actor) -> None:
-        claim = self._live_claim(cur, doc["id"])
+    def _not_held_by_other(self, cur, doc: Document, actor: Principal) -> None:
+        claim = self._live_claim(cur, doc.id)
         if claim is not None and claim["user_id"] != actor.user_id:
             raise ClaimConflict(claim["user_id"], claim["email"], claim["expires_at"])
 
     @staticmethod
-    def _check_version(doc: dict[str, Any], expected: int | None) -> None:
-        if expected is not None and doc["version"] != expected:
-            raise VersionMismatch(doc["version"])
+    def _check_version(doc: Document, expected: int | None) -> None:
+        if expected is not None and doc.version != expected:
+            raise VersionMismatch(doc.version)
 
     def get_claim(self, company_id: uuid.UUID, document_id: str) -> dict[str, Any] | None:
         with self.tx() as cur:
@@ -307,13 +299,13 @@ class ReviewRepository:
 
     # -- claims ----------------------------------------------------------------------------
 
-    def claim(self, company_id: uuid.UUID, document_id: str, actor: Actor, ttl_s: int) -> Claim:
+    def claim(self, company_id: uuid.UUID, document_id: str, actor: Principal, ttl_s: int) -> Claim:
         """Take (or extend) the caller's claim. `ClaimConflict` when another reviewer holds it."""
         with self.tx() as cur:
             doc = self._lock_document(cur, company_id, document_id)
-            if Status(doc["status"]) not in REVIEW_STATUSES:
-                raise NotReviewable(doc["status"])
-            held = self._live_claim(cur, doc["id"])
+            if Status(doc.status) not in REVIEW_STATUSES:
+                raise NotReviewable(doc.status)
+            held = self._live_claim(cur, doc.id)
             if held is not None and held["user_id"] != actor.user_id:
                 raise ClaimConflict(held["user_id"], held["email"], held["expires_at"])
             cur.execute(
@@ -325,43 +317,43 @@ class ReviewRepository:
                                          THEN review_claims.claimed_at ELSE now() END,
                        expires_at = EXCLUDED.expires_at
                    RETURNING claimed_at, expires_at""",
-                (str(doc["id"]), str(company_id), str(actor.user_id), ttl_s),
+                (str(doc.id), str(company_id), str(actor.user_id), ttl_s),
             )
             row = cur.fetchone()
-            record_audit(cur, company_id, doc["id"], actor.user_id, "claim",
+            record_audit(cur, company_id, doc.id, actor.user_id, "claim",
                          detail={"expires_at": row["expires_at"].isoformat(), "extended": held is not None})
             cur.execute("SELECT email FROM users WHERE id = %s", (str(actor.user_id),))
             email = cur.fetchone()["email"]
-        return Claim(doc["id"], actor.user_id, email, row["claimed_at"], row["expires_at"], doc["version"])
+        return Claim(doc.id, actor.user_id, email, row["claimed_at"], row["expires_at"], doc.version)
 
-    def release(self, company_id: uuid.UUID, document_id: str, actor: Actor) -> bool:
+    def release(self, company_id: uuid.UUID, document_id: str, actor: Principal) -> bool:
         """Give the document back. Only its holder may, or an admin. False when nobody held it."""
         with self.tx() as cur:
             doc = self._lock_document(cur, company_id, document_id)
-            held = self._live_claim(cur, doc["id"])
+            held = self._live_claim(cur, doc.id)
             if held is None:
-                cur.execute("DELETE FROM review_claims WHERE document_id = %s", (str(doc["id"]),))
+                cur.execute("DELETE FROM review_claims WHERE document_id = %s", (str(doc.id),))
                 return False
             if held["user_id"] != actor.user_id and actor.role != "admin":
                 raise ClaimConflict(held["user_id"], held["email"], held["expires_at"])
-            cur.execute("DELETE FROM review_claims WHERE document_id = %s", (str(doc["id"]),))
-            record_audit(cur, company_id, doc["id"], actor.user_id, "release",
+            cur.execute("DELETE FROM review_claims WHERE document_id = %s", (str(doc.id),))
+            record_audit(cur, company_id, doc.id, actor.user_id, "release",
                          detail={"held_by": str(held["user_id"])})
         return True
 
     # -- corrections -----------------------------------------------------------------------
 
-    def correct(self, company_id: uuid.UUID, document_id: str, actor: Actor, expected_version: int,
+    def correct(self, company_id: uuid.UUID, document_id: str, actor: Principal, expected_version: int,
                 fields: dict[str, tuple[Any, str | None]], line_items: list[LineItem] | None) -> int:
         """Write a person's values, each locked against re-processing, audited one by one.
         Returns the document's new version."""
         with self.tx() as cur:
             doc = self._lock_document(cur, company_id, document_id)
             self._check_version(doc, expected_version)
-            if Status(doc["status"]) not in REVIEW_STATUSES:
-                raise NotReviewable(doc["status"])
+            if Status(doc.status) not in REVIEW_STATUSES:
+                raise NotReviewable(doc.status)
             self._not_held_by_other(cur, doc, actor)
-            doc_id = str(doc["id"])
+            doc_id = str(doc.id)
             for name, (value, raw) in fields.items():
                 cur.execute("SELECT value, locked FROM extracted_fields WHERE document_id = %s AND name = %s",
                             (doc_id, name))
@@ -412,7 +404,7 @@ class ReviewRepository:
 
     # -- decisions -------------------------------------------------------------------------
 
-    def decide(self, company_id: uuid.UUID, document_id: str, actor: Actor, decision: str,
+    def decide(self, company_id: uuid.UUID, document_id: str, actor: Principal, decision: str,
                reason: str | None, expected_version: int | None, acknowledge: frozenset[str] = frozenset(),
                learn=None) -> int:
         """Approve or reject as a person. `learn(cur, company_id, document_id)` (vendor memory)
@@ -420,35 +412,35 @@ class ReviewRepository:
         with self.tx() as cur:
             doc = self._lock_document(cur, company_id, document_id)
             self._check_version(doc, expected_version)
-            status = Status(doc["status"])
+            status = Status(doc.status)
             allowed = {Status.MANUAL_REVIEW} if decision == "approve" else REVIEW_STATUSES
             if status not in allowed:
-                raise NotReviewable(doc["status"])
+                raise NotReviewable(doc.status)
             self._not_held_by_other(cur, doc, actor)
             signals = []
             if decision == "approve":
-                if doc["duplicate_of"] is not None:
+                if doc.duplicate_of is not None:
                     signals.append("possible_duplicate")
-                vendor_check = ((doc["evaluation"] or {}).get("checks") or {}).get("vendor_memory") or {}
+                vendor_check = ((doc.evaluation or {}).get("checks") or {}).get("vendor_memory") or {}
                 if vendor_check.get("iban_changed"):
                     signals.append("iban_changed")
                 missing = [s for s in signals if s not in acknowledge]
                 if missing:
                     raise ApprovalBlocked(missing)
-            vendor_id = learn(cur, str(company_id), str(doc["id"])) if (learn and decision == "approve") else None
+            vendor_id = learn(cur, str(company_id), str(doc.id)) if (learn and decision == "approve") else None
             new_status = Status.APPROVED if decision == "approve" else Status.REJECTED
             cur.execute(
                 """UPDATE documents SET status = %s, decided_by = %s, decided_at = now(), decision_reason = %s,
                           completed_at = now(), updated_at = now(), vendor_id = coalesce(%s, vendor_id)
                    WHERE id = %s RETURNING version""",
                 (new_status.value, str(actor.user_id), reason, str(vendor_id) if vendor_id else None,
-                 str(doc["id"])),
+                 str(doc.id)),
             )
             version = cur.fetchone()["version"]
-            record_transition(cur, doc["id"], status.value, new_status.value, REVIEW_STAGE, doc["pipeline_run"],
+            record_transition(cur, doc.id, status.value, new_status.value, REVIEW_STAGE, doc.pipeline_run,
                               {"action": decision, "user_id": str(actor.user_id), "reason": reason})
-            cur.execute("DELETE FROM review_claims WHERE document_id = %s", (str(doc["id"]),))
-            record_audit(cur, company_id, doc["id"], actor.user_id, decision, before=status.value,
+            cur.execute("DELETE FROM review_claims WHERE document_id = %s", (str(doc.id),))
+            record_audit(cur, company_id, doc.id, actor.user_id, decision, before=status.value,
                          after=new_status.value,
                          detail={"reason": reason, "acknowledged": sorted(set(signals) & acknowledge),
                                  "vendor_id": str(vendor_id) if vendor_id else None})

@@ -42,11 +42,11 @@ def review_repo(state) -> ReviewRepository:
     return ReviewRepository(state.repo.database_url, state.repo.pool_size)
 
 
-def with_review_keys(state, company_id: uuid.UUID, doc: DocumentRecord, body: dict[str, Any]) -> dict[str, Any]:
-    """The document body plus its live claim, the decision and the vendor memory it matched."""
+def review_keys(state, company_id: uuid.UUID, doc: DocumentRecord) -> dict[str, Any]:
+    """A document's review keys: its live claim, the decision and the vendor memory it matched."""
     repo = review_repo(state)
     claim = repo.get_claim(company_id, str(doc.id))
-    body["claim"] = dict(claim) if claim else None
+    body: dict[str, Any] = {"claim": dict(claim) if claim else None}
     decision = None
     if doc.decided_at is not None:
         decider = repo.user_brief(company_id, doc.decided_by) if doc.decided_by else None

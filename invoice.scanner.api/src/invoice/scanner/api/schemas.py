@@ -1,14 +1,14 @@
 """Request and response schemas: what the OpenAPI document shows and what the views return."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import timezone
+from typing import Any
 
 import marshmallow as ma
 from flask_smorest.fields import Upload
 
-from typing import Any
-
-from invoice.scanner.processing.fields import FIELD_BY_NAME
+from invoice.scanner.processing.fields import CONTRACT_FLAT_FIELDS, FIELD_BY_NAME
 from invoice.scanner.processing.status import STATUS_INFO, Status, progress
 
 
@@ -67,10 +67,19 @@ class UploadedDocumentSchema(ma.Schema):
 
 
 class UploadResponseSchema(ma.Schema):
+    """An `UploadResult` (services.upload_document)."""
+
+    MESSAGE = "Document uploaded and queued for processing"
+
     message = ma.fields.String()
     document = ma.fields.Nested(UploadedDocumentSchema)
     task_id = ma.fields.String(allow_none=True, metadata={
         "description": "Celery task id; null when the broker was unreachable (the document is queued later)"})
+
+    def get_attribute(self, obj, attr, default):
+        if attr == "message":
+            return self.MESSAGE
+        return super().get_attribute(obj, attr, default)
 
 
 class ProgressSchema(ma.Schema):
@@ -194,7 +203,39 @@ class HistoryListSchema(ma.Schema):
     history = ma.fields.List(ma.fields.Nested(HistorySchema))
 
 
+def provenance(field, einvoice) -> str | None:
+    """Where a value comes from: `person` (a correction), `xml` (the e-invoice's XML), `page`
+    (read from the page), `derived` (computed from other values), or None (no value)."""
+    if field.locked:
+        return "person"
+    if einvoice is not None and einvoice.provenance and field.name in einvoice.provenance:
+        return einvoice.provenance[field.name]
+    if field.raw_value is not None:
+        return "page"
+    return "derived" if field.value is not None else None
+
+
+def einvoice_block(record) -> dict[str, Any] | None:
+    """The `einvoice` block of a document (an `EInvoiceRecord`): syntax, profile, claims, parties
+    with identifiers, VAT breakdown, payment, validation findings and the picture-vs-XML cross-check."""
+    if record is None:
+        return None
+    validation = record.validation or {}
+    return {
+        "source": record.source, "syntax": record.syntax, "profile": record.profile,
+        "customization_id": record.customization_id, "claims": record.claims or [],
+        "xml_sha256": record.xml_sha256, "xml_bytes": record.xml_bytes, "read_error": record.read_error,
+        **{k: v for k, v in (record.summary or {}).items()
+           if k not in ("syntax", "profile", "customization_id", "claims", "source")},
+        "validation": validation or None,
+        "cross_check": record.cross_check,
+    }
+
+
 class DocumentSchema(ma.Schema):
+    """A `DocumentView` (views/documents.py): the document core's `Document` with its fields,
+    line items, pages and history, its e-invoice and its review keys."""
+
     # The flat keys the React client reads (docs/API_CONTRACT.md), with these names and types.
     id = ma.fields.UUID()
     status = ma.fields.String()
@@ -244,6 +285,26 @@ class DocumentSchema(ma.Schema):
         "description": "decision (approved | rejected), by ({user_id, email}, null when automatic), at, reason"})
     vendor = ma.fields.Dict(allow_none=True, metadata={
         "description": "The vendor memory this document matched: id, name, confirmations, evidence, iban_changed"})
+
+    _RENAMED = {"last_update": "updated_at", "page_count": "pages"}  # key -> Document attribute
+
+    def get_attribute(self, view, attr, default):
+        doc, detail = view.detail.document, view.detail
+        if attr in CONTRACT_FLAT_FIELDS:
+            field = next((f for f in detail.fields if f.name == attr), None)
+            return flat_value(attr, field.value) if field is not None else None
+        if attr == "status_name":
+            return _FROM_STATUS[attr](Status(doc.status))
+        if attr == "fields":
+            return {f.name: {**dataclasses.asdict(f), "provenance": provenance(f, view.einvoice)}
+                    for f in detail.fields}
+        if attr in ("line_items", "pages", "history"):
+            return getattr(detail, attr)
+        if attr == "einvoice":
+            return einvoice_block(view.einvoice)
+        if attr in view.review:  # claim, decision, vendor
+            return view.review[attr]
+        return getattr(doc, self._RENAMED.get(attr, attr), default)
 
 
 class DocumentListQuerySchema(ma.Schema):

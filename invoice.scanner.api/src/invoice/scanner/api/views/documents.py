@@ -5,6 +5,7 @@ import base64
 import binascii
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
@@ -12,10 +13,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from invoice.scanner.processing.fields import CONTRACT_FLAT_FIELDS
-from invoice.scanner.processing.status import STATUS_INFO, Status
-
-from invoice.scanner.api.auth import current_principal, require_permission
+from invoice.scanner.api.auth import require_permission
 from invoice.scanner.api.errors import (
     BrokerUnavailable,
     DocumentNotFound,
@@ -36,10 +34,9 @@ from invoice.scanner.api.schemas import (
     UploadResponseSchema,
     flat_value,
 )
-from invoice.scanner.api.review_service import etag, with_review_keys
+from invoice.scanner.api.review_service import etag, review_keys
 from invoice.scanner.api.services import retry_document, upload_document
 from invoice.scanner.api.uploads import sanitize_filename
-from invoice.scanner.api.views.einvoice import einvoice_body
 
 logger = logging.getLogger(__name__)
 
@@ -58,57 +55,24 @@ def _state():
 _flat_value = flat_value  # views.review reads it from here
 
 
-def provenance(field, einvoice: EInvoiceRecord | None) -> str | None:
-    """Where a value comes from: `person` (a correction), `xml` (the e-invoice's XML), `page`
-    (read from the page), `derived` (computed from other values), or None (no value)."""
-    if field.locked:
-        return "person"
-    if einvoice is not None and einvoice.provenance and field.name in einvoice.provenance:
-        return einvoice.provenance[field.name]
-    if field.raw_value is not None:
-        return "page"
-    return "derived" if field.value is not None else None
+@dataclass(frozen=True)
+class DocumentView:
+    """What a document's endpoints answer (`DocumentSchema` dumps it): the document read in one
+    snapshot, its e-invoice (None for other documents) and its review keys (claim, decision, vendor)."""
+
+    detail: DocumentDetail
+    einvoice: EInvoiceRecord | None
+    review: dict[str, Any]
 
 
-def document_body(detail: DocumentDetail, einvoice: EInvoiceRecord | None = None) -> dict[str, Any]:
-    doc = detail.document
-    fields = {
-        f.name: {"value": f.value, "confidence": f.confidence, "page": f.page, "bbox": f.bbox,
-                 "raw_value": f.raw_value, "valid": f.valid, "error": f.error, "locked": f.locked,
-                 "corrected_by": f.corrected_by, "corrected_at": f.corrected_at,
-                 "provenance": provenance(f, einvoice)}
-        for f in detail.fields
-    }
-    flat = {name: _flat_value(name, fields[name]["value"]) if name in fields else None
-            for name in CONTRACT_FLAT_FIELDS}
-    return {
-        "id": doc.id,
-        "status": doc.status,
-        **flat,
-        "predicted_accuracy": doc.predicted_accuracy,
-        "quality_score": doc.quality_score,
-        "created_at": doc.created_at,
-        "status_name": STATUS_INFO[Status(doc.status)].name,
-        "error": doc.error,
-        "last_update": doc.updated_at,
-        "completed_at": doc.completed_at,
-        "original_filename": doc.original_filename,
-        "content_type": doc.content_type,
-        "size_bytes": doc.size_bytes,
-        "page_count": doc.pages,
-        "fields": fields,
-        "line_items": detail.line_items,
-        "pages": detail.pages,
-        "evaluation": doc.evaluation,
-        "llm_usage": doc.llm_usage,
-        "history": detail.history,
-        "version": doc.version,
-        "duplicate_of": doc.duplicate_of,
-        "line_items_locked": doc.line_items_locked,
-        "einvoice": einvoice_body(einvoice),
-    }
-
-
+def document_response(company_id, document_id: str):
+    """The document as GET /documents/<id> shows it, with its ETag; `DocumentNotFound` when it
+    is not the company's."""
+    state = _state()
+    detail = state.repo.get_document_detail(company_id, document_id)
+    view = DocumentView(detail, state.repo.get_einvoice(company_id, document_id),
+                        review_keys(state, company_id, detail.document))
+    return view, 200, {"ETag": etag(detail.document.version)}
 
 
 def list_filter(query: dict[str, Any]) -> ListFilter:
@@ -172,12 +136,7 @@ class Upload(MethodView):
         except DuplicateDocument as exc:
             abort(409, message="This file was already uploaded; it is not processed again",
                   document_id=exc.document_id)
-        doc = result.document
-        return {
-            "message": "Document uploaded and queued for processing",
-            "document": {"id": doc.id, "status": doc.status, "created_at": doc.created_at},
-            "task_id": result.task_id,
-        }
+        return result
 
 
 @blp.route("")
@@ -216,16 +175,11 @@ class Document(MethodView):
     @blp.alt_response(404, description="No such document in your company")
     def get(self, document_id):
         """The extracted invoice data: contract's flat keys, every field, line items, pages, history."""
-        document_id = str(document_id)
         company_id = require_permission("documents:read").company_id
         try:
-            detail = _state().repo.get_document_detail(company_id, document_id)
+            return document_response(company_id, str(document_id))
         except DocumentNotFound:
             abort(404, message=NOT_FOUND)
-        einvoice = _state().repo.get_einvoice(company_id, document_id)
-        body = with_review_keys(_state(), company_id, detail.document, document_body(detail, einvoice))
-        body.update(_state().repo.get_source(company_id, document_id))  # upload | batch | mail | folder
-        return body, 200, {"ETag": etag(detail.document.version)}
 
 
 @blp.route("/<document_id>/status")

@@ -2,36 +2,16 @@
 factur-x.xml / xrechnung.xml inside a hybrid PDF), company-scoped like every document read."""
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from invoice.scanner.api.auth import require_permission
 from invoice.scanner.api.errors import DocumentNotFound
-from invoice.scanner.api.repository import EInvoiceRecord
 from invoice.scanner.api.uploads import sanitize_filename
 
 blp = Blueprint("document_einvoice", __name__, url_prefix="/documents",
                 description="Invoices: the e-invoice XML as received")
-
-
-def einvoice_body(record: EInvoiceRecord | None) -> dict[str, Any] | None:
-    """The `einvoice` block of a document: syntax, profile, claims, parties with identifiers, VAT
-    breakdown, payment, validation findings and the picture-vs-XML cross-check."""
-    if record is None:
-        return None
-    validation = record.validation or {}
-    return {
-        "source": record.source, "syntax": record.syntax, "profile": record.profile,
-        "customization_id": record.customization_id, "claims": record.claims or [],
-        "xml_sha256": record.xml_sha256, "xml_bytes": record.xml_bytes, "read_error": record.read_error,
-        **{k: v for k, v in (record.summary or {}).items()
-           if k not in ("syntax", "profile", "customization_id", "claims", "source")},
-        "validation": validation or None,
-        "cross_check": record.cross_check,
-    }
 
 
 @blp.route("/<document_id>/xml")

@@ -14,14 +14,14 @@ from invoice.scanner.processing.status import STATUS_INFO, Status
 
 from invoice.scanner.api.auth import require_permission
 from invoice.scanner.api.errors import DocumentNotFound, InvalidCursor
-from invoice.scanner.api.review_repository import (Actor, ApprovalBlocked, ClaimConflict, NotReviewable, QueueFilter,
+from invoice.scanner.api.review_repository import (ApprovalBlocked, ClaimConflict, NotReviewable, QueueFilter,
                                                    VersionMismatch, decode_queue_cursor, encode_queue_cursor)
 from invoice.scanner.api.review_schemas import (ApprovalBlockedSchema, ApproveSchema, AuditListSchema, ClaimConflictSchema,
                                                 ClaimSchema, CorrectionSchema, RejectSchema, ReleaseSchema,
                                                 ReviewQueueSchema, ReviewQuerySchema, VendorListSchema, VendorSchema)
-from invoice.scanner.api.review_service import etag, learn_from_document, parse_if_match, review_repo, with_review_keys
+from invoice.scanner.api.review_service import etag, learn_from_document, parse_if_match, review_repo
 from invoice.scanner.api.schemas import DocumentSchema
-from invoice.scanner.api.views.documents import NOT_FOUND, _flat_value, document_body
+from invoice.scanner.api.views.documents import NOT_FOUND, _flat_value, document_response
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +31,6 @@ blp = Blueprint("review", __name__, description="Review: the queue of documents 
 
 def _state():
     return current_app.extensions["invoice_scanner"]
-
-
-def _actor(principal) -> Actor:
-    return Actor(principal.user_id, principal.role)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -54,6 +50,31 @@ IF_MATCH_PATTERN = r'^\s*(\*|(W/)?"?[0-9]{1,10}"?)\s*$'
 IF_MATCH_SCHEMA = {"type": "string", "pattern": IF_MATCH_PATTERN}
 
 
+def if_match_doc(required: bool):
+    """What a view that takes the document's ETag in If-Match documents: the header and its
+    412, 400 (and 428 when `required`) answers. The view reads it with `_if_match(required)`,
+    after its permission check."""
+    if required:
+        stale, header = ("If-Match names an older version: reload and try again",
+                         "The ETag of GET /documents/<id>, or `*` (any current version)")
+    else:
+        stale, header = ("If-Match names an older version",
+                         "Optional: the ETag of GET /documents/<id> (412 when it changed since)")
+    steps = [blp.alt_response(412, description=stale)]
+    if required:
+        steps.append(blp.alt_response(428, description="If-Match is missing"))
+    steps += [blp.alt_response(400, description="If-Match is neither an ETag of ours nor `*`"),
+              blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": required,
+                                   "schema": IF_MATCH_SCHEMA, "description": header}])]
+
+    def decorate(view):
+        for step in reversed(steps):  # applied bottom-up, as when written above the view
+            view = step(view)
+        return view
+
+    return decorate
+
+
 def _if_match(required: bool) -> int | None:
     header = request.headers.get("If-Match")
     if header is not None and header.strip() == "*":
@@ -70,13 +91,6 @@ def _if_match(required: bool) -> int | None:
 def _stale(exc: VersionMismatch) -> None:
     abort(412, message=f"The document changed since you read it (now version {exc.current}); reload and try again",
           version=exc.current, headers={"ETag": etag(exc.current)})
-
-
-def _document(company_id, document_id: str):
-    state = _state()
-    detail = state.repo.get_document_detail(company_id, document_id)
-    body = with_review_keys(state, company_id, detail.document, document_body(detail))
-    return body, 200, {"ETag": etag(detail.document.version)}
 
 
 @blp.route("/review")
@@ -129,7 +143,7 @@ class DocumentClaim(MethodView):
         """Claim the document for review (atomic; expires after REVIEW_CLAIM_TTL_S; claiming again extends it)."""
         principal = require_permission("review")
         try:
-            claim = review_repo(_state()).claim(principal.company_id, document_id, _actor(principal),
+            claim = review_repo(_state()).claim(principal.company_id, document_id, principal,
                                                 _state().config.review_claim_ttl_s)
         except DocumentNotFound:
             abort(404, message=NOT_FOUND)
@@ -147,7 +161,7 @@ class DocumentClaim(MethodView):
         """Release the claim (yours; an admin may release anyone's)."""
         principal = require_permission("review")
         try:
-            released = review_repo(_state()).release(principal.company_id, document_id, _actor(principal))
+            released = review_repo(_state()).release(principal.company_id, document_id, principal)
         except DocumentNotFound:
             abort(404, message=NOT_FOUND)
         except ClaimConflict as exc:
@@ -161,11 +175,7 @@ class DocumentFields(MethodView):
     @blp.response(200, DocumentSchema)
     @blp.alt_response(404, description="No such document in your company")
     @blp.alt_response(409, description="Another reviewer holds it, or it is not in review")
-    @blp.alt_response(412, description="If-Match names an older version: reload and try again")
-    @blp.alt_response(428, description="If-Match is missing")
-    @blp.alt_response(400, description="If-Match is neither an ETag of ours nor `*`")
-    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": IF_MATCH_SCHEMA,
-                          "description": "The ETag of GET /documents/<id>, or `*` (any current version)"}])
+    @if_match_doc(required=True)
     def patch(self, data, document_id):
         """Correct fields and/or line items; each correction is locked so re-processing keeps it."""
         principal = require_permission("review")
@@ -185,7 +195,7 @@ class DocumentFields(MethodView):
         if errors:
             abort(422, message="Invalid correction", errors={"json": errors})
         try:
-            review_repo(_state()).correct(principal.company_id, document_id, _actor(principal), version, fields, items)
+            review_repo(_state()).correct(principal.company_id, document_id, principal, version, fields, items)
         except DocumentNotFound:
             abort(404, message=NOT_FOUND)
         except VersionMismatch as exc:
@@ -194,7 +204,7 @@ class DocumentFields(MethodView):
             _conflict(exc)
         except NotReviewable as exc:
             _not_reviewable(exc, "corrected")
-        return _document(principal.company_id, document_id)
+        return document_response(principal.company_id, document_id)
 
 
 @blp.route("/documents/<document_id>/approve")
@@ -204,16 +214,13 @@ class DocumentApprove(MethodView):
     @blp.alt_response(404, description="No such document in your company")
     @blp.alt_response(409, schema=ApprovalBlockedSchema,
                       description="Not in manual_review, held by another reviewer, or a blocking signal not acknowledged")
-    @blp.alt_response(412, description="If-Match names an older version")
-    @blp.alt_response(400, description="If-Match is neither an ETag of ours nor `*`")
-    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False, "schema": IF_MATCH_SCHEMA,
-                          "description": "Optional: the ETag of GET /documents/<id> (412 when it changed since)"}])
+    @if_match_doc(required=False)
     def post(self, data, document_id):
         """Approve the document as a person; vendor memory learns from it."""
         principal = require_permission("decide")
         version = _if_match(required=False)
         try:
-            review_repo(_state()).decide(principal.company_id, document_id, _actor(principal), "approve",
+            review_repo(_state()).decide(principal.company_id, document_id, principal, "approve",
                                          data.get("comment"), version, frozenset(data["acknowledge"]),
                                          learn=learn_from_document)
         except DocumentNotFound:
@@ -228,7 +235,7 @@ class DocumentApprove(MethodView):
             abort(409, message="Approval blocked until acknowledged: " + ", ".join(exc.blocking) +
                   " (send them in `acknowledge` after checking)", blocking=exc.blocking)
         logger.info("document %s approved by %s", document_id, principal.user_id, extra={"document_id": document_id})
-        return _document(principal.company_id, document_id)
+        return document_response(principal.company_id, document_id)
 
 
 @blp.route("/documents/<document_id>/reject")
@@ -237,16 +244,13 @@ class DocumentReject(MethodView):
     @blp.response(200, DocumentSchema)
     @blp.alt_response(404, description="No such document in your company")
     @blp.alt_response(409, description="Not in review, or held by another reviewer")
-    @blp.alt_response(412, description="If-Match names an older version")
-    @blp.alt_response(400, description="If-Match is neither an ETag of ours nor `*`")
-    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False, "schema": IF_MATCH_SCHEMA,
-                          "description": "Optional: the ETag of GET /documents/<id> (412 when it changed since)"}])
+    @if_match_doc(required=False)
     def post(self, data, document_id):
         """Reject the document with a reason (status `rejected`, terminal)."""
         principal = require_permission("decide")
         version = _if_match(required=False)
         try:
-            review_repo(_state()).decide(principal.company_id, document_id, _actor(principal), "reject",
+            review_repo(_state()).decide(principal.company_id, document_id, principal, "reject",
                                          data["reason"], version)
         except DocumentNotFound:
             abort(404, message=NOT_FOUND)
@@ -257,7 +261,7 @@ class DocumentReject(MethodView):
         except NotReviewable as exc:
             _not_reviewable(exc, "rejected")
         logger.info("document %s rejected by %s", document_id, principal.user_id, extra={"document_id": document_id})
-        return _document(principal.company_id, document_id)
+        return document_response(principal.company_id, document_id)
 
 
 @blp.route("/documents/<document_id>/audit")

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb as Json  # noqa: F401  (re-exported: JSON p
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 __all__ = ["Json", "DatabaseError", "DatabaseUnavailable", "UniqueViolation", "transaction", "pipelined",
-           "single_statement", "close_pools"]
+           "single_statement", "close_pools", "fail_fast_while_refused"]
 
 # The driver's exceptions callers name, so that they never import the driver themselves.
 DatabaseError = psycopg.Error
@@ -32,11 +32,13 @@ DatabaseUnavailable = (psycopg.OperationalError, psycopg.InterfaceError)
 # Seconds a transaction waits for a pooled connection before DatabaseUnavailable, and libpq's
 # connect_timeout: the bound on a request while PostgreSQL does not answer at all (a host gone).
 CONNECT_TIMEOUT_S = 5
-# While the pool's latest attempt to connect failed (PostgreSQL refuses: down, restarting, wrong
-# database) and none succeeded since, a transaction that got no connection within this many
-# seconds fails at once instead of waiting CONNECT_TIMEOUT_S: the API answers 503 in a fraction
-# of a second, and a worker's task goes to its short retry without holding the worker.
+# In a process that called `fail_fast_while_refused()` (the API), while the pool's latest attempt
+# to connect failed (PostgreSQL refuses: down, restarting, wrong database) and none succeeded
+# since, a transaction that got no connection within this many seconds fails at once instead of
+# waiting CONNECT_TIMEOUT_S: a request is answered 503 in a fraction of a second. Workers keep
+# waiting: each of their attempts counts against the stage's retries.
 FAIL_FAST_S = 0.25
+_fail_fast = False
 # A slot whose reconnection keeps failing this long is given up and regrown on demand, so after a
 # long outage the pool reconnects within seconds of the database's return, not after a backoff
 # that has grown to minutes.
@@ -84,9 +86,17 @@ def _pool(database_url: str, size: int) -> ConnectionPool:
     return pool
 
 
+def fail_fast_while_refused(enabled: bool = True) -> None:
+    """This process's transactions give up within FAIL_FAST_S while PostgreSQL refuses connections."""
+    global _fail_fast
+    _fail_fast = enabled
+
+
 def _getconn(pool: ConnectionPool) -> psycopg.Connection:
-    """A connection from the pool within CONNECT_TIMEOUT_S, or PoolTimeout sooner when the pool
-    cannot connect (its latest attempt failed): asked for in FAIL_FAST_S slices."""
+    """A connection from the pool within CONNECT_TIMEOUT_S; with `fail_fast_while_refused`,
+    PoolTimeout sooner when the pool cannot connect (asked for in FAIL_FAST_S slices)."""
+    if not _fail_fast:
+        return pool.getconn()
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
     while True:
         left = deadline - time.monotonic()
