@@ -140,6 +140,8 @@ class SmtpToImap:
     def send(self, raw: bytes, sender: str, to: str) -> None:
         import smtplib
 
+        # SMTP lines end in CRLF (smtplib converts only str messages, not bytes).
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as smtp:
             smtp.sendmail(sender, [to], raw)
 

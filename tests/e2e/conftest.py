@@ -8,6 +8,10 @@ ordered so that all tests of one stack run together (`stack` fixture = "default"
 each named stack, then tests that start nothing), and a test that starts nothing runs with the
 last stack stopped. A test whose stack pytest cannot see (started in a helper) can say
 `@pytest.mark.e2e_stack("name")`.
+
+Every stack has a watched folder (`INGEST_DIR`, `running.ingest_dir`) polled every second and
+mailboxes polled every `MAIL_POLL_INTERVAL_S` (5 s; IDLE where the server offers it); the
+default stack runs beat, which sends those polls, so the ingestion tests share it.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import json
 import os
 import re
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -26,6 +31,10 @@ from invoice.scanner.processing.devstack import EmbeddedRedis, Stack, free_port,
 from invoice.scanner.processing.status import TERMINAL_STATUSES
 
 TERMINAL = {s.value for s in TERMINAL_STATUSES}
+
+# The watched folder and the mailboxes, polled often enough for a test to wait on them.
+INGEST_ENV = {"INGEST_POLL_INTERVAL_S": "1", "INGEST_SETTLE_S": "0.5", "MAIL_POLL_INTERVAL_S": "5",
+              "MAIL_RETRY_BACKOFF_S": "2"}
 
 # Short backoffs so error paths end in seconds; the policy itself is what is tested.
 FAST_RETRIES = {
@@ -71,6 +80,7 @@ class RunningStack:
     def __init__(self, stack: Stack, env: dict, database_url: str):
         self.stack, self.env, self.database_url = stack, env, database_url
         self.base = f"http://127.0.0.1:{stack.api_port}"
+        self.ingest_dir = Path(env["INGEST_DIR"])
 
     def admin(self, *args: str) -> str:
         import subprocess
@@ -110,6 +120,7 @@ def start_stack(services, fresh_database, drop_database, tmp_path_factory, reque
     def start(name: str, extra_env: dict[str, str] | None = None, beat: bool = False) -> RunningStack:
         if name in current:
             return current[name]
+        beat = beat or name == "default"  # the folder's and the mailboxes' polls (test_ingest_sources.py)
         stop_current()
         database_url = fresh_database(f"invoice_scanner_e2e_{name.replace('-', '_')}_{os.getpid()}")
         redis_url = urlparse(own_redis)._replace(path=f"/{next(counter)}").geturl()
@@ -117,7 +128,9 @@ def start_stack(services, fresh_database, drop_database, tmp_path_factory, reque
         svc = type(services)(database_url, redis_url)
         # A Fernet key per session, so the mailbox endpoints work as they do in a deployment.
         mail_key = {"MAIL_SECRET_KEY": Fernet.generate_key().decode()}
-        env = stack_env(svc, root / "documents", {**FAST_RETRIES, **mail_key, **(extra_env or {})})
+        (root / "ingest").mkdir()
+        env = stack_env(svc, root / "documents", {**FAST_RETRIES, **mail_key, **INGEST_ENV,
+                                                   "INGEST_DIR": str(root / "ingest"), **(extra_env or {})})
         stack = Stack(env, root / "logs", api_port=free_port(), with_flower=False, with_beat=beat,
                       worker_concurrency=1)
         stack.start()
@@ -170,6 +183,9 @@ def pytest_collection_modifyitems(session, config, items):
             continue
         name = _stack_of(item)
         item.e2e_stack_name = name
+        # Under pytest-xdist (`--dist loadgroup`) every end-to-end test runs on one worker, in
+        # this order, one stack at a time, while the other workers run the rest.
+        item.add_marker(pytest.mark.xdist_group("e2e"))
         rank = groups.setdefault(name, len(groups)) if name is not None else 10_000
         keyed.append(((rank, index), item))
     items[:] = [item for _, item in sorted(keyed, key=lambda k: k[0])]
