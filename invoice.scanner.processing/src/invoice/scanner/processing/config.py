@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(7200, validation_alias="CELERY_VISIBILITY_TIMEOUT_S")
     worker_max_tasks_per_child: int = 200
     worker_max_memory_per_child_kb: int = 0  # 0 = unlimited; set for OCR workers
+    # Celery task events (task-sent/received/started/succeeded for Flower's task list): four
+    # broker messages per task, about 14 % of the pipeline's CPU per born-digital document
+    # (benchmarks/throughput). Off: Flower still shows workers, queues and their lengths.
+    task_events: bool = False
     # Stage retry policies
     # <STAGE>_MAX_RETRIES, _RETRY_BACKOFF_S, _TIME_LIMIT_S, _DEADLINE_S over celery_app.STAGE_POLICIES
     retry: Mapping[str, Any] = Field(default_factory=lambda: dict(_stage_policies()[0]))  # stage -> RetryPolicy

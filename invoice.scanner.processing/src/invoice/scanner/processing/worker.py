@@ -12,6 +12,7 @@ import sys
 
 from invoice.scanner.processing.celery_app import (INGEST_QUEUE, INGEST_TASK_MODULE, MAIL_QUEUE, QUEUES,
                                                    WORKER_PROFILES, app)
+from invoice.scanner.processing.config import get_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     celery_args = [
         "worker", "-Q", args.queue, "-n", f"{args.queue}@{socket.gethostname()}",
         "--concurrency", str(concurrency), "--loglevel", args.loglevel, "--prefetch-multiplier", "1",
-        "-E",
+        # Gossip (every worker processing every other worker's events) and mingle (a start-up
+        # exchange of revoked task ids, which nothing here uses) cost broker traffic and CPU on
+        # every worker, idle or not; heartbeats stay, so Flower sees who is up.
+        "--without-gossip", "--without-mingle",
+        *(["-E"] if get_settings().task_events else []),
     ]
     if args.beat:
         celery_args.append("--beat")
