@@ -196,3 +196,42 @@ def test_submit_takes_folders_and_zips_as_batches(run, live_api, tenant, api_dat
                     (tenant.company_id,))
         rows = [(r["original_filename"], r["source"]) for r in cur.fetchall()]
     assert rows == [("a.pdf", "batch"), ("b.pdf", "batch"), ("x.pdf", "batch"), ("y.pdf", "batch")]
+
+
+def test_mailboxes_are_managed_from_the_cli_without_a_secret_on_the_command_line(make_app, api_config, tenant, run,
+                                                                              repo):
+    from cryptography.fernet import Fernet
+
+    app = make_app(api_config.with_overrides(mail_secret_key=Fernet.generate_key().decode()))
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {"INVOICE_SCANNER_URL": f"http://127.0.0.1:{port}", "INVOICE_SCANNER_TOKEN": tenant.token,
+           "AP_IMAP_PASSWORD": "cli-imap-secret"}
+    try:
+        assert run("mailboxes", "add", "--name", "AP", "--host", "imap.acme.test", "--username", "ap@acme.test",
+                   "--password", "x", env=env).exit_code != 0  # no secret as a command-line value
+        added = run("mailboxes", "add", "--name", "AP", "--host", "imap.acme.test", "--username", "ap@acme.test",
+                    "--password-env", "AP_IMAP_PASSWORD", "--allow", "@supplier.test", "--move-to", "Done", env=env)
+        assert added.exit_code == 0, added.output
+        mailbox_id = added.output.split()[1]
+        assert "from @supplier.test; then move to Done" in added.output
+        listed = run("mailboxes", "list", env=env)
+        assert "ap@acme.test@imap.acme.test:993 (password)" in listed.output and "never" in listed.output
+        assert "cli-imap-secret" not in listed.output
+        body = json.loads(run("mailboxes", "list", "--json", env=env).output)
+        assert [b["id"] for b in body["mailboxes"]] == [mailbox_id]
+        edited = run("mailboxes", "edit", mailbox_id, "--allow", "@supplier.test", "--allow", "ap@other.test",
+                     "--mark-read", "--pause", env=env)
+        assert edited.exit_code == 0, edited.output
+        assert "from @supplier.test, ap@other.test; then mark read; paused" in edited.output
+        assert run("mailboxes", "edit", mailbox_id, "--token-env", "AP_IMAP_PASSWORD", env=env).exit_code == 0
+        assert "(xoauth2)" in run("mailboxes", "list", env=env).output  # now signs in with the OAuth2 token
+        assert run("mailboxes", "edit", mailbox_id, "--token-env", "UNSET_VARIABLE", env=env).exit_code != 0
+        assert "0 message(s)" in run("mailboxes", "messages", mailbox_id, env=env).output
+        assert run("mailboxes", "remove", mailbox_id, env=env).exit_code == 0
+        assert json.loads(run("mailboxes", "list", "--json", env=env).output) == {"mailboxes": []}
+    finally:
+        server.shutdown()
+        with repo.tx() as cur:
+            cur.execute("UPDATE mailboxes SET enabled = false WHERE company_id = %s", (str(tenant.company_id),))

@@ -5,6 +5,8 @@
     invoice-scanner watch <document id>
     invoice-scanner review list
     invoice-scanner export --format csv --from 2026-11-01 --to 2026-11-30
+    IMAP_PW=... invoice-scanner mailboxes add --name AP --host imap.example.com --username ap@acme.test \
+        --password-env IMAP_PW --allow @supplier.test      # then: mailboxes list | edit | messages | remove
 
 Where it connects: `--url` / `--token`, else the environment (`INVOICE_SCANNER_URL`,
 `INVOICE_SCANNER_TOKEN`), else the file `login` wrote (`INVOICE_SCANNER_CONFIG`, by default
@@ -48,10 +50,12 @@ TERMINAL = {s.value for s in TERMINAL_STATUSES} | {"rejected"}
 FAILED = {s.value for s in ERROR_STATUSES} | {"rejected"}
 POLL_S = 0.5
 
-app = typer.Typer(name=APP_NAME, help="Invoice Scanner from a terminal: submit, follow, review, export.",
+app = typer.Typer(name=APP_NAME, help="Invoice Scanner from a terminal: submit, follow, review, export, mailboxes.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 review_app = typer.Typer(help="The review queue.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
+mailboxes_app = typer.Typer(help="The company's IMAP mailboxes (admins).", no_args_is_help=True)
+app.add_typer(mailboxes_app, name="mailboxes")
 console = Console()
 errors = Console(stderr=True)
 
@@ -332,6 +336,125 @@ def review_list(ctx: typer.Context,
         table.add_row(item["id"], item["status"], item.get("vendor_name") or "", item.get("invoice_number") or "",
                       f"{total:,.2f} {item.get('currency') or ''}".strip() if total is not None else "",
                       (item.get("deadline") or "")[:10], (item.get("claim") or {}).get("email", ""))
+    console.print(table)
+
+
+# -- mailboxes -----------------------------------------------------------------------------
+
+def _mailbox_rules(box: dict[str, Any]) -> str:
+    senders = ", ".join(box.get("allowed_senders") or []) or "anyone"
+    after = f"move to {box.get('move_to')}" if box.get("after_import") == "move" else "mark read"
+    return f"{box.get('folder')}; from {senders}; then {after}"
+
+
+@mailboxes_app.command("list")
+def mailboxes_list(ctx: typer.Context,
+                   as_json: bool = typer.Option(False, "--json", help="print the API's JSON")) -> None:
+    """The mailboxes, their rules and how their polls went."""
+    body = client(ctx).json("GET", "/mailboxes")
+    if as_json:
+        console.print_json(data=body)
+        return
+    table = Table("id", "name", "account", "rules", "enabled", "last success", "polls (failed)", "last error",
+                  title=f"{len(body['mailboxes'])} mailbox(es)")
+    for box in body["mailboxes"]:
+        table.add_row(box["id"], box["name"], f"{box['username']}@{box['host']}:{box['port']} ({box['auth']})",
+                      _mailbox_rules(box), "yes" if box["enabled"] else "paused",
+                      (box.get("last_success_at") or "never")[:19], f"{box.get('polls', 0)} ({box.get('poll_failures', 0)})",
+                      box.get("last_error") or "")
+    console.print(table)
+
+
+def _mailbox_body(name: Optional[str], host: Optional[str], port: Optional[int], security: Optional[str],
+                  username: Optional[str], folder: Optional[str], allow: Optional[list[str]], move_to: Optional[str],
+                  mark_read: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {k: v for k, v in {"name": name, "host": host, "port": port, "security": security,
+                                              "username": username, "folder": folder}.items() if v is not None}
+    if allow is not None:
+        body["allowed_senders"] = [a for a in allow if a]
+    if move_to:
+        body.update(after_import="move", move_to=move_to)
+    elif mark_read:
+        body.update(after_import="mark_read", move_to=None)
+    return body
+
+
+SECRET_HELP = "read from this environment variable (never a command-line value: it would stay in the shell history)"
+
+
+def _secret(env_name: Optional[str], oauth2: bool) -> dict[str, str]:
+    if env_name is None:
+        return {}
+    value = os.environ.get(env_name)
+    if not value:
+        fail(f"the environment variable {env_name} is empty or not set")
+    return {"auth": "xoauth2", "access_token": value} if oauth2 else {"password": value}
+
+
+@mailboxes_app.command("add")
+def mailboxes_add(ctx: typer.Context,
+                  name: str = typer.Option(...), host: str = typer.Option(...), username: str = typer.Option(...),
+                  port: int = typer.Option(993), security: str = typer.Option("ssl", help="ssl, starttls or none"),
+                  password_env: Optional[str] = typer.Option(None, help=f"the password, {SECRET_HELP}"),
+                  token_env: Optional[str] = typer.Option(None, help=f"an OAuth2 access token (XOAUTH2), {SECRET_HELP}"),
+                  folder: str = typer.Option("INBOX"),
+                  allow: Optional[list[str]] = typer.Option(None, help="an allowed sender or @domain (repeat it)"),
+                  move_to: Optional[str] = typer.Option(None, help="move imported messages to this folder "
+                                                                   "(default: mark them read)")) -> None:
+    """Add a mailbox; the mail worker polls it from its next round."""
+    if (password_env is None) == (token_env is None):
+        fail("give one of --password-env or --token-env")
+    body = {**_mailbox_body(name, host, port, security, username, folder, allow or [], move_to, False),
+            **(_secret(token_env, True) if token_env else _secret(password_env, False))}
+    box = client(ctx).json("POST", "/mailboxes", json=body, ok=(201,))
+    console.print(f"mailbox {box['id']} added: {box['username']}@{box['host']} ({_mailbox_rules(box)})")
+
+
+@mailboxes_app.command("edit")
+def mailboxes_edit(ctx: typer.Context, mailbox_id: str,
+                   name: Optional[str] = typer.Option(None), host: Optional[str] = typer.Option(None),
+                   port: Optional[int] = typer.Option(None), security: Optional[str] = typer.Option(None),
+                   username: Optional[str] = typer.Option(None), folder: Optional[str] = typer.Option(None),
+                   allow: Optional[list[str]] = typer.Option(None, help="replaces the allowed senders (repeat it); "
+                                                                        "--allow '' for anyone"),
+                   move_to: Optional[str] = typer.Option(None), mark_read: bool = typer.Option(False, "--mark-read"),
+                   password_env: Optional[str] = typer.Option(None, help=f"a new password, {SECRET_HELP}"),
+                   token_env: Optional[str] = typer.Option(None, help=f"a new OAuth2 access token, {SECRET_HELP}"),
+                   enable: Optional[bool] = typer.Option(None, "--enable/--pause", help="poll it, or pause it")) -> None:
+    """Change a mailbox's account, rules or secret, or pause it."""
+    body = _mailbox_body(name, host, port, security, username, folder, allow, move_to, mark_read)
+    if token_env:
+        body.update(_secret(token_env, True))
+    elif password_env:
+        body.update(_secret(password_env, False))
+    if enable is not None:
+        body["enabled"] = enable
+    if not body:
+        fail("nothing to change")
+    box = client(ctx).json("PATCH", f"/mailboxes/{mailbox_id}", json=body)
+    console.print(f"mailbox {box['id']}: {_mailbox_rules(box)}; {'polled' if box['enabled'] else 'paused'}")
+
+
+@mailboxes_app.command("remove")
+def mailboxes_remove(ctx: typer.Context, mailbox_id: str) -> None:
+    """Stop polling a mailbox and forget its secret; its documents stay."""
+    client(ctx).request("DELETE", f"/mailboxes/{mailbox_id}", ok=(204,))
+    console.print(f"mailbox {mailbox_id} removed")
+
+
+@mailboxes_app.command("messages")
+def mailboxes_messages(ctx: typer.Context, mailbox_id: str,
+                       as_json: bool = typer.Option(False, "--json", help="print the API's JSON")) -> None:
+    """What the mailbox's recent messages gave: documents, or why nothing was imported."""
+    body = client(ctx).json("GET", f"/mailboxes/{mailbox_id}/messages")
+    if as_json:
+        console.print_json(data=body)
+        return
+    table = Table("received", "from", "subject", "documents", "outcome", title=f"{len(body['messages'])} message(s)")
+    for m in body["messages"]:
+        outcome = "; ".join(f"{o.get('attachment')}: {o.get('code')}" for o in m.get("outcome") or []) or m.get("reason")
+        table.add_row((m.get("received_at") or m.get("processed_at") or "")[:19], m.get("sender") or "",
+                      m.get("subject") or "", str(m.get("documents", 0)), outcome or "")
     console.print(table)
 
 
