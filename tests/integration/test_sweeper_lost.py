@@ -129,3 +129,24 @@ def test_a_document_in_a_retry_countdown_is_not_lost(world):
     counts = maintenance.sweep_stuck_documents()
     assert repo.get_document(held).pipeline_run == run, counts
     assert counts.get("lost", 0) == 0
+
+
+def test_a_document_a_stage_claims_while_the_sweeper_asks_the_workers_is_not_re_driven(world, monkeypatch):
+    """Asking the workers takes seconds; a document that looked lost when the sweep read it and
+    was claimed by its next stage meanwhile keeps its run (benchmarks/chaos --defaults saw the
+    sweeper supersede an OCR that had just begun, and 106 s of OCR thrown away)."""
+    repo, app, settings = world
+    doc, run = _quiet_document(repo, "preprocessed", 90)  # looks lost: in no queue, held by no worker
+    real_look = liveness.look
+
+    def look_while_ocr_claims_it(app_):
+        view = real_look(app_)
+        assert repo.begin_stage(doc, "ocr", run, 0, "ocr@another-host").action == "run"
+        return view
+
+    monkeypatch.setattr(liveness, "look", look_while_ocr_claims_it)
+    counts = maintenance.sweep_stuck_documents()
+    assert counts["redriven"] == 0, counts
+    after = repo.get_document(doc)
+    assert (after.pipeline_run, after.status) == (run, "ocr_extracting")
+    assert _redrive_reasons(repo, doc) == []

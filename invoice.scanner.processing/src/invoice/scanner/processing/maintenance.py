@@ -90,10 +90,13 @@ def _sweep() -> dict[str, int]:
                 log.error("sweeper: %s", reason)
             continue
         resume = stage.name
+        # Only if it has not moved since the sweep read it: asking the workers takes seconds, and
+        # a stage that claimed it meanwhile must not be superseded (benchmarks/chaos saw a
+        # 106 s OCR thrown away so).
         run = repo.start_pipeline_run(str(doc.id), resume, expected_run=doc.pipeline_run,
                                       detail={"redrive": resume, "stuck_in": doc.status,
                                               "redrive_reason": verdict.reason, "quiet_s": round(quiet_s)},
-                                      redrive=True)
+                                      redrive=True, expected_updated_at=doc.updated_at)
         if run is not None:
             send_pipeline(str(doc.id), run, resume)
             counts["redriven"] += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from invoice.scanner.processing.db.connection import Json, pipelined, single_statement, transaction
@@ -87,19 +88,24 @@ class Repository:
 
     def start_pipeline_run(self, document_id: uuid.UUID | str, from_stage: str = "preprocessing",
                            expected_run: int | None = None, detail: dict[str, Any] | None = None,
-                           redrive: bool = False) -> int | None:
+                           redrive: bool = False, expected_updated_at: datetime | None = None) -> int | None:
         """Begin a new run of the pipeline from `from_stage`; older runs' messages become stale.
 
         With `expected_run`, nothing happens (None) unless the document is still at that run,
-        so a duplicated orchestrator or sweeper message cannot start a second run.
+        so a duplicated orchestrator or sweeper message cannot start a second run. With
+        `expected_updated_at` (the sweeper's), nothing happens unless the document has not
+        changed since then either: a stage that claimed it meanwhile is not superseded.
         """
         stage = STAGE_BY_NAME[from_stage]
         with self.tx() as cur:
-            cur.execute("SELECT status, pipeline_run FROM documents WHERE id = %s FOR UPDATE", (str(document_id),))
+            cur.execute("SELECT status, pipeline_run, updated_at FROM documents WHERE id = %s FOR UPDATE",
+                        (str(document_id),))
             row = cur.fetchone()
             if row is None:
                 raise DocumentNotFound(str(document_id))
             if expected_run is not None and row["pipeline_run"] != expected_run:
+                return None
+            if expected_updated_at is not None and row["updated_at"] != expected_updated_at:
                 return None
             run = row["pipeline_run"] + 1
             # Attempts of earlier runs that never finished (their worker was lost) are closed.
