@@ -225,3 +225,21 @@ def test_several_rates_in_the_breakdown_add_up():
     ]))
     f = ex.fields
     assert (f["amount"].value, f["vat"].value, f["total"].value) == (1098.13, 136.87, 1235.0)
+
+
+# --- trust: a label on the page whose value was not read ---------------------------------------
+
+def test_a_due_label_whose_date_was_not_read_blocks_approval():
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                       extra=[("Fälligkeitsdatum:", 800, 282), ("14.O4.2O24", 950, 282)])  # O for 0: no date
+    pred, ex, ev = run(doc)
+    assert ex.fields["due_date"].value is None and "label on the page" in ex.fields["due_date"].error
+    assert ev.checks["labelled_values_read"]["passed"] is False and not ev.approved
+    assert any("due date was not read" in r for r in ev.reasons)
+
+
+def test_due_terms_without_a_date_do_not_block():
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                       extra=[("Zahlungsziel: sofort ohne Abzug", 80, 700)])
+    pred, ex, ev = run(doc)
+    assert ev.checks["labelled_values_read"]["passed"] is True

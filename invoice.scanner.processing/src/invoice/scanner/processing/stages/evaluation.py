@@ -151,6 +151,14 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
         reasons.append(f"The {_name(n)} is not valid: {err}.")
         if n in prob:
             prob[n] = min(prob[n], 0.2)
+    # A label printed on the page whose value was not read: the page promises a value we lack.
+    unread = {n: f.error for n, f in fields.items() if f.valid and f.value is None and f.error
+              and n not in review.locked}
+    checks["labelled_values_read"] = {"passed": not unread, "unread": unread}
+    for n, err in unread.items():
+        reasons.append(f"The {_name(n)} was not read although the page has its label ({err.split(': ', 1)[-1]}).")
+        if n in prob:
+            prob[n] = min(prob[n], 0.3)
     ambiguous = {n: f.error for n, f in fields.items() if f.valid and f.error and f.value is not None}
     checks["unambiguous_values"] = {"passed": not ambiguous, "ambiguous": ambiguous}
     for n, err in ambiguous.items():

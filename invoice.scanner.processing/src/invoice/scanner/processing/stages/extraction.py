@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 from invoice.scanner.processing.extract import doctype
-from invoice.scanner.processing.extract.labels import detect_language
+from invoice.scanner.processing.extract.labels import detect_language, match_label
 from invoice.scanner.processing.extract.normalize import (CURRENCY_CODES, clean_text, currency_in,
                                                           date_order_from_dates, detect_decimal_separator,
                                                           find_dates, parse_amount, parse_date, plausible_year,
@@ -182,6 +182,42 @@ def _derive(fields: dict[str, NormalizedField]) -> None:
         put("amount_due", total, fields["total"].confidence, fields["total"])
 
 
+# Fields whose label, when printed, promises a value: if none was read, something on the page
+# was missed (a value printed over its label, a date in an unusual form), and the document is
+# not complete even though every check that can run passes.
+_PROMISED = ("invoice_number", "invoice_date", "due_date", "amount", "vat", "total")
+_UNREAD = "label on the page but no value read"
+
+
+def _mark_unread_labels(fields: dict[str, NormalizedField], pages: list[OcrPage], doc_type: str,
+                        locks: Locks | None) -> None:
+    """A field left empty although its label (a strong one, not "Date" or "Total" alone) opens
+    a line of the page: its `error` says so, and evaluation blocks approval on it. Due dates
+    also count when a paying sentence carries a date ("Please pay by …")."""
+    empty = [n for n in _PROMISED if fields[n].value is None and not (locks and n in locks.fields)
+             and not (doc_type == doctype.RECEIPT and n in ("invoice_number", "due_date"))
+             and not (doc_type == doctype.CREDIT_NOTE and n == "due_date")]
+    if not empty:
+        return
+    for p in pages:
+        for ln in p.lines:
+            m = match_label(ln.text, fuzzy=False)
+            if m is None or m[1] < 1.0 or m[0] not in empty or fields[m[0]].error:
+                continue
+            if m[0] == "due_date":
+                rest = " ".join(ln.text.split()[m[2]:]).strip(" :.")
+                if not re.search(r"\d", rest or _next_line(p, ln)):
+                    continue  # "Due: on receipt", "Zahlungsziel: sofort": terms, not a missing date
+            f = fields[m[0]]
+            f.error = f"{_UNREAD}: {ln.text.strip()[:60]!r} on page {p.page_no}"
+            f.page = p.page_no
+
+
+def _next_line(page: OcrPage, line) -> str:
+    i = page.lines.index(line)
+    return page.lines[i + 1].text if i + 1 < len(page.lines) else ""
+
+
 def _credit_note_signs(fields: dict[str, NormalizedField], locks: Locks | None) -> None:
     """A credit note's amounts are negative whether it prints them with a minus or not."""
     for name in ("amount", "vat", "total", "amount_due"):
@@ -243,6 +279,7 @@ def extract(prediction: Prediction, pages: list[OcrPage], locks: Locks | None = 
         _credit_note_signs(fields, locks)
     _derive_due_date(fields, locks)
     _derive(fields)
+    _mark_unread_labels(fields, pages, doc_type.value, locks)
     fields[DOCUMENT_TYPE] = NormalizedField(name=DOCUMENT_TYPE, value=doc_type.value, raw_value=None,
                                             confidence=doc_type.confidence, page=doc_type.page, bbox=doc_type.bbox)
     if locks and locks.line_items is not None:
