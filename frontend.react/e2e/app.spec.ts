@@ -1,6 +1,7 @@
 // The whole client in a real browser against the real stack: sign in, upload, watch the
 // progress reach 100 %, open the document and see its field boxes, review one that needs a
-// person (correct a field, approve), and see it approved in the list. Every screen is checked
+// person (correct a field, approve), and see it approved in the list; upload a ZIP as a batch;
+// add, edit and pause a mailbox and open the document its mail gave. Every screen is checked
 // with axe-core (no serious or critical violation) and photographed.
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
@@ -146,13 +147,63 @@ test("upload, watch, inspect, review and approve", async ({ page }) => {
   await expect(page.locator('tr[data-field="total"] [data-provenance="xml"]')).toHaveText("XML");
   await screen(page, "einvoice");
 
+  // A batch: a ZIP of invoices, one result per file (a path leaving the archive refused), then its status
+  await page.getByRole("link", { name: "Upload" }).click();
+  await page.getByLabel("Choose files or a ZIP for one batch").setInputFiles(env("E2E_BATCH_ZIP"));
+  const batch = page.getByTestId("batch-result");
+  await expect(batch).toContainText("month-end.zip: 3 file(s), 2 accepted, 1 refused.", { timeout: 60_000 });
+  await expect(batch.locator('[data-code="422"]')).toContainText("leaves the archive");
+  await expect(page.getByTestId("batch-status")).toContainText("All accepted documents are processed", { timeout: 300_000 });
+  await screen(page, "batch");
+  await batch.locator('[data-code="201"]').first().getByRole("link", { name: "Open" }).click();
+  await expect(page.getByTestId("doc-source")).toContainText("batch upload");
+  await expect(page.getByTestId("doc-source-detail")).toContainText("month-end.zip");
+
+  // Mailboxes (an admin): add one on the test's IMAP server, see its poll and what its mail gave,
+  // open that document (its source: the mail), edit a rule, pause it
+  if (process.env.E2E_IMAP_PORT) {
+    await page.getByRole("link", { name: "Mailboxes" }).click();
+    await expect(page.getByRole("heading", { name: "Mailboxes" })).toBeVisible();
+    await page.getByRole("button", { name: "Add mailbox" }).click();
+    const form = page.getByRole("form", { name: "New mailbox" });
+    await form.getByLabel("Name", { exact: true }).fill("Supplier invoices");
+    await form.getByLabel("IMAP server", { exact: true }).fill("127.0.0.1");
+    await form.getByLabel("Port", { exact: true }).fill(env("E2E_IMAP_PORT"));
+    await form.getByLabel("Security", { exact: true }).selectOption("none");
+    await form.getByLabel("User name", { exact: true }).fill(env("E2E_IMAP_USER"));
+    await form.getByLabel("Password", { exact: true }).fill(env("E2E_IMAP_PASSWORD"));
+    await form.getByLabel("Allowed senders", { exact: true }).fill("@supplier.test");
+    await form.getByRole("button", { name: "Add mailbox" }).click();
+    await expect(form).toBeHidden();
+    const box = page.locator('[data-mailbox="Supplier invoices"]');
+    await expect(box.getByTestId("poll-state")).toContainText("OK", { timeout: 90_000 }); // the mail worker polled it
+    await box.getByRole("button", { name: "Messages" }).click();
+    const messages = page.locator(".messages");
+    await expect(messages).toContainText(env("E2E_MAIL_SUBJECT"), { timeout: 60_000 });
+    await expect(messages).toContainText("1 document(s)");
+    await screen(page, "mailboxes");
+    await box.getByRole("button", { name: "Edit" }).click();
+    const edit = page.getByRole("form", { name: "Edit Supplier invoices" });
+    await edit.getByLabel("Allowed senders", { exact: true }).fill("@supplier.test, billing@other.test");
+    await edit.getByRole("button", { name: "Save changes" }).click();
+    await expect(edit).toBeHidden();
+    await expect(box).toContainText("from @supplier.test, billing@other.test");
+    await box.getByRole("button", { name: "Pause" }).click();
+    await expect(box.getByTestId("poll-state")).toHaveText("Paused");
+    await messages.getByRole("link", { name: "open" }).first().click();
+    await expect(page.getByTestId("doc-source")).toContainText("email");
+    await expect(page.getByTestId("doc-source-detail")).toContainText(env("E2E_MAIL_SUBJECT"));
+    await expect(page.getByTestId("doc-source-detail")).toContainText("billing@supplier.test");
+    await screen(page, "document-mail");
+  }
+
   // Tablet: the document screen still fits
   await page.setViewportSize({ width: 820, height: 1180 });
   await page.goto(`/app/documents/${reviewedId}`);
   await expect(page.locator("[data-field-box]").first()).toBeAttached();
   await noHorizontalScroll(page);
   await page.screenshot({ path: resolve(shots, "document-tablet.png"), fullPage: true });
-  for (const path of ["/app/upload", "/app/documents", "/app/review", `/app/review/${reviewedId}`]) {
+  for (const path of ["/app/upload", "/app/documents", "/app/review", `/app/review/${reviewedId}`, "/app/mailboxes"]) {
     await page.goto(path);
     await expect(page.locator("main h1")).toBeVisible();
     await noHorizontalScroll(page);

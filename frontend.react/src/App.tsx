@@ -12,6 +12,7 @@ const DocumentsScreen = lazy(() => import("./features/documents/DocumentsScreen"
 const DocumentScreen = lazy(() => import("./features/documents/DocumentScreen"));
 const ReviewQueue = lazy(() => import("./features/review/ReviewQueue"));
 const ReviewScreen = lazy(() => import("./features/review/ReviewScreen"));
+const MailboxesScreen = lazy(() => import("./features/mailboxes/MailboxesScreen"));
 
 function RequireSession() {
   const session = useSession();
@@ -38,6 +39,7 @@ function Layout({ email }: { email: string }) {
           <NavLink to="/app/upload">Upload</NavLink>
           <NavLink to="/app/documents" end={false}>Documents</NavLink>
           <NavLink to="/app/review">Review</NavLink>
+          <NavLink to="/app/mailboxes">Mailboxes</NavLink>
         </nav>
         <span className="who">{email}</span>
         <button type="button" onClick={logout}>Sign out</button>
@@ -69,6 +71,7 @@ export function App() {
         <Route path="/app/documents/:id" element={<DocumentScreen />} />
         <Route path="/app/review" element={<ReviewQueue />} />
         <Route path="/app/review/:id" element={<ReviewScreen />} />
+        <Route path="/app/mailboxes" element={<MailboxesScreen />} />
       </Route>
       <Route path="*" element={<Navigate to="/app/documents" replace />} />
     </Routes>

@@ -46,6 +46,7 @@ export default function DocumentScreen() {
       </header>
       <p className="muted small" data-testid="doc-source">Came in by {sourceLabel(d.source)}
         {d.einvoice ? " · e-invoice (values of record from its XML)" : ""}</p>
+      <SourceDetail source={d.source} detail={d.source_detail as Record<string, unknown> | null | undefined} />
       {d.error && <p role="alert" className="error">{d.error}</p>}
       <div className="doc-grid">
         {d.pages && d.pages.length > 0 ? (
@@ -118,6 +119,34 @@ const SOURCES: Record<string, string> = { upload: "upload", batch: "batch upload
 
 export function sourceLabel(source: string | undefined): string {
   return SOURCES[source ?? "upload"] ?? source ?? "upload";
+}
+
+// Where a document came from, in the words of its source (GET /documents/<id> `source_detail`).
+const SOURCE_FIELDS: Record<string, [string, string][]> = {
+  mail: [["sender", "From"], ["subject", "Subject"], ["received_at", "Received"], ["attachment", "Attachment"],
+    ["message_id", "Message-ID"]],
+  folder: [["path", "File"], ["modified_at", "Written"], ["size", "Size (bytes)"]],
+  batch: [["archive", "Archive"], ["entry", "Path in the archive"], ["position", "Position"], ["batch_id", "Batch"]],
+};
+
+export function sourceRows(source: string | undefined, detail: Record<string, unknown> | null | undefined): [string, string][] {
+  if (!detail) return [];
+  return (SOURCE_FIELDS[source ?? ""] ?? []).flatMap(([key, label]) => {
+    const value = detail[key];
+    if (value === null || value === undefined || value === "") return [];
+    const text = key.endsWith("_at") && typeof value === "string" ? when(value) : String(key === "position" ? Number(value) + 1 : value);
+    return [[label, text] as [string, string]];
+  });
+}
+
+function SourceDetail({ source, detail }: { source: string | undefined; detail: Record<string, unknown> | null | undefined }) {
+  const rows = sourceRows(source, detail);
+  if (!rows.length) return null;
+  return (
+    <dl className="source-detail small" aria-label="Source" data-testid="doc-source-detail">
+      {rows.map(([label, value]) => <div key={label}><dt>{label}</dt><dd>{value}</dd></div>)}
+    </dl>
+  );
 }
 
 interface Finding { category?: string; rule?: string; severity?: string; message?: string; source?: string }

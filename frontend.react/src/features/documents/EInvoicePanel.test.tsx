@@ -1,6 +1,6 @@
 import { render, screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { EInvoicePanel, sourceLabel } from "./DocumentScreen";
+import { EInvoicePanel, sourceLabel, sourceRows } from "./DocumentScreen";
 
 describe("EInvoicePanel", () => {
   it("shows the verdict, each finding with its rule id and class, and both values where picture and XML disagree", () => {
@@ -34,5 +34,19 @@ describe("EInvoicePanel", () => {
     expect(sourceLabel("mail")).toBe("email");
     expect(sourceLabel("folder")).toBe("watched folder");
     expect(sourceLabel("batch")).toBe("batch upload");
+  });
+});
+
+describe("the document's source", () => {
+  it("lists a mail's provenance, a folder's file and a batch's archive entry", () => {
+    const mail = sourceRows("mail", { message_id: "<m1@supplier.test>", sender: "billing@supplier.test",
+      subject: "Invoice 1", received_at: "2026-12-01T08:00:00+00:00", attachment: "inv-1.pdf", mailbox_id: "x" });
+    expect(mail.map(([label]) => label)).toEqual(["From", "Subject", "Received", "Attachment", "Message-ID"]);
+    expect(Object.fromEntries(mail)["Message-ID"]).toBe("<m1@supplier.test>");
+    expect(Object.fromEntries(sourceRows("folder", { path: "acme/scan.pdf", size: 10 }))).toEqual(
+      { File: "acme/scan.pdf", "Size (bytes)": "10" });
+    expect(Object.fromEntries(sourceRows("batch", { batch_id: "b1", position: 0, archive: "m.zip", entry: "nov/a.pdf" })))
+      .toEqual({ Archive: "m.zip", "Path in the archive": "nov/a.pdf", Position: "1", Batch: "b1" });
+    expect(sourceRows("upload", null)).toEqual([]);
   });
 });

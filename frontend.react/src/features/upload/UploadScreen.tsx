@@ -2,6 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useRef, useState, type DragEvent } from "react";
 import { Link } from "react-router-dom";
 import { ScanInvoice } from "../../components/ScanInvoice";
+import { BatchUpload } from "./BatchUpload";
 import { uploadFile, type UploadOutcome } from "./uploadFile";
 
 interface Item {
@@ -70,6 +71,7 @@ export default function UploadScreen() {
           </li>
         ))}
       </ul>
+      <BatchUpload />
     </section>
   );
 }
