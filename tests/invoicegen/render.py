@@ -291,9 +291,10 @@ class LayoutBase:
             if self.v.vendor_place == "footer":
                 return y
             if self.v.vendor_place == "letterhead":
+                width = 0.5 * (self.right - self.left)  # a letterhead shares its line with the title
                 for k, line in enumerate(self.name_lines(self._vendor_name(), self.v.name_lines)):
-                    self.pdf.text(x, y + k * (name_size + 4), line, size=name_size + 4, bold=True, align=align,
-                                  color=self.accent)
+                    self.pdf.text(x, y + k * (name_size + 4), line, size=self.fit(line, name_size + 4, width, True),
+                                  bold=True, align=align, color=self.accent)
                 return y + self.v.name_lines * (name_size + 4) + 4
             return self._vendor_block(x, y, align, name_size, self.v.contacts, vat)
         return self._vendor_block(x, y, align, name_size, contacts, vat)
@@ -308,7 +309,8 @@ class LayoutBase:
         v = inv.vendor
         lines = self.name_lines(self._vendor_name(), self.v.name_lines if self.v is not None else 1)
         for k, line in enumerate(lines):
-            pdf.text(x, y, line, size=name_size, bold=True, align=align)
+            pdf.text(x, y, line, size=self.fit(line, name_size, 0.55 * (self.right - self.left), True), bold=True,
+                     align=align)
             if k + 1 < len(lines):
                 y += name_size + 2
         y += name_size * 0.5 + 6
