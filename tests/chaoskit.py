@@ -58,6 +58,7 @@ import psutil
 import requests
 
 from invoice.scanner.processing.celery_app import STAGE_QUEUES
+from invoice.scanner.processing.db.connection import DatabaseUnavailable
 from invoice.scanner.processing.devstack import (
     EmbeddedPostgres,
     EmbeddedRabbitMQ,
@@ -367,10 +368,10 @@ class ChaosHarness:
             with Repository(self.database_url).tx() as cur:
                 cur.execute("SELECT DISTINCT a.document_id::text AS id FROM stage_attempts a JOIN documents d "
                             "ON d.id = a.document_id AND d.pipeline_run = a.pipeline_run "
-                            "WHERE (a.stage = %s OR %s IS NULL) AND a.finished_at IS NULL "
+                            "WHERE (a.stage = %s OR %s::text IS NULL) AND a.finished_at IS NULL "
                             "AND NOT (d.status = ANY(%s))", (stage, stage, list(TERMINAL)))
                 return [r["id"] for r in cur.fetchall()]
-        except Exception:  # the database is restarting: nothing known to be touched
+        except DatabaseUnavailable:  # the database is restarting: nothing known to be touched
             return []
 
     def _in_flight(self) -> list[str]:
@@ -381,7 +382,7 @@ class ChaosHarness:
             with Repository(self.database_url).tx() as cur:
                 cur.execute("SELECT id::text AS id FROM documents WHERE NOT (status = ANY(%s))", (list(TERMINAL),))
                 return [r["id"] for r in cur.fetchall()]
-        except Exception:  # the database is restarting: nothing known to be touched
+        except DatabaseUnavailable:  # the database is restarting: nothing known to be touched
             return []
 
     # -- faults ----------------------------------------------------------------------------
