@@ -134,6 +134,9 @@ class OcrCache:
     def pages_dir(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.pages"
 
+    def has(self, key: str) -> bool:
+        return self._entry(key).is_file()
+
     def get(self, key: str) -> tuple[list[PageImage], list[OcrPage], dict[str, float]] | None:
         path = self._entry(key)
         if not path.is_file():

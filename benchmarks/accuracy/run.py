@@ -64,7 +64,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.accuracy import corpora  # noqa: E402
-from benchmarks.accuracy.pipeline import OcrCache, run_document  # noqa: E402
+from benchmarks.accuracy.pipeline import OcrCache, run_document, sha256_file  # noqa: E402
 from benchmarks.accuracy.scoring import CORE, SWEEP, aggregate, score  # noqa: E402
 from invoice.scanner.processing.config import Settings  # noqa: E402
 from invoice.scanner.processing.fields import FIELD_NAMES  # noqa: E402
@@ -201,13 +201,17 @@ def run_jobs(jobs: list[dict], workers: int, sweep: tuple[float, ...], cache: Oc
     if not jobs:
         return []
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    # The OCR model is loaded before the first document only where some page will be OCR'd:
+    # not for born-digital documents, nor for those the OCR cache serves.
+    settings = Settings.from_env()
+    warm = any(j["kind"] != "born_digital" and not (cache and cache.has(cache.key(
+        j["sha256"] or sha256_file(Path(j["path"])), settings))) for j in jobs)
     recs: dict[str, dict] = {}
     started = time.perf_counter()
     fh = open(records_file, "a", encoding="utf-8") if records_file else None
     try:
         with mp.get_context("spawn").Pool(workers, initializer=_init_worker,
-                                          initargs=(threads, str(cache.root) if cache else None,
-                                                    any(j["kind"] != "born_digital" for j in jobs))) as pool:
+                                          initargs=(threads, str(cache.root) if cache else None, warm)) as pool:
             args = [(j, sweep, str(out / "pages")) for j in jobs]
             by_id = {j["id"]: j for j in jobs}
             for k, rec in enumerate(pool.imap_unordered(_run_job, args, chunksize=1), 1):
