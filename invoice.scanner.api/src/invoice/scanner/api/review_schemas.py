@@ -7,7 +7,7 @@ from invoice.scanner.processing.fields import FIELD_NAMES, LINE_ITEM_FIELDS
 from invoice.scanner.processing.status import REVIEW_STATUSES
 
 from invoice.scanner.api.roles import PERMISSIONS, ROLES
-from invoice.scanner.api.schemas import StrictBoolean, UtcDateTime
+from invoice.scanner.api.schemas import ErrorBodySchema, StrictBoolean, UtcDateTime
 
 
 class ClaimInfoSchema(ma.Schema):
@@ -59,12 +59,8 @@ class ReviewQueueSchema(ma.Schema):
     next_cursor = ma.fields.String(allow_none=True)
 
 
-class ClaimSchema(ma.Schema):
+class ClaimSchema(ClaimInfoSchema):
     document_id = ma.fields.UUID()
-    user_id = ma.fields.UUID()
-    email = ma.fields.String(allow_none=True)
-    claimed_at = UtcDateTime()
-    expires_at = UtcDateTime()
     version = ma.fields.Integer()
 
 
@@ -73,10 +69,7 @@ class ReleaseSchema(ma.Schema):
     released = ma.fields.Boolean()
 
 
-class ClaimConflictSchema(ma.Schema):
-    code = ma.fields.Integer()
-    status = ma.fields.String()
-    message = ma.fields.String()
+class ClaimConflictSchema(ErrorBodySchema):
     claimed_by = ma.fields.Dict()
     expires_at = ma.fields.String()
 
@@ -120,10 +113,7 @@ class RejectSchema(ma.Schema):
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
 
 
-class ApprovalBlockedSchema(ma.Schema):
-    code = ma.fields.Integer()
-    status = ma.fields.String()
-    message = ma.fields.String()
+class ApprovalBlockedSchema(ErrorBodySchema):
     blocking = ma.fields.List(ma.fields.String())
 
 

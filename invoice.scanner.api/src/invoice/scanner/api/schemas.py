@@ -361,10 +361,15 @@ class DocumentListSchema(ma.Schema):
     next_cursor = ma.fields.String(allow_none=True, metadata={"description": "Pass as `cursor` for the next page"})
 
 
-class DuplicateErrorSchema(ma.Schema):
+class ErrorBodySchema(ma.Schema):
+    """What every error answer carries; the schemas below add their own keys."""
+
     code = ma.fields.Integer()
     status = ma.fields.String()
     message = ma.fields.String()
+
+
+class DuplicateErrorSchema(ErrorBodySchema):
     document_id = ma.fields.UUID()
 
 

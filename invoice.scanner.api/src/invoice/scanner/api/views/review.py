@@ -151,8 +151,7 @@ class DocumentClaim(MethodView):
             _conflict(exc)
         except NotReviewable as exc:
             _not_reviewable(exc, "claimed for review")
-        return {"document_id": claim.document_id, "user_id": claim.user_id, "email": claim.email,
-                "claimed_at": claim.claimed_at, "expires_at": claim.expires_at, "version": claim.version}
+        return claim  # ClaimSchema dumps the repository's Claim
 
     @blp.response(200, ReleaseSchema)
     @blp.alt_response(404, description="No such document in your company")
