@@ -288,6 +288,8 @@ def test_mailbox_rules_are_edited_with_patch(mail_client, mail_config, tenant, m
     imap.append("INBOX", _mail("billing@supplier.test", "Invoice", [("p.pdf", make_pdf(), "application/pdf")],
                                message_id="<patch-1@supplier.test>"))
     assert mail_client.patch(url, json={"after_import": "move"}, headers=tenant.headers).status_code == 422
+    assert mail_client.patch(url, json={}, headers=tenant.headers).status_code == 422  # nothing to change
+    assert mail_client.patch(url, headers=tenant.headers).status_code == 422  # no body at all
     assert mail_client.patch(url, json={"enabled": "yes"}, headers=tenant.headers).status_code == 422
     assert mail_client.patch(url, json={"auth": "xoauth2"}, headers=tenant.headers).status_code == 422
     assert mail_client.patch(url, json={"access_token": "t"}, headers=tenant.headers).status_code == 422

@@ -139,8 +139,11 @@ function Messages({ mailboxId, name }: { mailboxId: string; name: string }) {
 function MailboxForm({ existing, onDone, onCancel }: { existing?: Mailbox; onDone: () => void; onCancel: () => void }) {
   const [d, setD] = useState<Draft>(existing ? draftOf(existing) : EMPTY);
   const save = useMutation({
-    mutationFn: () => existing ? mailboxApi.update(existing.id!, bodyOf(d, existing) as MailboxUpdate)
-      : mailboxApi.create(bodyOf(d) as MailboxCreate),
+    mutationFn: async () => {
+      if (!existing) return mailboxApi.create(bodyOf(d) as MailboxCreate);
+      const changes = bodyOf(d, existing) as MailboxUpdate;
+      return Object.keys(changes).length ? mailboxApi.update(existing.id!, changes) : existing; // nothing changed
+    },
     onSuccess: onDone,
   });
   const errors = fieldErrors(save.error);

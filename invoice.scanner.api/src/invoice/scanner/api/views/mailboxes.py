@@ -77,6 +77,8 @@ class MailboxUpdateSchema(ma.Schema):
 
     @ma.validates_schema
     def _one_secret(self, data, **kwargs):
+        if not data:  # also a missing body: the request body is required
+            raise ma.ValidationError("give at least one field to change", "name")
         if data.get("password") and data.get("access_token"):
             raise ma.ValidationError("give password or access_token, not both", "access_token")
         if "auth" in data and not data.get(SECRET_FIELDS[data["auth"]]):
