@@ -111,20 +111,49 @@ def test_work_cut_off_by_a_database_restart_is_retried_in_seconds_not_after_the_
     assert retry.value.when == 300
 
 
-def test_work_done_but_not_recorded_is_retried_then_recorded_once(world):
+def test_work_whose_record_meets_a_cut_session_is_recorded_without_doing_it_again(world):
+    """The restart lands between the work and its record: the pooled session is gone, the first
+    transaction on it fails; the record is tried once more on a fresh session, and the work (a
+    scan's OCR: minutes on a busy host) is kept, not retried."""
     url, settings, repo, app = world
     calls = []
 
     def work(ctx):
         calls.append(ctx.attempt)
-        if len(calls) == 1:
-            _cut_every_session(url)  # the restart lands between the work and its record
+        _cut_every_session(url)
+        return StageOutcome(detail={"call": len(calls)})
+
+    doc, run = _document(repo)
+    repo.get_document(doc)  # the pool holds sessions, as a worker's does
+    assert _deliver(_llm_task(app, work), doc, run) == doc
+    assert calls == [0]
+    assert _attempts(repo, doc) == [("ok", True)]
+    assert _retry_waiting(app) == set()
+
+
+def test_work_done_while_the_database_stays_away_is_retried_then_recorded_once(world):
+    url, settings, repo, app = world
+    calls = []
+    name = url.rsplit("/", 1)[1]
+
+    def allow(on: bool) -> None:
+        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {"true" if on else "false"}')
+
+    def work(ctx):
+        calls.append(ctx.attempt)
+        if len(calls) == 1:  # the database goes away between the work and its record, and stays away
+            _cut_every_session(url)
+            allow(False)
         return StageOutcome(detail={"call": len(calls)})
 
     doc, run = _document(repo)
     task = _llm_task(app, work)
-    with pytest.raises(Retry) as retry:
-        _deliver(task, doc, run)
+    try:
+        with pytest.raises(Retry) as retry:
+            _deliver(task, doc, run)
+    finally:
+        allow(True)
     assert retry.value.when == DATABASE_RETRY_S
     assert _attempts(repo, doc) == [(None, False)]  # open: nothing was recorded
     assert _retry_waiting(app) == {(doc, run)}  # but the retry's message is on the broker

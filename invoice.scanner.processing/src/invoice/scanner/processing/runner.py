@@ -130,15 +130,26 @@ def run_stage(task, stage_name: str, document_id: str, run: int,
         _safely(log, repo.fail_stage, document_id, stage_name, run, final, host)
         raise
     detail = {"seconds": round(time.monotonic() - started, 3), **outcome.detail}
+
+    def record() -> bool:
+        return repo.finish_stage(document_id, stage_name, run, claim.attempt_id, detail,
+                                 next_status=outcome.next_status, worker_host=host,
+                                 document_updates=outcome.document_updates,
+                                 transition_detail=outcome.transition_detail)
+
     try:
-        finished = repo.finish_stage(document_id, stage_name, run, claim.attempt_id, detail,
-                                     next_status=outcome.next_status, worker_host=host,
-                                     document_updates=outcome.document_updates,
-                                     transition_detail=outcome.transition_detail)
+        try:
+            finished = record()
+        except DatabaseUnavailable as exc:
+            # A pooled connection that a database restart broke fails its first transaction;
+            # the pool has replaced it by now. Once more, before the work is thrown away (a
+            # scan's OCR or preprocessing takes minutes on a busy host: benchmarks/chaos).
+            log.warning("%s could not be recorded (%s); once more", stage_name, _reason(exc))
+            finished = record()
     except DatabaseUnavailable as exc:
-        # The work is done but could not be recorded: do it again shortly. Failing the task
-        # instead would acknowledge the message and leave no next one; with RabbitMQ and a
-        # busy queue the sweeper cannot tell that from queued, and waits for the deadline.
+        # The database is still away: do the work again shortly. Failing the task instead
+        # would acknowledge the message and leave no next one; with RabbitMQ and a busy queue
+        # the sweeper cannot tell that from queued, and waits for the deadline.
         log.warning("%s could not be recorded, database unreachable (%s); retrying", stage_name, _reason(exc))
         raise task.retry(exc=exc, countdown=min(policy.countdown(task.request.retries), DATABASE_RETRY_S),
                          max_retries=policy.max_retries)
