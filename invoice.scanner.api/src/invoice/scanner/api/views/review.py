@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -91,6 +92,22 @@ def _if_match(required: bool) -> int | None:
 def _stale(exc: VersionMismatch) -> None:
     abort(412, message=f"The document changed since you read it (now version {exc.current}); reload and try again",
           version=exc.current, headers={"ETag": etag(exc.current)})
+
+
+@contextmanager
+def _review_refusals(what: str):
+    """The review repository's refusals as answers: 404, 412 (stale If-Match), 409 (claimed by
+    another reviewer, or a status that cannot be `what`)."""
+    try:
+        yield
+    except DocumentNotFound:
+        abort(404, message=NOT_FOUND)
+    except VersionMismatch as exc:
+        _stale(exc)
+    except ClaimConflict as exc:
+        _conflict(exc)
+    except NotReviewable as exc:
+        _not_reviewable(exc, what)
 
 
 @blp.route("/review")
@@ -193,16 +210,8 @@ class DocumentFields(MethodView):
                 errors["line_items"] = [str(exc)]
         if errors:
             abort(422, message="Invalid correction", errors={"json": errors})
-        try:
+        with _review_refusals("corrected"):
             review_repo(_state()).correct(principal.company_id, document_id, principal, version, fields, items)
-        except DocumentNotFound:
-            abort(404, message=NOT_FOUND)
-        except VersionMismatch as exc:
-            _stale(exc)
-        except ClaimConflict as exc:
-            _conflict(exc)
-        except NotReviewable as exc:
-            _not_reviewable(exc, "corrected")
         return document_response(principal.company_id, document_id)
 
 
@@ -219,17 +228,10 @@ class DocumentApprove(MethodView):
         principal = require_permission("decide")
         version = _if_match(required=False)
         try:
-            review_repo(_state()).decide(principal.company_id, document_id, principal, "approve",
-                                         data.get("comment"), version, frozenset(data["acknowledge"]),
-                                         learn=learn_from_document)
-        except DocumentNotFound:
-            abort(404, message=NOT_FOUND)
-        except VersionMismatch as exc:
-            _stale(exc)
-        except ClaimConflict as exc:
-            _conflict(exc)
-        except NotReviewable as exc:
-            _not_reviewable(exc, "approved (only manual_review can)")
+            with _review_refusals("approved (only manual_review can)"):
+                review_repo(_state()).decide(principal.company_id, document_id, principal, "approve",
+                                             data.get("comment"), version, frozenset(data["acknowledge"]),
+                                             learn=learn_from_document)
         except ApprovalBlocked as exc:
             abort(409, message="Approval blocked until acknowledged: " + ", ".join(exc.blocking) +
                   " (send them in `acknowledge` after checking)", blocking=exc.blocking)
@@ -248,17 +250,9 @@ class DocumentReject(MethodView):
         """Reject the document with a reason (status `rejected`, terminal)."""
         principal = require_permission("decide")
         version = _if_match(required=False)
-        try:
+        with _review_refusals("rejected"):
             review_repo(_state()).decide(principal.company_id, document_id, principal, "reject",
                                          data["reason"], version)
-        except DocumentNotFound:
-            abort(404, message=NOT_FOUND)
-        except VersionMismatch as exc:
-            _stale(exc)
-        except ClaimConflict as exc:
-            _conflict(exc)
-        except NotReviewable as exc:
-            _not_reviewable(exc, "rejected")
         logger.info("document %s rejected by %s", document_id, principal.user_id, extra={"document_id": document_id})
         return document_response(principal.company_id, document_id)
 
