@@ -21,24 +21,52 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """With pytest-xdist (`pytest -n 2 --dist loadgroup`), every worker must collect the same tests:
+    they get one hash seed (parameters taken from sets) and one INTERRUPT_SEED
+    (e2e/test_make_run_stops.py draws its cases from it), set here before they start."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        import random
+
+        os.environ.setdefault("PYTHONHASHSEED", str(random.randrange(1, 2**32)))
+        os.environ.setdefault("INTERRUPT_SEED", str(random.randrange(1_000_000)))
+
+
+def _xdist_worker() -> str:
+    """The pytest-xdist worker this process is (`gw0`, `gw1`, ...), or ''."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
 @pytest.fixture(scope="session")
-def services():
-    from invoice.scanner.processing.devstack import ensure_services
+def services(tmp_path_factory):
+    """Under pytest-xdist each worker has a Redis server of its own (its db numbers are then
+    private) and, when it has to start one, its own embedded PostgreSQL."""
+    from invoice.scanner.processing.devstack import EmbeddedRedis, ensure_services, free_port
 
     var = Path(os.environ.get("TEST_VAR_DIR", REPO / "var" / "test"))
+    worker = _xdist_worker()
     svc = ensure_services(
-        var,
+        var / worker if worker else var,
         database_url=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
     )
+    if worker:
+        own = EmbeddedRedis(tmp_path_factory.mktemp("redis"), port=free_port())  # not 6389 for both
+        svc.embedded.append(own)
+        svc.redis_url = own.start()
     yield svc
     svc.stop()
 
 
+def _suffix() -> str:
+    """TEST_DB_SUFFIX, and the xdist worker's name: two runs, or two workers of one run, on one
+    server never drop each other's databases."""
+    return "_".join(part for part in (os.environ.get("TEST_DB_SUFFIX", ""), _xdist_worker()) if part)
+
+
 def _suffixed(name: str) -> str:
-    """Database names get TEST_DB_SUFFIX appended, so two test runs on one server never
-    drop each other's databases."""
-    suffix = os.environ.get("TEST_DB_SUFFIX", "")
+    """Database names get the suffix appended (`_suffix`)."""
+    suffix = _suffix()
     return name if not suffix or name.endswith(suffix) else f"{name}_{suffix}"
 
 
@@ -88,7 +116,7 @@ def _migrated_template(admin, server_url: str, upgrade, close_pools) -> str:
     template = _suffixed(prefix + digest.hexdigest()[:12])
     if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone():
         return template
-    suffix = os.environ.get("TEST_DB_SUFFIX", "")
+    suffix = _suffix()
     for (old,) in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
                                 (prefix.replace("_", r"\_") + "%",)).fetchall():
         if old != template and (old.endswith(f"_{suffix}") if suffix else old.count("_") == 3):

@@ -183,6 +183,9 @@ def pytest_collection_modifyitems(session, config, items):
             continue
         name = _stack_of(item)
         item.e2e_stack_name = name
+        # Under pytest-xdist (`--dist loadgroup`) every end-to-end test runs on one worker, in
+        # this order, one stack at a time, while the other workers run the rest.
+        item.add_marker(pytest.mark.xdist_group("e2e"))
         rank = groups.setdefault(name, len(groups)) if name is not None else 10_000
         keyed.append(((rank, index), item))
     items[:] = [item for _, item in sorted(keyed, key=lambda k: k[0])]
