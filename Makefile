@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup web run test test-unit benchmark-accuracy benchmark-ocr benchmark-chaos benchmark-pipeline benchmark-load benchmark-exports clean
+.PHONY: setup web run test test-unit local-calibration benchmark-accuracy benchmark-ocr benchmark-chaos benchmark-pipeline benchmark-load benchmark-exports clean
 
 setup: $(STAMP) web
 
@@ -45,6 +45,15 @@ benchmark-accuracy: setup
 	$(PY) -m pip install --quiet --no-deps 'augraphy==8.2.6'
 	$(PY) benchmarks/accuracy/corpora.py materialize --if-needed $(if $(ZUGFERD_CORPUS),--zugferd $(ZUGFERD_CORPUS)) $(if $(SROIE_CORPUS),--sroie $(SROIE_CORPUS))
 	$(PY) benchmarks/accuracy/run.py --n 300 --seed 7 --workers 2 $(ACCURACY_ARGS)
+
+# Refit the local provider's confidence calibration (stages/llm/local/calibration.json) on dev
+# documents: the varied generator and the external corpora's dev halves (tools/fit_local_calibration.py).
+CALIBRATION_ARGS ?=
+local-calibration: setup
+	$(PY) -m pip install --quiet -r tools/requirements.txt -r benchmarks/accuracy/requirements.txt
+	$(PY) -m pip install --quiet --no-deps 'augraphy==8.2.6'
+	$(PY) benchmarks/accuracy/corpora.py materialize --if-needed $(if $(ZUGFERD_CORPUS),--zugferd $(ZUGFERD_CORPUS)) $(if $(SROIE_CORPUS),--sroie $(SROIE_CORPUS))
+	$(PY) tools/fit_local_calibration.py $(CALIBRATION_ARGS)
 
 benchmark-ocr: setup
 	$(PY) benchmarks/ocr/run.py

@@ -29,6 +29,7 @@ from invoice.scanner.processing.extract.labels import CONNECTORS as _CONNECTORS
 from invoice.scanner.processing.extract.labels import LEGAL_FORMS, looks_cut_off
 from invoice.scanner.processing.fields import CORE_FIELDS, DOCUMENT_TYPE
 from invoice.scanner.processing.models import Evaluation, Extraction, NormalizedField
+from invoice.scanner.processing.stages.llm.local.calibration import calibrated_accuracy
 from invoice.scanner.processing.runner import StageContext, StageOutcome, run_stage, stage_task
 from invoice.scanner.processing.status import Status
 
@@ -287,7 +288,9 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
                        "check it with the vendor before paying.")
         prob["vendor_name"] = min(prob["vendor_name"], 0.5)
 
-    predicted = sum(prob.values()) / len(prob) if prob else 0.0
+    # The mean of the field probabilities, through its isotonic curve fitted on dev documents
+    # (stages/llm/local/calibration.json; unchanged where there is none).
+    predicted = calibrated_accuracy(sum(prob.values()) / len(prob)) if prob else 0.0
     found = [prob[n] for n in CORE_FIELDS if fields.get(n) is not None and fields[n].value is not None]
     weakest = min(found) if found else 0.0
     quality = round(max(0.0, min(1.0, 0.5 * predicted + 0.5 * weakest)), 4)

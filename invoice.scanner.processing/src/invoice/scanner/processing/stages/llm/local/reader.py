@@ -8,7 +8,7 @@ from invoice.scanner.processing.extract.normalize import detect_decimal_separato
 from invoice.scanner.processing.fields import FIELD_NAMES
 from invoice.scanner.processing.models import PDF_TEXT_ENGINE, FieldPrediction, LineItemPrediction, OcrPage
 from invoice.scanner.processing.stages.llm.local.amounts import AmountsMixin
-from invoice.scanner.processing.stages.llm.local.calibration import calibrate
+from invoice.scanner.processing.stages.llm.local.calibration import calibrate, calibrated
 from invoice.scanner.processing.stages.llm.local.candidates import Candidate, LabelHit, LabelsMixin, clip
 from invoice.scanner.processing.stages.llm.local.dates import DatesMixin
 from invoice.scanner.processing.stages.llm.local.identifiers import IdentifiersMixin
@@ -60,7 +60,9 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
                 out[name] = FieldPrediction(name=name, value=None, confidence=0.0)
             else:
                 page = self.page_by_no[c.page]
-                conf = calibrate(name, clip(c.score), page.engine == PDF_TEXT_ENGINE)
+                born_digital = page.engine == PDF_TEXT_ENGINE
+                conf = calibrated(name, calibrate(name, clip(c.score), born_digital),
+                                  "born_digital" if born_digital else "scanned")
                 if name in ("vendor_name", "customer_name") and page.engine != PDF_TEXT_ENGINE \
                         and accent_dropped(c.value, self.language):
                     # "Logistica" in a Spanish invoice: the recognizer dropped an accent that
