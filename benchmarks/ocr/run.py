@@ -88,11 +88,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="compare the CPU settings in TUNING (first model set only), each --repeat times")
     parser.add_argument("--repeat", type=int, default=2, help="runs per --tune setting (medians printed)")
     parser.add_argument("--settings", default="", help="--tune: only these settings of TUNING (comma-separated)")
+    parser.add_argument("--det-model", help="an ONNX detector to use instead of the model set's (e.g. from quantize.py)")
+    parser.add_argument("--rec-model", help="an ONNX recognizer to use instead of the model set's")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         engine, models, scanned = args.child.split(":")
+        _use_model_files(args.det_model, args.rec_model)
         print(json.dumps(_measure(engine, models, args.pages, scanned == "1", json.loads(args.overrides))))
         return
     if args.tune:
@@ -105,12 +108,33 @@ def main(argv: list[str] | None = None) -> None:
     for scanned in variants:
         for models in args.models.split(","):
             out = subprocess.run(
-                [sys.executable, __file__, "--pages", str(args.pages), "--child", f"{args.engine}:{models}:{int(scanned)}"],
-                capture_output=True, text=True, check=True)
+                [sys.executable, __file__, "--pages", str(args.pages), "--child", f"{args.engine}:{models}:{int(scanned)}",
+                 *_model_args(args)], capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{r['engine']:9} {r['models']:12} {r['pages']:>5} {'scanned' if scanned else 'clean':8} "
                   f"{r['load_s']:>6} {r['pages_per_s']:>8} {r['s_per_page']:>7} {r['peak_rss_mib']:>12} "
                   f"{r['cer']:>7} {r['word_recall']:>6} {r['space_ratio']:>6} {str(r['accent_recall']):>7}", flush=True)
+
+
+def _model_args(args) -> list[str]:
+    return [*(["--det-model", args.det_model] if args.det_model else []),
+            *(["--rec-model", args.rec_model] if args.rec_model else [])]
+
+
+def _use_model_files(det: str | None, rec: str | None) -> None:
+    """Point the model set at other ONNX files (a quantized recognizer, say), in this process."""
+    if not (det or rec):
+        return
+    from invoice.scanner.processing.vision import engines
+
+    original = engines.rapidocr_model_kwargs
+
+    def files(models: str) -> dict:
+        kw = dict(original(models))
+        kw.update({k: v for k, v in (("det_model_path", det), ("rec_model_path", rec)) if v})
+        return kw
+
+    engines.rapidocr_model_kwargs = files
 
 
 # --tune: the CPU settings compared (Settings fields). The first is the baseline of the ratios.
@@ -143,8 +167,8 @@ def _tune(args) -> None:
             for scanned in kinds:
                 out = subprocess.run(
                     [sys.executable, __file__, "--pages", str(args.pages), "--child",
-                     f"{args.engine}:{models}:{int(scanned)}", "--overrides", json.dumps(overrides)],
-                    capture_output=True, text=True, check=True)
+                     f"{args.engine}:{models}:{int(scanned)}", "--overrides", json.dumps(overrides),
+                     *_model_args(args)], capture_output=True, text=True, check=True)
                 runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = statistics.median(r["s_per_page"] for r in runs["default"])
     print(f"{args.engine} {models}, {args.pages} {'scanned' if args.scanned else 'clean'} pages x {args.repeat} runs "

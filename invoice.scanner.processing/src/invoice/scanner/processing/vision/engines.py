@@ -11,6 +11,10 @@ benchmarks/accuracy compare them; ARCHITECTURE.md has the figures behind the def
 `paddle`: PaddleOCR on paddlepaddle(-gpu), imported only when selected. Both its 2.x (`ocr()`)
 and 3.x (`predict()`) result formats are mapped to `RawLine`.
 
+`onnx2torch`: the `rapidocr` engine with its two networks run by PyTorch (the same ONNX files,
+converted at load; `vision/torch_engine.py`), for GPU hosts with PyTorch and CUDA but neither
+Paddle nor onnxruntime-gpu.
+
 The per-line 180° classifier is never used: orientation is decided per page, from evidence,
 in preprocessing (a per-line classifier is what flips upright lines, PaddleOCR #16626).
 """
@@ -33,7 +37,7 @@ logger = logging.getLogger(__name__)
 Quad = list[tuple[float, float]]  # four corners, clockwise from top-left, image pixels
 
 MODEL_SETS = ("ppocrv6", "ppocrv6-tiny", "ppocrv5", "ppocrv4")
-ENGINES = ("rapidocr", "paddle")
+ENGINES = ("rapidocr", "paddle", "onnx2torch")  # onnx2torch: vision/torch_engine.py (the `torch` extra)
 
 
 @dataclass
@@ -287,6 +291,10 @@ def get_engine(settings: Settings) -> OcrEngine:
                 engine = RapidOcrEngine(settings.ocr_models, settings.ocr_use_gpu, tuning)
             elif settings.ocr_engine == "paddle":
                 engine = PaddleOcrEngine(settings.ocr_models, settings.ocr_use_gpu)
+            elif settings.ocr_engine == "onnx2torch":
+                from invoice.scanner.processing.vision.torch_engine import Onnx2TorchEngine
+
+                engine = Onnx2TorchEngine(settings.ocr_models, settings.ocr_use_gpu, tuning)
             else:
                 raise ValueError(f"unknown OCR engine {settings.ocr_engine!r}; expected one of {ENGINES}")
             logger.info("loaded OCR engine %s with models %s (gpu=%s, %s)", *key)
