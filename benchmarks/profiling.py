@@ -14,6 +14,7 @@ on the stack (inclusive) and on top of it (self), so "where the time goes" reads
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import signal
@@ -56,6 +57,77 @@ class Profiler:
             except subprocess.TimeoutExpired:
                 p.kill()
         return sorted(self.out_dir.glob("*.txt"))
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants, those that ended and were
+    waited for included (a prefork pool's replaced children)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        t = root.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in root.children(recursive=True):
+            try:
+                c = child.cpu_times()
+                total += c.user + c.system
+            except psutil.Error:
+                pass
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of a run between two snapshots: named process trees, the
+    PostgreSQL backends serving one database, the Redis server and this process. Unlike samples
+    or wall time, CPU seconds do not grow with the machine's load, so they say where the work is
+    on a machine shared with others."""
+
+    def __init__(self, pids: dict[str, int], database_url: str | None = None, redis_url: str | None = None):
+        self.pids, self.database_url, self.redis_url = pids, database_url, redis_url
+        self._conn = None  # one connection for every snapshot: a busy server may refuse new ones
+
+    def _postgres_s(self) -> float:
+        import psutil
+        import psycopg
+        from urllib.parse import urlparse
+
+        name = urlparse(self.database_url).path.lstrip("/")
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.database_url, autocommit=True)
+        me = self._conn.info.backend_pid
+        pids = [r[0] for r in self._conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
+                                                 (name, me))]
+        total = 0.0
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass  # not on this host, or gone
+        return total
+
+    def _redis_s(self) -> float:
+        import redis
+
+        info = redis.Redis.from_url(self.redis_url).info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def snapshot(self) -> dict[str, float]:
+        snap = {name: process_tree_cpu_s(pid) for name, pid in self.pids.items()}
+        if self.database_url:
+            snap["postgres (backends of the run's database)"] = self._postgres_s()
+        if self.redis_url:
+            snap["redis-server"] = self._redis_s()
+        t = os.times()
+        snap["benchmark driver (this process)"] = t.user + t.system
+        return snap
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: after[k] - before.get(k, 0.0) for k in after}
 
 
 def frames(stack: str) -> list[str]:

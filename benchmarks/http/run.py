@@ -32,6 +32,7 @@ import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.append(str(HERE.parent))  # benchmarks/profiling.py (appended: this folder's name must not shadow http)
 
 from status_read import prepare  # noqa: E402  (core's status benchmark: the same fixtures)
 
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="py-spy the API's gunicorn during the status rounds (raw stacks in DIR, summary printed)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         parser.error("wrk is not installed: apt-get install -y wrk")
@@ -127,6 +130,13 @@ def run(args, database_url: str) -> int:
     api = Server("invoice.scanner.api.wsgi:app", free_port(), args.workers, args.threads, env)
     empty = Server("empty_app:app", free_port(), args.workers, args.threads, env, cwd=HERE)
     results: dict[str, list[dict[str, float]]] = {"status": [], "empty": []}
+    cpu_ms: dict[str, list[float]] = {"status": [], "empty": []}  # server CPU per request, per round
+    from profiling import CpuMeter
+
+    redis_url = os.environ.get("REDIS_URL")
+    meters = {"status": CpuMeter({"api": api.proc.pid}, database_url, redis_url),
+              "empty": CpuMeter({"empty": empty.proc.pid})}
+    profiler = None
     try:
         api.wait("/health")
         empty.wait("/empty")
@@ -134,10 +144,24 @@ def run(args, database_url: str) -> int:
         assert r.status_code == 200, r.text
         wrk(api.base, args.connections, 2, script)  # warm the pools and the interpreters
         wrk(f"{empty.base}/empty", args.connections, 2, None)
+        if args.profile:
+            from profiling import Profiler
+
+            profiler = Profiler(args.profile, {"api": api.proc.pid}, rate=100)
         for _ in range(args.rounds):
-            results["status"].append(wrk(api.base, args.connections, args.duration, script))
-            results["empty"].append(wrk(f"{empty.base}/empty", args.connections, args.duration, None))
+            for name, url, lua in (("status", api.base, script), ("empty", f"{empty.base}/empty", None)):
+                before = meters[name].snapshot()
+                results[name].append(wrk(url, args.connections, args.duration, lua))
+                spent = CpuMeter.delta(before, meters[name].snapshot())
+                requests_done = results[name][-1]["rps"] * args.duration
+                cpu_ms[name].append(sum(v for k, v in spent.items() if not k.startswith("benchmark"))
+                                    / requests_done * 1000)
+                if name == "status" and profiler:
+                    profiled = profiler.stop()
+                    profiler = None
     finally:
+        if profiler:
+            profiler.stop()
         api.stop()
         empty.stop()
         script.unlink(missing_ok=True)
@@ -153,6 +177,13 @@ def run(args, database_url: str) -> int:
               f"(rounds: {', '.join(str(round(r['rps'])) for r in rounds)} req/s)")
     print(f"status/empty: throughput {med['status']['rps'] / med['empty']['rps']:.1%} (target >= 50 %), "
           f"p99 {med['status']['p99_ms'] / med['empty']['p99_ms']:.2f} x (target <= 3)")
+    cpu = {name: statistics.median(v) for name, v in cpu_ms.items()}
+    print(f"server CPU per request (gunicorn + its PostgreSQL backends + Redis; wrk itself not counted): "
+          f"status {cpu['status']:.2f} ms, empty {cpu['empty']:.2f} ms, ratio {cpu['status'] / cpu['empty']:.2f} x")
+    if args.profile:
+        from profiling import summarize
+
+        print(summarize(profiled, top=40))
     return 0
 
 

@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE))
 sys.path.append(str(HERE.parent))  # benchmarks/profiling.py (appended: benchmarks/http must not shadow http)
 
 from invoicegen import generate  # noqa: E402
+from profiling import CpuMeter  # noqa: E402
 
 from invoice.scanner.processing.celery_app import ORCHESTRATOR_QUEUE, STAGE_QUEUES  # noqa: E402
 from invoice.scanner.processing.db.connection import transaction  # noqa: E402
@@ -69,6 +70,7 @@ class Result:
     batch_latencies: list[float] = field(default_factory=list)
     batch_wall_s: float = 0.0
     batch_docs: int = 0
+    batch_cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per part during the batch
 
     @property
     def per_min(self) -> float:
@@ -106,7 +108,8 @@ def drive(database_url: str, target: Target, items: list, in_flight: int) -> tup
     return time.perf_counter() - t0, done
 
 
-def measure(name: str, database_url: str, target: Target, lone: list, batch: list, in_flight: int) -> Result:
+def measure(name: str, database_url: str, target: Target, lone: list, batch: list, in_flight: int,
+            cpu: "CpuMeter | None" = None) -> Result:
     result = Result(name)
     for item in lone:
         _, ids = drive(database_url, target, [item], 1)
@@ -116,7 +119,10 @@ def measure(name: str, database_url: str, target: Target, lone: list, batch: lis
         for stage, seconds in stages.items():
             result.stage_s.setdefault(stage, []).append(seconds)
     if batch:
+        before = cpu.snapshot() if cpu else {}
         wall, ids = drive(database_url, target, batch, in_flight)
+        if cpu:
+            result.batch_cpu_s = CpuMeter.delta(before, cpu.snapshot())
         result.batch_wall_s, result.batch_docs = wall, len(ids)
         result.batch_latencies = [lat for lat, _ in target.timings(ids).values()]
     return result
@@ -224,6 +230,17 @@ def print_results(kind: str, floor: Result | None, real: Result, in_flight: int)
     for stage in STAGE_QUEUES:
         row(f"  median time in {stage}", statistics.median(f.stage_s[stage]) if f else None,
             statistics.median(real.stage_s.get(stage, [float("nan")])), "s", None)
+    if real.batch_cpu_s:
+        print(f"  CPU ms per document in the batch, by part{'':<14}{'floor':>12}{'project':>12}")
+        fcpu = f.batch_cpu_s if f else {}
+        for part in sorted(set(real.batch_cpu_s) | set(fcpu), key=lambda k: -real.batch_cpu_s.get(k, 0.0)):
+            fv = fcpu.get(part)
+            rv = real.batch_cpu_s.get(part)
+            print(f"    {part:<58}{(f'{fv / f.batch_docs * 1000:12.1f}' if fv is not None else f'{chr(45):>12}')}"
+                  f"{(f'{rv / real.batch_docs * 1000:12.1f}' if rv is not None else f'{chr(45):>12}')}")
+        ftotal = sum(fcpu.values()) / f.batch_docs * 1000 if fcpu else None
+        rtotal = sum(real.batch_cpu_s.values()) / real.batch_docs * 1000
+        print(f"    {'total':<58}{(f'{ftotal:12.1f}' if ftotal is not None else f'{chr(45):>12}')}{rtotal:12.1f}")
     if f:
         print(f"  ratios: throughput {real.per_min / f.per_min:.1%} of the floor (target >= 25 %); lone overhead "
               f"{statistics.median(real.overheads) / statistics.median(f.latencies):.2f} x the floor's latency "
@@ -282,7 +299,9 @@ def main() -> None:
                      "the floor workers", interval=1.0)
             target = Floor(db_url)
             measure("warm-up", db_url, target, [None] * 3, [], 1)
-            floor_result = measure("floor", db_url, target, [None] * args.lone, [None] * args.docs, args.in_flight)
+            floor_cpu = CpuMeter({p.name: p.process.pid for p in procs}, db_url, floor_broker)
+            floor_result = measure("floor", db_url, target, [None] * args.lone, [None] * args.docs, args.in_flight,
+                                   floor_cpu)
             print(f"floor: {floor_result.per_min:.0f} documents/min, lone {statistics.median(floor_result.latencies) * 1000:.0f} ms",
                   flush=True)
         finally:
@@ -306,6 +325,8 @@ def main() -> None:
             # warm-up: models loaded, connections open
             measure("warm-up", db_url, target, [generate(seed=990_000 + i, kind=k, pages=1)
                                                 for i, k in enumerate(kinds)], [], 1)
+            stack_cpu = CpuMeter({name: p.process.pid for name, p in stack.procs.items() if p.process is not None},
+                                 db_url, stack_broker)
             profiler = None
             if args.profile:
                 from profiling import Profiler
@@ -316,7 +337,7 @@ def main() -> None:
                 for kind in kinds:
                     items = docs[kind]
                     results[kind] = measure(kind, db_url, target, items[: args.lone], items[args.lone:],
-                                            args.in_flight)
+                                            args.in_flight, stack_cpu)
                     print(f"{kind}: {results[kind].per_min:.0f} documents/min", flush=True)
             finally:
                 profiled = profiler.stop() if profiler else []
