@@ -171,6 +171,18 @@ def limit_jobs(jobs: list[dict], limit: int | None) -> list[dict]:
 
 _SETTINGS: Settings | None = None
 _CACHE: OcrCache | None = None
+_FLOOR: float | None = None
+
+
+def cpu_floor() -> float:
+    """Seconds of a fixed pure-Python loop (median of three) in this process: the yardstick
+    the stage seconds are divided by, so runs on a busy or a different machine compare."""
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(i * i for i in range(100_000))
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[1]
 
 
 def _init_worker(threads: int, cache_root: str | None, warm: bool) -> None:
@@ -193,6 +205,7 @@ def _run_job(args: tuple[dict, tuple[float, ...], str]) -> dict:
     rec = run_document(Path(job["path"]), job["content_type"], _SETTINGS, _CACHE, sweep, pages_dir, job["sha256"])
     rec["id"] = job["id"]
     rec["wall"] = time.perf_counter() - started
+    rec["floor"] = cpu_floor()  # measured beside each document: the load it ran under
     return rec
 
 
@@ -318,7 +331,7 @@ def lofo(jobs: list[dict], recs: list[dict], args, sweep, cache: OcrCache | None
             model = found[0] if found else None
             if model is None and args.lofo_train:
                 models.mkdir(parents=True, exist_ok=True)
-                target = models / f"{fam}.model"
+                target = models / f"{fam}.json"
                 cmd = args.lofo_train.format(family=fam, out=str(target))
                 print(f"  training without {fam}: {cmd}", flush=True)
                 subprocess.run(shlex.split(cmd), check=True, cwd=REPO)
@@ -437,6 +450,16 @@ def main(argv: list[str] | None = None) -> int:
     if "invoicegen" in by_corpus:
         summary["lofo"] = lofo(by_corpus["invoicegen"], recs_by_corpus["invoicegen"], args, sweep, cache, args.out)
     cached = sum(1 for rs in recs_by_corpus.values() for r in rs if r.get("ocr_cached"))
+    floors = sorted(r["floor"] for rs in recs_by_corpus.values() for r in rs if "floor" in r)
+    floor = floors[len(floors) // 2] if floors else None
+    if floor:
+        llm = [r["seconds"]["llm"] + r["seconds"].get("extraction", 0.0) for rs in recs_by_corpus.values()
+               for r in rs if "llm" in r.get("seconds", {})]
+        print(f"\nextractor (llm + extraction) {sum(llm) / max(1, len(llm)):.3f} s per document = "
+              f"{sum(llm) / max(1, len(llm)) / floor:.1f} x the CPU floor ({floor * 1000:.1f} ms, median over "
+              f"the documents; compare runs by this ratio)")
+        summary["cpu_floor_seconds"] = floor
+        summary["extractor_seconds_per_document"] = sum(llm) / max(1, len(llm))
     print(f"\nwall {wall:.0f}s for {total} documents ({60 * total / wall if wall else 0:.1f}/min, {args.workers} "
           f"workers; OCR from the cache for {cached})")
     errors = [(r["id"], r["error"]) for rs in recs_by_corpus.values() for r in rs if "error" in r]
