@@ -65,7 +65,7 @@ if str(REPO) not in sys.path:
 
 from benchmarks.accuracy import corpora  # noqa: E402
 from benchmarks.accuracy.pipeline import OcrCache, run_document, sha256_file  # noqa: E402
-from benchmarks.accuracy.scoring import CORE, SWEEP, aggregate, score  # noqa: E402
+from benchmarks.accuracy.scoring import CORE, SWEEP, aggregate, field_right, score  # noqa: E402,F401 (field_right: benchmarks/vendor_memory)
 from invoice.scanner.processing.config import Settings  # noqa: E402
 from invoice.scanner.processing.fields import FIELD_NAMES  # noqa: E402
 
