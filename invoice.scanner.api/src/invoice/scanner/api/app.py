@@ -61,7 +61,7 @@ def _database_unavailable(error: Exception):
 
 def create_app(config: ApiConfig | None = None) -> Flask:
     config = config or ApiConfig.from_env()
-    fail_fast_while_refused()  # PostgreSQL down: 503 at once, not after the pool's 5 s wait
+    fail_fast_while_refused(config.database_url)  # PostgreSQL down: 503 at once, not after the pool's 5 s wait
     # The instance folder is unused; naming it avoids Flask's lookup, which fails for PEP 420
     # namespace packages such as `invoice`.
     app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent / "instance"))

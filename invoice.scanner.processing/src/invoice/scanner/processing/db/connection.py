@@ -32,13 +32,13 @@ DatabaseUnavailable = (psycopg.OperationalError, psycopg.InterfaceError)
 # Seconds a transaction waits for a pooled connection before DatabaseUnavailable, and libpq's
 # connect_timeout: the bound on a request while PostgreSQL does not answer at all (a host gone).
 CONNECT_TIMEOUT_S = 5
-# In a process that called `fail_fast_while_refused()` (the API), while the pool's latest attempt
+# For a database named to `fail_fast_while_refused()` (the API's), while the pool's latest attempt
 # to connect failed (PostgreSQL refuses: down, restarting, wrong database) and none succeeded
 # since, a transaction that got no connection within this many seconds fails at once instead of
 # waiting CONNECT_TIMEOUT_S: a request is answered 503 in a fraction of a second. Workers keep
 # waiting: each of their attempts counts against the stage's retries.
 FAIL_FAST_S = 0.25
-_fail_fast = False
+_fail_fast: set[str] = set()  # database URLs (not process-wide: a test process also runs stage code)
 # A slot whose reconnection keeps failing this long is given up and regrown on demand, so after a
 # long outage the pool reconnects within seconds of the database's return, not after a backoff
 # that has grown to minutes.
@@ -86,16 +86,15 @@ def _pool(database_url: str, size: int) -> ConnectionPool:
     return pool
 
 
-def fail_fast_while_refused(enabled: bool = True) -> None:
-    """This process's transactions give up within FAIL_FAST_S while PostgreSQL refuses connections."""
-    global _fail_fast
-    _fail_fast = enabled
+def fail_fast_while_refused(database_url: str) -> None:
+    """Transactions on this database give up within FAIL_FAST_S while PostgreSQL refuses connections."""
+    _fail_fast.add(database_url)
 
 
 def _getconn(pool: ConnectionPool) -> psycopg.Connection:
-    """A connection from the pool within CONNECT_TIMEOUT_S; with `fail_fast_while_refused`,
-    PoolTimeout sooner when the pool cannot connect (asked for in FAIL_FAST_S slices)."""
-    if not _fail_fast:
+    """A connection from the pool within CONNECT_TIMEOUT_S; for a `fail_fast_while_refused`
+    database, PoolTimeout sooner when the pool cannot connect (asked for in FAIL_FAST_S slices)."""
+    if pool.conninfo not in _fail_fast:
         return pool.getconn()
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
     while True:
