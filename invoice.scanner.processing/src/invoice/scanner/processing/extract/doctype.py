@@ -39,12 +39,14 @@ _RECEIPT_TITLES = tuple(norm(t) for t in (
 _TENDER = re.compile(r"(?i)(?<![\w])(change|cash tendered|tendered|cash|rückgeld|ruckgeld|gegeben|bar|rendu|"
                      r"espèces|especes|monnaie rendue|cambio|efectivo|entregado|wisselgeld|contant|"
                      r"betaald contant)(?![\w])")
+_TITLE_FIRST_WORDS = frozenset(t.split()[0] for t in _CREDIT_TITLES + _RECEIPT_TITLES)
 _INVOICE_KEYS = frozenset({"customer_name", "due_date", "iban", "payment_terms"})
 # A till slip's own furniture: rules of ===== or ***** across the slip, a receipt or till number.
 _RULE_LINE = re.compile(r"^\s*([=*\-_~#.])\1{15,}\s*$")
 _TILL_NUMBER = re.compile(r"(?i)^(bon\s?-?n[ro]|bonnummer|belegn|beleg-n|receipt\s?(no|#|number)|kassa\s?\d|kasse\s?\d|"
                           r"till\s?(no|\d)|ticket\s?n|n\W*\s?ticket|caisse\s?\d|terminal|tid\b|trans(action)?\s?(no|#))")
 _MAX_TITLE_EXTRA_WORDS = 3  # "Gutschrift Nr. 2024-17": the title and its number
+_TITLE_CHARS = 48  # longer lines are sentences, never a title
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,8 @@ class DocumentType:
     evidence: str = ""
 
 
-def _title(text: str, titles: tuple[str, ...]) -> bool:
-    n = norm(text)
+def _title(text: str, titles: tuple[str, ...], normalized: str | None = None) -> bool:
+    n = norm(text) if normalized is None else normalized
     for t in titles:
         if n == t or (n.startswith(t + " ") and len(n.split()) <= len(t.split()) + _MAX_TITLE_EXTRA_WORDS):
             return True
@@ -77,8 +79,10 @@ def _norm_box(line_bbox: BBox, page: OcrPage) -> BBox | None:
             min(1.0, y1 / page.height))
 
 
-def classify(pages: list[OcrPage], total: float | None = None) -> DocumentType:
-    """The document's type from its pages (and the total when it is already known)."""
+def classify(pages: list[OcrPage], total: float | None = None, label_keys: set[str] | None = None) -> DocumentType:
+    """The document's type from its pages (and the total when it is already known).
+    `label_keys`: the keys of the strong labels a reader already found on the pages (the local
+    provider's), which spares matching every line again."""
     credit_title = receipt_title = None
     tender = rules = till = 0
     invoice_marks: set[str] = set()
@@ -88,16 +92,22 @@ def classify(pages: list[OcrPage], total: float | None = None) -> DocumentType:
             text = ln.text.strip()
             if not text:
                 continue
-            if credit_title is None and _title(text, _CREDIT_TITLES):
-                credit_title = (p, ln)
-            elif receipt_title is None and p is first and _title(text, _RECEIPT_TITLES):
-                receipt_title = (p, ln)
+            if len(text) <= _TITLE_CHARS and (credit_title is None or receipt_title is None) \
+                    and text.split(None, 1)[0].casefold().replace("ç", "c").strip(":.#") in _TITLE_FIRST_WORDS:
+                n = norm(text)
+                if credit_title is None and _title(text, _CREDIT_TITLES, n):
+                    credit_title = (p, ln)
+                elif receipt_title is None and p is first and _title(text, _RECEIPT_TITLES, n):
+                    receipt_title = (p, ln)
             tender += len(_TENDER.findall(text))
             rules += bool(_RULE_LINE.match(text))
             till += bool(_TILL_NUMBER.match(text))
-            m = match_label(text, fuzzy=False)
-            if m is not None and m[0] in _INVOICE_KEYS and m[1] >= 1.0:
-                invoice_marks.add(m[0])
+            if label_keys is None:
+                m = match_label(text, fuzzy=False)
+                if m is not None and m[0] in _INVOICE_KEYS and m[1] >= 1.0:
+                    invoice_marks.add(m[0])
+    if label_keys is not None:
+        invoice_marks = set(label_keys) & _INVOICE_KEYS
     if credit_title is not None:
         p, ln = credit_title
         return DocumentType(CREDIT_NOTE, 0.95, p.page_no, _norm_box(ln.bbox, p), f"title {ln.text.strip()!r}")

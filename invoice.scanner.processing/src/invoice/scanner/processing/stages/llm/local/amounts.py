@@ -15,6 +15,7 @@ from invoice.scanner.processing.stages.llm.local.candidates import Candidate, sc
 
 _RATE = re.compile(r"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,3})?)\s?%")
 _BREAKDOWN_SCORE = 0.7
+_CENTS = re.compile(r"\d[.,]\d\d(?!\d)")
 
 
 class AmountsMixin:
@@ -27,8 +28,10 @@ class AmountsMixin:
         for layout in self.layouts:
             for row in layout.rows:
                 text = row.text
+                if "%" not in text or len(_CENTS.findall(text)) < 3:
+                    continue  # a breakdown row prints a rate and three amounts with cents
                 rates = [float(m.group(1).replace(",", ".")) for m in _RATE.finditer(text)]
-                if not rates or "%" not in text:
+                if not rates:
                     continue
                 seg = make_segment(row.words, row.page, row.index)
                 vals = [(raw, v, st, en) for raw, v, st, en in find_amounts(seg.text, self.decimal_sep)

@@ -33,6 +33,12 @@ _DUE_CUE = re.compile(
 _TERMS_CUE = re.compile(r"(?:within|in|innerhalb|binnen|dans|sous|a|en|net|netto|neto|zahlbar|payable|zahlungsziel|"
                         r"plazo|delai)\b")
 _SENTENCE_SCORE, _TERMS_SCORE = 0.8, 0.55
+_DIGIT = re.compile(r"\d")
+# Word stems of `_DUE_CUE`, as printed (lower case): no stem, no sentence to read for a date.
+_CUE_STEMS = ("pay", "paid", "remit", "settle", "zahl", "überweis", "uberweis", "begleich", "bezahl", "payer",
+              "payé", "paye", "régl", "règl", "regl", "paiement", "virement", "pag", "abon", "betal", "voldo", "overmak",
+              "due", "fällig", "fallig", "échéance", "echeance", "vence", "vencimiento", "vervalt", "uiterlijk",
+              "spätestens", "spatestens", "avant", "antes", "before", "until", " by ", " bis ")
 
 
 class DatesMixin:
@@ -46,7 +52,12 @@ class DatesMixin:
                     continue
                 before = prev_text
                 for seg in row.segments:
-                    for raw, s, e in find_dates(seg.text):
+                    low = (before[-90:] + " " + seg.text).lower()
+                    cue = any(stem in low for stem in _CUE_STEMS)
+                    if not _DIGIT.search(seg.text):
+                        before += " " + seg.text
+                        continue
+                    for raw, s, e in (find_dates(seg.text) if cue else ()):
                         context = norm((before + " " + seg.text[:s])[-90:])
                         if _DUE_CUE.search(context):
                             self.cands.setdefault("due_date", []).append(Candidate(

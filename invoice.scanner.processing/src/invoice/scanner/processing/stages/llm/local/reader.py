@@ -29,7 +29,7 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
         self.table_rows: set[tuple[int, int]] = set()
         self.due_sentence_rows: set[tuple[int, int]] = set()
         self.sentence_terms: list[Candidate] = []
-        self.doc_type = doctype.classify(self.pages)
+        self.doc_type = doctype.DocumentType(doctype.INVOICE, 0.0)  # decided once the labels are read
 
     # --- entry ---------------------------------------------------------------------------
 
@@ -37,6 +37,7 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
         drafts, self.table_rows = tables.extract_items(self.layouts, self.decimal_sep)
         items = self._line_items(drafts)
         self._label_hits()
+        self.doc_type = doctype.classify(self.pages, label_keys={h.key for h in self.hits if h.strength >= 1.0})
         for hit in self.hits:
             self._values_for(hit)
         self._identifiers()
