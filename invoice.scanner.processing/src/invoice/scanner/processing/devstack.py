@@ -733,6 +733,9 @@ def main(argv: list[str] | None = None) -> int:
         # unless INGEST_DIR says otherwise; the ingest worker polls it.
         env.setdefault("INGEST_DIR", str(var / "ingest"))
         Path(env["INGEST_DIR"]).mkdir(parents=True, exist_ok=True)
+        # `make run` is where a person watches documents go through Flower: its task list needs
+        # task events, which deployments leave off by default (TASK_EVENTS, docs/deployment.md).
+        env.setdefault("TASK_EVENTS", "true")
         if args.command == "services":
             print("services up; Ctrl-C to stop", flush=True)
             STOP.wait()
