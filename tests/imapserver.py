@@ -62,6 +62,26 @@ def _serve(argv: list[str]) -> None:
         return await password_login(self, credentials)
 
     Login.authenticate = authenticate
+
+    # Python 3.13's asyncio keeps only a weak reference to the task serving a connection that
+    # asyncio.start_server accepted: a garbage collection while a client is idle destroyed its
+    # pending task ("Task was destroyed but it is pending!") and cut the session. Held here.
+    import asyncio
+
+    from pymap.imap import IMAPServer
+
+    serving: set[asyncio.Task] = set()
+    serve_connection = IMAPServer.__call__
+
+    async def held(self, reader, writer, sock_info):
+        task = asyncio.current_task()
+        serving.add(task)
+        try:
+            await serve_connection(self, reader, writer, sock_info)
+        finally:
+            serving.discard(task)
+
+    IMAPServer.__call__ = held
     sys.argv = ["pymap", "--host", "127.0.0.1", "--port", args.port, "--no-tls", "dict",
                 "--demo-user", args.user, "--demo-password", args.password]
     pymap.main.main()
