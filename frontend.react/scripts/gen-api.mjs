@@ -13,7 +13,7 @@ const repo = resolve(root, "..");
 const check = process.argv.includes("--check");
 
 function python() {
-  if (process.env.PYTHON) return process.env.PYTHON;
+  if (process.env.OPENAPI_PYTHON) return process.env.OPENAPI_PYTHON;
   const venv = resolve(repo, ".venv", "bin", "python");
   return existsSync(venv) ? venv : "python3";
 }

@@ -58,7 +58,9 @@ def node_bin_dir(install: bool = True) -> Path:
 def node_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, **(extra or {})}
     env["PATH"] = f"{node_bin_dir()}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("PYTHON", sys.executable)  # scripts/gen-api.mjs asks this Python for the OpenAPI document
+    # scripts/gen-api.mjs asks this Python for the OpenAPI document (not $PYTHON: `make PYTHON=python3.x`
+    # names the interpreter that builds the venv, which has none of the project installed)
+    env.setdefault("OPENAPI_PYTHON", sys.executable)
     return env
 
 
