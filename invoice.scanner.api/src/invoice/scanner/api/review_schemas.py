@@ -1,13 +1,15 @@
 """Request and response schemas of the review workflow, users and stats."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import marshmallow as ma
 
 from invoice.scanner.processing.fields import FIELD_NAMES, LINE_ITEM_FIELDS
 from invoice.scanner.processing.status import REVIEW_STATUSES
 
 from invoice.scanner.api.roles import PERMISSIONS, ROLES
-from invoice.scanner.api.schemas import ErrorBodySchema, StrictBoolean, UtcDateTime
+from invoice.scanner.api.schemas import DocumentRowSchema, ErrorBodySchema, StrictBoolean, UtcDateTime
 
 
 class ClaimInfoSchema(ma.Schema):
@@ -27,29 +29,25 @@ class ReviewQuerySchema(ma.Schema):
     cursor = ma.fields.String(metadata={"description": "`next_cursor` of the previous page"})
 
 
-class ReviewItemSchema(ma.Schema):
-    id = ma.fields.UUID()
-    status = ma.fields.String()
-    status_name = ma.fields.String()
-    original_filename = ma.fields.String()
-    created_at = UtcDateTime()
-    last_update = UtcDateTime()
+class ReviewItemSchema(DocumentRowSchema):
+    """A `QueueItem` as one row of the review queue: the list's row plus what a reviewer sorts by."""
+
     deadline = UtcDateTime(metadata={"description": "The earlier of the due date and upload + REVIEW_SLA_S"})
     age_s = ma.fields.Integer(metadata={"description": "Seconds since the document reached this status"})
-    invoice_number = ma.fields.String(allow_none=True)
-    invoice_date = ma.fields.String(allow_none=True)
     due_date = ma.fields.String(allow_none=True)
-    vendor_name = ma.fields.String(allow_none=True)
-    currency = ma.fields.String(allow_none=True)
-    total = ma.fields.Float(allow_none=True)
-    quality_score = ma.fields.Float(allow_none=True)
     predicted_accuracy = ma.fields.Float(allow_none=True)
     reasons = ma.fields.List(ma.fields.String())
-    error = ma.fields.String(allow_none=True)
     duplicate_of = ma.fields.UUID(allow_none=True)
     iban_changed = ma.fields.Boolean()
     claim = ma.fields.Nested(ClaimInfoSchema, allow_none=True)
     version = ma.fields.Integer()
+
+    FLAT = (*DocumentRowSchema.FLAT, "due_date")
+
+    def get_attribute(self, obj, attr, default):
+        if attr == "age_s":
+            return int((datetime.now(timezone.utc) - obj.updated_at).total_seconds())
+        return super().get_attribute(obj, attr, default)
 
 
 class ReviewQueueSchema(ma.Schema):

@@ -325,17 +325,15 @@ class DocumentListQuerySchema(ma.Schema):
             raise ma.ValidationError("must not be after created_to", "created_from")
 
 
-class DocumentSummarySchema(RecordSchema):
-    """A `DocumentSummary` as one row of the list."""
+class DocumentRowSchema(RecordSchema):
+    """What every list of documents shows of one (the document list, the review queue): its
+    identity, status and a few extracted values, read by name from the record's `fields`."""
 
     id = ma.fields.UUID()
     status = ma.fields.String()
     status_name = ma.fields.String()
     error = ma.fields.String(allow_none=True)
     original_filename = ma.fields.String()
-    content_type = ma.fields.String()
-    size_bytes = ma.fields.Integer()
-    page_count = ma.fields.Integer(allow_none=True, attribute="pages")
     quality_score = ma.fields.Float(allow_none=True)
     invoice_number = ma.fields.String(allow_none=True)
     invoice_date = ma.fields.String(allow_none=True)
@@ -345,12 +343,20 @@ class DocumentSummarySchema(RecordSchema):
     created_at = UtcDateTime()
     last_update = UtcDateTime(attribute="updated_at")
 
-    FLAT = ("invoice_number", "invoice_date", "vendor_name", "currency", "total")
+    FLAT: tuple[str, ...] = ("invoice_number", "invoice_date", "vendor_name", "currency", "total")
 
     def get_attribute(self, obj, attr, default):
-        if attr in self.FLAT:  # the summary's few extracted values, by name
+        if attr in self.FLAT:
             return flat_value(attr, obj.fields.get(attr))
         return super().get_attribute(obj, attr, default)
+
+
+class DocumentSummarySchema(DocumentRowSchema):
+    """A `DocumentSummary` as one row of the list."""
+
+    content_type = ma.fields.String()
+    size_bytes = ma.fields.Integer()
+    page_count = ma.fields.Integer(allow_none=True, attribute="pages")
 
 
 class DocumentListSchema(ma.Schema):

@@ -32,7 +32,6 @@ from invoice.scanner.api.schemas import (
     StatusSchema,
     UploadFileSchema,
     UploadResponseSchema,
-    flat_value,
 )
 from invoice.scanner.api.review_service import etag, review_keys
 from invoice.scanner.api.services import retry_document, upload_document
@@ -50,9 +49,6 @@ def _state():
 
 
 # -- presenting ------------------------------------------------------------------------------
-
-
-_flat_value = flat_value  # views.review reads it from here
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,12 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
 
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from invoice.scanner.processing.extract.corrections import CorrectionError, correct_field, correct_line_items
-from invoice.scanner.processing.status import STATUS_INFO, Status
 
 from invoice.scanner.api.auth import require_permission
 from invoice.scanner.api.errors import DocumentNotFound, InvalidCursor
@@ -22,7 +20,7 @@ from invoice.scanner.api.review_schemas import (ApprovalBlockedSchema, ApproveSc
                                                 ReviewQueueSchema, ReviewQuerySchema, VendorListSchema, VendorSchema)
 from invoice.scanner.api.review_service import etag, learn_from_document, parse_if_match, review_repo
 from invoice.scanner.api.schemas import DocumentSchema
-from invoice.scanner.api.views.documents import NOT_FOUND, _flat_value, document_response
+from invoice.scanner.api.views.documents import NOT_FOUND, document_response
 
 logger = logging.getLogger(__name__)
 
@@ -129,26 +127,12 @@ class ReviewQueue(MethodView):
         items, total = review_repo(_state()).review_queue(principal.company_id, principal.user_id, flt, limit + 1,
                                                           after, _state().config.review_sla_s)
         page, more = items[:limit], len(items) > limit
-        now = datetime.now(timezone.utc)
         return {
-            "items": [_queue_item(i, now) for i in page],
+            "items": page,  # ReviewItemSchema dumps the repository's QueueItem
             "total": total,
             "limit": limit,
             "next_cursor": encode_queue_cursor(page[-1].sort_key) if more else None,
         }
-
-
-def _queue_item(i, now: datetime) -> dict[str, Any]:
-    return {
-        "id": i.id, "status": i.status, "status_name": STATUS_INFO[Status(i.status)].name,
-        "original_filename": i.original_filename, "created_at": i.created_at, "last_update": i.updated_at,
-        "deadline": i.deadline, "age_s": int((now - i.updated_at).total_seconds()),
-        **{name: _flat_value(name, i.fields.get(name))
-           for name in ("invoice_number", "invoice_date", "due_date", "vendor_name", "currency", "total")},
-        "quality_score": i.quality_score, "predicted_accuracy": i.predicted_accuracy, "reasons": i.reasons,
-        "error": i.error, "duplicate_of": i.duplicate_of, "iban_changed": i.iban_changed, "claim": i.claim,
-        "version": i.version,
-    }
 
 
 @blp.route("/documents/<document_id>/claim")
