@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import INVOICE_LINES
+from invoicepage import INVOICE_LINES
 from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.errors import PermanentStageError
 from invoice.scanner.processing.models import OcrLine, OcrWord, PageImage

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FONT_SIZE, INVOICE_LINES
+from invoicepage import FONT_SIZE, INVOICE_LINES
 from invoice.scanner.processing.errors import PermanentStageError
 from invoice.scanner.processing.stages.preprocessing import preprocess
 from invoice.scanner.processing.vision.page_image import LazyPage, lazy_page, open_page
