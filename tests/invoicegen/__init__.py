@@ -322,11 +322,7 @@ def corpus_plan(n: int, seed: int, kinds: tuple[str, ...] = KINDS, scanned_share
     rng = random.Random(f"varied-corpus-{seed}")
     pairs = [(lang, fam) for lang in LANGUAGES for fam in pool]
     plan = []
-    for i in range(n):
-        if i % len(pairs) == 0:
-            rng.shuffle(pairs)
-        language, family = pairs[i % len(pairs)]
-        kind = kinds[0] if len(kinds) == 1 else ("scanned" if rng.random() < scanned_share else "born_digital")
+    for i, (language, family), kind in _draws(rng, pairs, n, kinds, scanned_share):
         if family == "receipt":
             doc_type, pages = "receipt", 1
         else:
@@ -338,18 +334,21 @@ def corpus_plan(n: int, seed: int, kinds: tuple[str, ...] = KINDS, scanned_share
     return plan
 
 
+def _draws(rng: random.Random, pairs: list, n: int, kinds: tuple[str, ...], scanned_share: float):
+    """n draws of (index, pair, kind): every pair once per round, each round in a new shuffled
+    order; a scan with probability `scanned_share` when both kinds are wanted."""
+    for i in range(n):
+        if i % len(pairs) == 0:
+            rng.shuffle(pairs)
+        kind = kinds[0] if len(kinds) == 1 else ("scanned" if rng.random() < scanned_share else "born_digital")
+        yield i, pairs[i % len(pairs)], kind
+
+
 def _classic_plan(n: int, seed: int, kinds: tuple[str, ...], scanned_share: float) -> list[dict]:
     rng = random.Random(f"corpus-{seed}")
     pairs = [(lang, lay) for lang in LANGUAGES for lay in LAYOUT_NAMES]
     plan = []
-    for i in range(n):
-        if i % len(pairs) == 0:
-            rng.shuffle(pairs)
-        language, layout = pairs[i % len(pairs)]
-        if len(kinds) == 1:
-            kind = kinds[0]
-        else:
-            kind = "scanned" if rng.random() < scanned_share else "born_digital"
+    for i, (language, layout), kind in _draws(rng, pairs, n, kinds, scanned_share):
         pages = rng.choices([1, 2, 3], [85, 11, 4])[0]
         plan.append({"seed": seed * 100_000 + i, "kind": kind, "language": language, "layout": layout,
                      "pages": pages})
