@@ -36,6 +36,7 @@ from invoice.scanner.processing.celery_app import (
     STAGE_QUEUES,
     TASK_ROUTES,
     WORKER_PROFILES,
+    consumed_queues,
 )
 from invoice.scanner.processing.celery_app import DEFAULT_RETRY
 
@@ -312,7 +313,9 @@ def test_worker_commands_consume_only_their_queue(services, monkeypatch):
         argv = _command(services[name])
         worker_module.main(argv[argv.index(WORKER_MODULE) + 1:])
         celery_argv = captured.pop()
-        assert celery_argv[celery_argv.index("-Q") + 1] == queue
+        # A stage's worker drains its recovery lane first (celery_app.RECOVERY_QUEUES).
+        assert celery_argv[celery_argv.index("-Q") + 1].split(",") == consumed_queues(queue)
+        assert consumed_queues(queue)[-1] == queue
         assert celery_argv[celery_argv.index("-n") + 1].startswith(f"{queue}@")
         assert celery_argv[celery_argv.index("--prefetch-multiplier") + 1] == "1"
         concurrency = int(celery_argv[celery_argv.index("--concurrency") + 1])

@@ -39,6 +39,28 @@ MAIL_POLL_ONE_TASK = "invoice.scanner.ingest.poll_mailbox"  # one mailbox: IDLE 
 INGEST_TASK_MODULE = "invoice.scanner.api.ingest_tasks"
 STAGE_TASKS: dict[str, str] = {q: f"invoice.scanner.stages.{q}" for q in STAGE_QUEUES}
 
+# The recovery lane: one more queue per stage, `<stage>.recovery`, which the stage's workers
+# drain before their own queue. A run the sweeper re-drives, and an attempt retried because
+# the infrastructure failed under it (the database restarting), travel it for the rest of their
+# run, so a recovered document does not wait again behind the backlog that formed while it was
+# lost (benchmarks/chaos --defaults: re-driven documents waited a median 200-300 s per stage
+# behind about 100 others). One mechanism for both brokers: RabbitMQ 3.x quorum queues have no
+# message priorities (4.0 brings two levels) and classic priority queues have no delivery
+# limit; Kombu's Redis transport serves a worker's queues in the order given only with
+# `queue_order_strategy="priority"` (its default rotates them round-robin).
+RECOVERY_SUFFIX = ".recovery"
+RECOVERY_QUEUES: dict[str, str] = {q: f"{q}{RECOVERY_SUFFIX}" for q in STAGE_QUEUES}
+
+
+def recovery_queue(stage: str) -> str:
+    return RECOVERY_QUEUES[stage]
+
+
+def consumed_queues(queue: str) -> list[str]:
+    """What a worker started for `queue` consumes, first served first: a stage's recovery lane
+    before its own queue; any other queue alone."""
+    return [RECOVERY_QUEUES[queue], queue] if queue in RECOVERY_QUEUES else [queue]
+
 
 
 @dataclass(frozen=True)
@@ -112,7 +134,8 @@ TASK_MODULES = [
 
 # RabbitMQ (BROKER_URL=amqp://...): a message delivered this many times without an ack (its
 # consumer died each time: a poison document that kills its worker) is dropped; the sweeper
-# then sees the document lost and re-drives it at most SWEEPER_MAX_REDRIVES times.
+# then sees the document lost, and a document whose worker died under it again and again while
+# the stage's other documents went through ends `<stage>_error` (runner.py, SWEEPER_MAX_REDRIVES).
 QUORUM_DELIVERY_LIMIT = 10
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 
@@ -132,7 +155,7 @@ def amqp_queues() -> list[Queue]:
     on the broker instead of in a worker's memory (quorum queues have no global QoS)."""
     return [Queue(q, Exchange(q, type="topic"), routing_key=q, durable=True,
                   queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": QUORUM_DELIVERY_LIMIT})
-            for q in QUEUES]
+            for q in (*QUEUES, *RECOVERY_QUEUES.values())]
 
 
 def _broker_conf(settings: Settings) -> dict:
@@ -147,7 +170,10 @@ def _broker_conf(settings: Settings) -> dict:
         }
     # Redis redelivers an unacknowledged message after the visibility timeout: keep it
     # longer than the longest task with its retries, or long tasks run twice.
-    return {"broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s}}
+    # `priority`: a worker's queues are served in the order it consumes them (its recovery lane
+    # first, see RECOVERY_QUEUES), not rotated.
+    return {"broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s,
+                                         "queue_order_strategy": "priority"}}
 
 
 def configure(app: Celery, settings: Settings) -> None:

@@ -139,7 +139,15 @@ class Settings(BaseSettings):
     # change (each sweep is two small queries; the broker and workers are asked only when
     # something is quiet); at 60 s the wait after a crash reached 2 minutes (benchmarks/chaos).
     sweeper_interval_s: int = 15
-    sweeper_max_redrives: int = 3
+    # How a document that keeps being hit ends (runner.py, maintenance.py). Infrastructure faults
+    # (a broker that lost its message, a worker killed while the stage's other documents' workers
+    # die too) are not the document's fault: it is re-driven again, up to this ceiling on its
+    # re-drives for any reason (a host that never heals must not loop forever; 3 failed a scan
+    # that four SIGKILLs in a row had hit in benchmarks/chaos). A document under which its
+    # stage's worker died MAX_WORKER_DEATHS times while no other document's worker of that stage
+    # died (from its stage deadline before the first death on) kills its worker: `<stage>_error`.
+    sweeper_max_redrives: int = 10
+    max_worker_deaths: int = 3
     # A document whose message is in no queue and held by no live worker for this long is lost
     # (a crashed broker's last writes, a killed worker's unacked message): the sweeper re-drives
     # it then, whatever its stage deadline. Well above the hand-off between two stages.

@@ -34,7 +34,8 @@ from typing import NamedTuple
 
 from celery import Celery
 
-from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK, ORCHESTRATOR_QUEUE, STAGE_QUEUES, STAGE_TASKS
+from invoice.scanner.processing.celery_app import (ORCHESTRATE_TASK, ORCHESTRATOR_QUEUE, RECOVERY_QUEUES,
+                                                   STAGE_QUEUES, STAGE_TASKS)
 from invoice.scanner.processing.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class BrokerView:
         or the orchestrator's has messages we cannot read (RabbitMQ)."""
         if (document_id, run) in self.waiting or (document_id, None) in self.waiting:
             return True
-        return bool(self.busy_queues & {ORCHESTRATOR_QUEUE, stage, *_next_stage(stage)})
+        stages = {stage, *_next_stage(stage)}
+        return bool(self.busy_queues & {ORCHESTRATOR_QUEUE, *stages, *(RECOVERY_QUEUES[s] for s in stages)})
 
     def is_held(self, document_id: str, run: int) -> bool:
         return (document_id, run) in self.held
@@ -68,11 +70,15 @@ def _next_stage(stage: str) -> list[str]:
     return list(STAGE_QUEUES[i + 1:i + 2]) if i >= 0 else []
 
 
+# Every queue a pipeline message can wait in: the stages' recovery lanes included.
+_PIPELINE_QUEUES = (ORCHESTRATOR_QUEUE, *STAGE_QUEUES, *RECOVERY_QUEUES.values())
+
+
 def redis_waiting(conn, max_per_queue: int = 50_000) -> set[Key]:
     """(document id, run) of every pipeline message waiting in a Redis queue, not yet taken."""
     found: set[Key] = set()
     client = conn.default_channel.client
-    for queue in (ORCHESTRATOR_QUEUE, *STAGE_QUEUES):
+    for queue in _PIPELINE_QUEUES:
         for raw in client.lrange(queue, 0, max_per_queue - 1):
             try:
                 message = json.loads(raw)
@@ -92,7 +98,7 @@ def redis_waiting(conn, max_per_queue: int = 50_000) -> set[Key]:
 def _amqp_busy_queues(conn) -> set[str]:
     """Queues with ready messages (a passive declare: it creates nothing, reads nothing)."""
     busy: set[str] = set()
-    for queue in (ORCHESTRATOR_QUEUE, *STAGE_QUEUES):
+    for queue in _PIPELINE_QUEUES:
         channel = conn.channel()
         try:
             _, ready, _ = channel.queue_declare(queue=queue, passive=True)

@@ -2,9 +2,11 @@
 
 `sweep_stuck_documents` (on beat's schedule) enqueues uploads whose orchestrator task never
 reached the broker (the outbox), and re-drives documents that are lost (in no queue, held by
-no live worker, for `LOST_AFTER_S`) or stuck past their stage deadline, or fails them after
-`SWEEPER_MAX_REDRIVES` re-drives; the re-drive's history row says which (`redrive_reason`:
-lost | deadline). What is queued or held is left alone: `liveness.py` asks the broker (Redis
+no live worker, for `LOST_AFTER_S`) or stuck past their stage deadline, through the stages'
+recovery lanes (ahead of the backlog: celery_app.RECOVERY_QUEUES); it fails a document whose
+worker died under it `MAX_WORKER_DEATHS` times and under no other document meanwhile (poison:
+runner.poison_reason), or one re-driven `SWEEPER_MAX_REDRIVES` times for any reason; the
+re-drive's history row says why (`redrive_reason`: lost | deadline). What is queued or held is left alone: `liveness.py` asks the broker (Redis
 or RabbitMQ) and the workers, and holds the parsing of Kombu's Redis message format.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from invoice.scanner.processing.celery_app import SWEEP_TASK, SWEEP_TASK_OPTIONS
 from invoice.scanner.processing.config import get_settings
 from invoice.scanner.processing.db.connection import DatabaseUnavailable
 from invoice.scanner.processing.orchestrator import orchestrate_document_processing, send_pipeline
-from invoice.scanner.processing.runner import DocumentLogger, get_repository
+from invoice.scanner.processing.runner import DocumentLogger, get_repository, poison_reason
 from invoice.scanner.processing.status import TERMINAL_STATUSES, Status, stage_for_status
 
 logger = logging.getLogger(__name__)
@@ -81,10 +83,13 @@ def _sweep() -> dict[str, int]:
                 counts["queued"] += 1
             continue
         log = DocumentLogger(logger, {"document_id": str(doc.id)})
-        if doc.redrive_count >= settings.sweeper_max_redrives:
-            reason = (f"{stage.name} did not finish within {deadlines[stage.name]}s after {doc.redrive_count} re-drives"
-                      if verdict.reason == "deadline" else
-                      f"{stage.name}: its message was lost again after {doc.redrive_count} re-drives")
+        # Its open attempt, if any, is held by no live worker: that worker died under it.
+        poison = poison_reason(repo, settings, str(doc.id), stage.name, include_open=True)
+        if poison is not None or doc.redrive_count >= settings.sweeper_max_redrives:
+            reason = poison or (
+                f"{stage.name} did not finish within {deadlines[stage.name]}s after {doc.redrive_count} re-drives"
+                if verdict.reason == "deadline" else
+                f"{stage.name}: its message was lost again after {doc.redrive_count} re-drives")
             if repo.fail_stage(str(doc.id), stage.name, doc.pipeline_run, reason, socket.gethostname()):
                 counts["failed"] += 1
                 log.error("sweeper: %s", reason)
@@ -98,7 +103,7 @@ def _sweep() -> dict[str, int]:
                                               "redrive_reason": verdict.reason, "quiet_s": round(quiet_s)},
                                       redrive=True, expected_updated_at=doc.updated_at)
         if run is not None:
-            send_pipeline(str(doc.id), run, resume)
+            send_pipeline(str(doc.id), run, resume, recovery=True)  # ahead of the backlog
             counts["redriven"] += 1
             counts[verdict.reason] = counts.get(verdict.reason, 0) + 1
             log.warning("sweeper: re-driven from %s (%s: was %s for %.0fs)", resume, verdict.reason, doc.status,

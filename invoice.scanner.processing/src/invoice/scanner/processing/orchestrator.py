@@ -6,7 +6,8 @@ import logging
 from celery import chain
 from celery.exceptions import Ignore
 
-from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK, ORCHESTRATE_TASK_OPTIONS, STAGE_TASKS, app
+from invoice.scanner.processing.celery_app import (ORCHESTRATE_TASK, ORCHESTRATE_TASK_OPTIONS, STAGE_TASKS, app,
+                                                   recovery_queue)
 from invoice.scanner.processing.db.repository import DocumentNotFound
 from invoice.scanner.processing.runner import DocumentLogger, get_repository
 from invoice.scanner.processing.status import STAGES
@@ -19,9 +20,13 @@ def stages_from(from_stage: str) -> list[str]:
     return names[names.index(from_stage):]
 
 
-def send_pipeline(document_id: str, run: int, from_stage: str = "preprocessing"):
+def send_pipeline(document_id: str, run: int, from_stage: str = "preprocessing", recovery: bool = False):
+    """The run's chain from `from_stage`; with `recovery` (a re-drive) every stage of it goes
+    through the stage's recovery lane, which its workers drain before the backlog."""
     signatures = [
-        app.signature(STAGE_TASKS[name], args=(document_id, run), immutable=True) for name in stages_from(from_stage)
+        app.signature(STAGE_TASKS[name], args=(document_id, run), immutable=True,
+                      **({"queue": recovery_queue(name)} if recovery else {}))
+        for name in stages_from(from_stage)
     ]
     return chain(*signatures).apply_async()
 

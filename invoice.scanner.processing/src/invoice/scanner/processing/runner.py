@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
-from invoice.scanner.processing.celery_app import STAGE_TASKS, app
+from invoice.scanner.processing.celery_app import STAGE_TASKS, app, recovery_queue
 from invoice.scanner.processing.config import Settings, get_settings
 from invoice.scanner.processing.db.connection import DatabaseUnavailable
 from invoice.scanner.processing.db.repository import Document, Repository
@@ -72,6 +72,46 @@ def _reason(exc: BaseException) -> str:
     return text[:500]
 
 
+_STAGE_OF_TASK = {task: stage for stage, task in STAGE_TASKS.items()}
+
+
+def take_recovery_lane(task) -> None:
+    """The rest of this run goes through the stages' recovery lanes, ahead of the backlog: the
+    chain's next steps travel in this delivery's message (`request.chain`, sent by Celery from
+    there when the task returns or retries). For a document the infrastructure failed under (its
+    worker died, the database restarted): it has waited its turn once already."""
+    for step in task.request.chain or ():
+        stage = _STAGE_OF_TASK.get(step.get("task"))
+        if stage is not None:
+            options = step.setdefault("options", {})
+            options.pop("exchange", None)
+            options.pop("routing_key", None)
+            options["queue"] = recovery_queue(stage)
+
+
+def _retry_after_outage(task, policy, exc, stage_name: str):
+    """Retry an attempt the database's outage cut off: within DATABASE_RETRY_S, through the
+    stage's recovery lane, and the rest of the run after it."""
+    take_recovery_lane(task)
+    return task.retry(exc=exc, countdown=min(policy.countdown(task.request.retries), DATABASE_RETRY_S),
+                      max_retries=policy.max_retries, queue=recovery_queue(stage_name))
+
+
+def poison_reason(repo: Repository, settings: Settings, document_id: str, stage_name: str,
+                  include_open: bool = False) -> str | None:
+    """Why the document is failed as one that kills its worker, or None: its stage's worker
+    died under it MAX_WORKER_DEATHS times while no other document's worker of that stage died
+    (from the stage's deadline before its first death on). Deaths that strike the stage's other
+    documents too are the infrastructure's (SIGKILLs, an OOM-killed host, restarts): those
+    documents are re-driven again, up to SWEEPER_MAX_REDRIVES."""
+    deaths, others = repo.worker_deaths(document_id, stage_name, settings.retry[stage_name].deadline_s,
+                                        include_open=include_open)
+    if deaths < settings.max_worker_deaths or others:
+        return None
+    return (f"{stage_name}: its worker died {deaths} times while processing this document, and under no "
+            f"other document meanwhile: the document kills its worker")
+
+
 def run_stage(task, stage_name: str, document_id: str, run: int,
               work: Callable[[StageContext], StageOutcome]) -> str:
     settings = get_settings()
@@ -87,8 +127,7 @@ def run_stage(task, stage_name: str, document_id: str, run: int,
         # The database is restarting: try again shortly instead of dropping the message and
         # leaving the document to the sweeper's deadline (found by benchmarks/chaos).
         log.warning("%s could not start, database unreachable (%s); retrying", stage_name, _reason(exc))
-        raise task.retry(exc=exc, countdown=min(policy.countdown(task.request.retries), DATABASE_RETRY_S),
-                         max_retries=policy.max_retries)
+        raise _retry_after_outage(task, policy, exc, stage_name)
     if claim.action == "stale":
         log.info("%s skipped: %s", stage_name, claim.reason)
         raise Ignore()
@@ -99,6 +138,18 @@ def run_stage(task, stage_name: str, document_id: str, run: int,
             return document_id
         log.info("%s already done in run %s and the document moved on; nothing to do", stage_name, run)
         raise Ignore()
+
+    if claim.abandoned:
+        # An earlier delivery of this stage never finished: its worker died under it.
+        poison = poison_reason(repo, settings, document_id, stage_name)
+        if poison is not None:
+            log.error(poison)
+            _safely(log, repo.record_attempt_failure, claim.attempt_id, poison, False)
+            _safely(log, repo.fail_stage, document_id, stage_name, run, poison, host)
+            raise Ignore()
+        log.info("%s: a worker died under an earlier delivery; the rest of the run takes the recovery lane",
+                 stage_name)
+        take_recovery_lane(task)
 
     started = time.monotonic()
     ctx = StageContext(claim.document, settings, repo, log, task.request.retries)
@@ -123,6 +174,10 @@ def run_stage(task, stage_name: str, document_id: str, run: int,
                 countdown = min(countdown, DATABASE_RETRY_S)
             log.warning("%s attempt %s failed (%s); retrying in %ss", stage_name, retries + 1, reason, countdown)
             _safely(log, repo.record_attempt_failure, claim.attempt_id, reason, True)
+            if isinstance(exc, DatabaseUnavailable) and not retry_after:
+                take_recovery_lane(task)  # the database's outage, not the document's
+                raise task.retry(exc=exc, countdown=countdown, max_retries=policy.max_retries,
+                                 queue=recovery_queue(stage_name))
             raise task.retry(exc=exc, countdown=countdown, max_retries=policy.max_retries)
         final = f"{stage_name} failed after {retries + 1} attempts: {reason}"
         log.error(final)
@@ -151,8 +206,7 @@ def run_stage(task, stage_name: str, document_id: str, run: int,
         # would acknowledge the message and leave no next one; with RabbitMQ and a busy queue
         # the sweeper cannot tell that from queued, and waits for the deadline.
         log.warning("%s could not be recorded, database unreachable (%s); retrying", stage_name, _reason(exc))
-        raise task.retry(exc=exc, countdown=min(policy.countdown(task.request.retries), DATABASE_RETRY_S),
-                         max_retries=policy.max_retries)
+        raise _retry_after_outage(task, policy, exc, stage_name)
     if not finished:
         log.info("%s finished for superseded run %s; a newer run owns the document", stage_name, run)
         raise Ignore()

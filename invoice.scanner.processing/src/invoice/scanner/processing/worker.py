@@ -2,7 +2,8 @@
 
     python -m invoice.scanner.processing.worker --queue ocr [--concurrency N] [celery args...]
 
-A worker started for one queue consumes only that queue (`-Q <queue>`).
+A worker started for one queue consumes only that queue (`-Q <queue>`); a stage's worker
+consumes its recovery lane first (`-Q ocr.recovery,ocr`: celery_app.RECOVERY_QUEUES).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import socket
 import sys
 
 from invoice.scanner.processing.celery_app import (INGEST_QUEUE, INGEST_TASK_MODULE, MAIL_QUEUE, QUEUES,
-                                                   WORKER_PROFILES, app)
+                                                   WORKER_PROFILES, app, consumed_queues)
 from invoice.scanner.processing.config import get_settings
 
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     args, extra = parser.parse_known_args(argv)
     concurrency = args.concurrency or WORKER_PROFILES[args.queue]["concurrency"]
     celery_args = [
-        "worker", "-Q", args.queue, "-n", f"{args.queue}@{socket.gethostname()}",
+        "worker", "-Q", ",".join(consumed_queues(args.queue)), "-n", f"{args.queue}@{socket.gethostname()}",
         "--concurrency", str(concurrency), "--loglevel", args.loglevel, "--prefetch-multiplier", "1",
         # Gossip (every worker processing every other worker's events) and mingle (a start-up
         # exchange of revoked task ids, which nothing here uses) cost broker traffic and CPU on

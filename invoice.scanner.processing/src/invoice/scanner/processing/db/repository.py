@@ -58,6 +58,7 @@ class StageClaim:
     attempt_id: int | None = None  # the attempt row this delivery closes (stage_attempts)
     reason: str = ""
     document: Document | None = None
+    abandoned: int = 0  # earlier deliveries of this stage and run that never finished (their worker died)
 
     @property
     def history_id(self) -> int | None:
@@ -121,6 +122,31 @@ class Repository:
                 record_transition(cur, document_id, row["status"], stage.running.value, "orchestrator", run,
                                   detail or {"queued": from_stage})
         return run
+
+    def worker_deaths(self, document_id: str, stage_name: str, lookback_s: int,
+                      include_open: bool = False) -> tuple[int, int]:
+        """(deaths, others): how often a worker of this stage died under the document (its
+        attempts closed as `abandoned`; with `include_open`, its attempts still open too, which
+        the sweeper has judged lost), and how many attempts of *other* documents at this stage
+        were abandoned from `lookback_s` before the document's first death on. Many deaths of
+        its own and none of others' mark a document that kills its worker (the poison rule)."""
+        outcome = "(outcome = 'abandoned' OR finished_at IS NULL)" if include_open else "outcome = 'abandoned'"
+        with self.tx() as cur:
+            cur.execute(
+                f"""SELECT count(*) AS deaths, min(started_at) AS first FROM stage_attempts
+                    WHERE document_id = %s AND stage = %s AND {outcome}""",
+                (str(document_id), stage_name),
+            )
+            own = cur.fetchone()
+            if not own["deaths"]:
+                return 0, 0
+            cur.execute(
+                """SELECT count(*) AS others FROM stage_attempts
+                   WHERE stage = %s AND outcome = 'abandoned' AND document_id <> %s
+                     AND started_at >= %s - make_interval(secs => %s)""",
+                (stage_name, str(document_id), own["first"], lookback_s),
+            )
+            return int(own["deaths"]), int(cur.fetchone()["others"])
 
     def find_unenqueued(self, older_than_s: int) -> list[Document]:
         """Uploads committed while the broker was unreachable (the outbox)."""
@@ -192,7 +218,8 @@ class Repository:
             send_attempt(attempt_cur, document_id, stage_name, run, attempt, worker_host)
             conn.commit()  # the writes and their COMMIT in one round trip
             claimed = document_from_row(cur.fetchone())
-            return StageClaim("run", attempt_id=attempt_cur.fetchone()["id"], document=claimed)
+            return StageClaim("run", attempt_id=attempt_cur.fetchone()["id"], document=claimed,
+                              abandoned=len(unfinished))
 
     def finish_stage(self, document_id: str, stage_name: str, run: int, history_id: int, detail: dict[str, Any],
                      next_status: Status | None = None, worker_host: str | None = None,
