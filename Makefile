@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup web run test test-unit local-calibration benchmark-accuracy benchmark-ocr benchmark-chaos benchmark-pipeline benchmark-load benchmark-exports clean
+.PHONY: setup web run test test-unit local-calibration local-model benchmark-accuracy benchmark-ocr benchmark-chaos benchmark-pipeline benchmark-load benchmark-exports clean
 
 setup: $(STAMP) web
 
@@ -54,6 +54,16 @@ local-calibration: setup
 	$(PY) -m pip install --quiet --no-deps 'augraphy==8.2.6'
 	$(PY) benchmarks/accuracy/corpora.py materialize --if-needed $(if $(ZUGFERD_CORPUS),--zugferd $(ZUGFERD_CORPUS)) $(if $(SROIE_CORPUS),--sroie $(SROIE_CORPUS))
 	$(PY) tools/fit_local_calibration.py $(CALIBRATION_ARGS)
+
+# Retrain the local provider's learned scorer (stages/llm/local/local_model.json) on dev documents:
+# the varied generator (seed 41) and the external corpora's dev halves (tools/train_local_model.py).
+# Refit the calibration after it (make local-calibration): the confidences are the model's.
+MODEL_ARGS ?=
+local-model: setup
+	$(PY) -m pip install --quiet -r tools/requirements.txt -r benchmarks/accuracy/requirements.txt
+	$(PY) -m pip install --quiet --no-deps 'augraphy==8.2.6'
+	$(PY) benchmarks/accuracy/corpora.py materialize --if-needed $(if $(ZUGFERD_CORPUS),--zugferd $(ZUGFERD_CORPUS)) $(if $(SROIE_CORPUS),--sroie $(SROIE_CORPUS))
+	$(PY) tools/train_local_model.py $(MODEL_ARGS)
 
 benchmark-ocr: setup
 	$(PY) benchmarks/ocr/run.py

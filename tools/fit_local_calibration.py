@@ -21,8 +21,9 @@ through the real provider, extraction and evaluation with the calibration switch
 The file keeps the curves as breakpoints (interpolated at run time without scikit-learn), how
 many documents of each corpus went in, and the fit's dev figures (ECE before/after).
 `--exclude-family F` leaves one generator family out (the benchmark's leave-one-family-out
-table), `--out PATH` writes elsewhere (`LOCAL_CALIBRATION_PATH` is not read: the bundled file
-is the one the provider loads).
+table), `--out PATH` writes elsewhere (the provider reads such a file where `LOCAL_CALIBRATION_PATH`
+names it, else the bundled one). Fit it after the learned scorer (`make local-model`): the
+confidences of the fields the model decides are its probabilities.
 """
 from __future__ import annotations
 

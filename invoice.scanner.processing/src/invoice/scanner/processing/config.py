@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     llm_fallback: str = ""  # e.g. "local"
     llm_max_input_chars: int = 24_000  # OCR text budget per request (see stages/llm/prompt.py)
     llm_max_pages: int = 8  # pages sent to a vendor: the first ones and the last one
+    # The local provider's learned scorer and calibration (stages/llm/local/scorer.py,
+    # calibration.py): empty = the files bundled in the package; LOCAL_MODEL_PATH=off: rules alone.
+    local_model_path: str = ""
+    local_calibration_path: str = ""
     # Evaluation
     # From the dev threshold sweeps after calibration (tools/fit_local_calibration.py, ARCHITECTURE.md).
     approval_threshold: float = 0.85

@@ -30,6 +30,7 @@ from invoice.scanner.processing.stages.llm.base import LlmProvider
 from invoice.scanner.processing.stages.llm.local.calibration import calibrate
 from invoice.scanner.processing.stages.llm.local.candidates import Candidate, LabelHit
 from invoice.scanner.processing.stages.llm.local.reader import DocumentReader
+from invoice.scanner.processing.stages.llm.local.scorer import load_model, model_path
 
 __all__ = ["MODEL", "Candidate", "LabelHit", "LocalProvider", "calibrate"]
 
@@ -41,7 +42,10 @@ class LocalProvider(LlmProvider):
 
     def predict(self, pages: list[OcrPage], images: list[PageImage]) -> Prediction:
         t0 = time.perf_counter()
-        reader = DocumentReader(pages)
+        path = model_path(self.settings)
+        model = load_model(str(path)) if path is not None else None  # read once per process
+        reader = DocumentReader(pages, model)
         fields, items = reader.read()
-        usage = LlmUsage(provider="local", model=MODEL, latency_s=round(time.perf_counter() - t0, 4))
+        name = MODEL if model is None else f"{MODEL}+{model.meta.get('version', 'scorer')}"
+        usage = LlmUsage(provider="local", model=name, latency_s=round(time.perf_counter() - t0, 4))
         return Prediction(fields=fields, line_items=items, usage=usage)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+CALIBRATION_ENV = "LOCAL_CALIBRATION_PATH"  # another file (a deployment's own fit); empty: the bundled one
 WEAK = 0.6  # `calibrate`'s knee
 
 # Share of the remaining doubt (1 - score) that is real, measured on the generated benchmark
@@ -38,6 +40,10 @@ def calibrate(name: str, score: float, born_digital: bool) -> float:
     if score >= 0.6:
         return 1 - (1 - score) * k
     return score * knee / 0.6
+
+
+def calibration_file() -> str:
+    return os.environ.get(CALIBRATION_ENV, "").strip() or str(CALIBRATION_FILE)
 
 
 @lru_cache(maxsize=4)
@@ -65,7 +71,7 @@ def _interp(curve: list[list[float]], x: float) -> float:
 def calibrated(name: str, probability: float, kind: str) -> float:
     """`calibrate`'s probability through the isotonic curve fitted on dev documents for this
     field and kind of page (born_digital | scanned), if there is one."""
-    fields = curves().get("fields", {})
+    fields = curves(calibration_file()).get("fields", {})
     curve = fields.get(f"{name}:{kind}") or fields.get(name)
     if curve is None:
         return probability
@@ -77,5 +83,5 @@ def calibrated(name: str, probability: float, kind: str) -> float:
 
 def calibrated_accuracy(predicted: float) -> float:
     """The evaluation's predicted accuracy through its dev-fitted isotonic curve, if any."""
-    curve = curves().get("predicted_accuracy")
+    curve = curves(calibration_file()).get("predicted_accuracy")
     return predicted if curve is None else _interp(curve, predicted)

@@ -14,10 +14,14 @@ from invoice.scanner.processing.stages.llm.local.dates import DatesMixin
 from invoice.scanner.processing.stages.llm.local.identifiers import IdentifiersMixin
 from invoice.scanner.processing.stages.llm.local.line_items import LineItemsMixin
 from invoice.scanner.processing.stages.llm.local.parties import PartiesMixin
+from invoice.scanner.processing.stages.llm.local.scorer import Model, candidates_of, choose, score_all
 
 
 class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, IdentifiersMixin, LineItemsMixin):
-    def __init__(self, pages: list[OcrPage]):
+    def __init__(self, pages: list[OcrPage], model: Model | None = None):
+        self.model = model  # the learned scorer (scorer.py); None: the rules alone
+        self.learned: set[str] = set()
+        self.rule_chosen: dict[str, Candidate | None] = {}
         self.pages = sorted(pages, key=lambda p: p.page_no)
         self.layouts = [build_layout(p) for p in self.pages]
         self.page_by_no = {p.page_no: p for p in self.pages}
@@ -52,6 +56,15 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
             chosen["payment_terms"] = max(self.sentence_terms, key=lambda c: c.score)
         if chosen["invoice_date"] is None:
             chosen["invoice_date"] = self._fallback_invoice_date(chosen)
+        self.rule_chosen = dict(chosen)  # the rules' answer: features of the scorer, its training's baseline
+        if self.model is not None:
+            # The rules' choices are features of the learned scorer, which decides the fields
+            # its file names (those where it generalized better than the rules at training).
+            cands = candidates_of(self, chosen)
+            score_all(self.model, cands)
+            learned = choose(cands, self.model.fields)
+            chosen.update(learned)
+            self.learned = set(learned)
         chosen.update(self._parties())
         chosen.update(self._bank_and_tax(chosen))
         out: dict[str, FieldPrediction] = {}
@@ -62,8 +75,10 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
             else:
                 page = self.page_by_no[c.page]
                 born_digital = page.engine == PDF_TEXT_ENGINE
-                conf = calibrated(name, calibrate(name, clip(c.score), born_digital),
-                                  "born_digital" if born_digital else "scanned")
+                # A learned field's score is already a probability; a rule's score first goes
+                # through the rules' doubt factors.
+                first = clip(c.score) if name in self.learned else calibrate(name, clip(c.score), born_digital)
+                conf = calibrated(name, first, "born_digital" if born_digital else "scanned")
                 if name in ("vendor_name", "customer_name") and page.engine != PDF_TEXT_ENGINE \
                         and accent_dropped(c.value, self.language):
                     # "Logistica" in a Spanish invoice: the recognizer dropped an accent that
