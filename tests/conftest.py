@@ -161,11 +161,84 @@ def redis_db_url(services):
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def running_document():
+    """`running_document(repo, from_stage="preprocessing", status=None, quiet_s=0)` -> (document
+    id, pipeline run): a company of its own with one uploaded document whose pipeline run has
+    begun at `from_stage` (`repo` is the processing Repository). `status` then sets its status
+    and `quiet_s` dates its last change that many seconds back, as the sweeper sees a document
+    no stage has touched for a while."""
+    import uuid
+
+    def make(repo, from_stage: str = "preprocessing", status: str | None = None,
+             quiet_s: float = 0) -> tuple[str, int]:
+        company, doc = uuid.uuid4(), uuid.uuid4()
+        with repo.tx() as cur:
+            cur.execute("INSERT INTO companies (id, name) VALUES (%s, %s)", (company, f"c-{company}"))
+            cur.execute(
+                """INSERT INTO documents (id, company_id, original_filename, stored_path, sha256, content_type,
+                                          size_bytes, status, enqueued_at)
+                   VALUES (%s, %s, 'a.pdf', '/tmp/a.pdf', %s, 'application/pdf', 10, 'queued', now())""",
+                (doc, company, uuid.uuid4().hex),
+            )
+        run = repo.start_pipeline_run(str(doc), from_stage, expected_run=0)
+        if status is not None or quiet_s:
+            with repo.tx() as cur:
+                cur.execute("UPDATE documents SET status = COALESCE(%s, status), "
+                            "updated_at = now() - make_interval(secs => %s) WHERE id = %s", (status, quiet_s, doc))
+        return str(doc), run
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def start_worker():
+    """`with start_worker(queue, env, app) as worker:` a real Celery worker of `queue`
+    (`python -m invoice.scanner.processing.worker`, concurrency 1, in a process group of its
+    own, stderr in `worker.log`), answering `app`'s ping as `<queue>@<host>` before the block
+    runs; stopped (SIGTERM to its group) after it. A context manager, so a module-scoped
+    fixture can keep one worker for all its tests."""
+    import contextlib
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    @contextlib.contextmanager
+    def start(queue: str, env: dict[str, str], app, *args: str, within_s: float = 90):
+        log = Path(env["DOCUMENTS_DIR"]) / f"worker-{queue}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as err:
+            worker = subprocess.Popen([sys.executable, "-m", "invoice.scanner.processing.worker", "--queue", queue,
+                                       "--concurrency", "1", *args], env={**os.environ, **env},
+                                      stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        worker.log = log
+        try:
+            deadline = time.monotonic() + within_s
+            node = f"{queue}@{socket.gethostname()}"
+            while not any(node in reply for reply in (app.control.ping(timeout=1.0) or [])):
+                assert worker.poll() is None, log.read_text(errors="replace")[-4000:]
+                assert time.monotonic() < deadline, f"{node} did not answer within {within_s} s"
+            yield worker
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+
+    return start
+
+
+@pytest.fixture(scope="module")
 def amqp_vhost():
-    """`amqp_vhost()` -> URL of a RabbitMQ vhost of this test's own on the machine's server
-    (TEST_AMQP_URL, default amqp://guest:guest@127.0.0.1:5672/; made with rabbitmqctl), deleted
-    afterwards. Skips when there is no RabbitMQ to make one on."""
+    """`amqp_vhost()` -> URL of a new RabbitMQ vhost on the machine's server (TEST_AMQP_URL,
+    default amqp://guest:guest@127.0.0.1:5672/; made with rabbitmqctl), deleted at the end of the
+    module (so a module-scoped fixture can keep one; each call makes another). Skips when there
+    is no RabbitMQ to make one on."""
     import shutil
     import subprocess
     import uuid

@@ -33,20 +33,6 @@ def world(fresh_database, redis_db_url, monkeypatch):
     close_pools()
 
 
-def _document(repo: Repository) -> tuple[str, int]:
-    company, doc = uuid.uuid4(), uuid.uuid4()
-    with repo.tx() as cur:
-        cur.execute("INSERT INTO companies (id, name) VALUES (%s, %s)", (company, f"c-{company}"))
-        cur.execute(
-            """INSERT INTO documents (id, company_id, original_filename, stored_path, sha256, content_type,
-                                      size_bytes, status, enqueued_at)
-               VALUES (%s, %s, 'a.pdf', '/tmp/a.pdf', %s, 'application/pdf', 10, 'queued', now())""",
-            (doc, company, uuid.uuid4().hex),
-        )
-    run = repo.start_pipeline_run(str(doc), "llm", expected_run=0)
-    return str(doc), run
-
-
 def _cut_every_session(url: str) -> None:
     """What PostgreSQL's fast shutdown does to each session of this database."""
     with psycopg.connect(url, autocommit=True) as admin:
@@ -85,7 +71,7 @@ def _attempts(repo: Repository, doc: str) -> list[tuple[str | None, bool]]:
         return [(r["outcome"], r["finished"]) for r in cur.fetchall()]
 
 
-def test_work_cut_off_by_a_database_restart_is_retried_in_seconds_not_after_the_backoff(world):
+def test_work_cut_off_by_a_database_restart_is_retried_in_seconds_not_after_the_backoff(world, running_document):
     url, settings, repo, app = world
     assert settings.retry["llm"].countdown(0) == 300  # the LLM stage's own backoff, for vendors
 
@@ -94,7 +80,7 @@ def test_work_cut_off_by_a_database_restart_is_retried_in_seconds_not_after_the_
         ctx.repo.load_pages(str(ctx.document.id))  # the stage's next query meets the cut session
         return StageOutcome()
 
-    doc, run = _document(repo)
+    doc, run = running_document(repo, "llm")
     with pytest.raises(Retry) as retry:
         _deliver(_llm_task(app, work), doc, run)
     assert retry.value.when == DATABASE_RETRY_S
@@ -105,13 +91,13 @@ def test_work_cut_off_by_a_database_restart_is_retried_in_seconds_not_after_the_
     def broken(ctx):
         raise ValueError("a bug")
 
-    other, other_run = _document(repo)
+    other, other_run = running_document(repo, "llm")
     with pytest.raises(Retry) as retry:
         _deliver(_llm_task(app, broken), other, other_run)
     assert retry.value.when == 300
 
 
-def test_work_whose_record_meets_a_cut_session_is_recorded_without_doing_it_again(world):
+def test_work_whose_record_meets_a_cut_session_is_recorded_without_doing_it_again(world, running_document):
     """The restart lands between the work and its record: the pooled session is gone, the first
     transaction on it fails; the record is tried once more on a fresh session, and the work (a
     scan's OCR: minutes on a busy host) is kept, not retried."""
@@ -123,7 +109,7 @@ def test_work_whose_record_meets_a_cut_session_is_recorded_without_doing_it_agai
         _cut_every_session(url)
         return StageOutcome(detail={"call": len(calls)})
 
-    doc, run = _document(repo)
+    doc, run = running_document(repo, "llm")
     repo.get_document(doc)  # the pool holds sessions, as a worker's does
     assert _deliver(_llm_task(app, work), doc, run) == doc
     assert calls == [0]
@@ -131,7 +117,7 @@ def test_work_whose_record_meets_a_cut_session_is_recorded_without_doing_it_agai
     assert _retry_waiting(app) == set()
 
 
-def test_work_done_while_the_database_stays_away_is_retried_then_recorded_once(world):
+def test_work_done_while_the_database_stays_away_is_retried_then_recorded_once(world, running_document):
     url, settings, repo, app = world
     calls = []
     name = url.rsplit("/", 1)[1]
@@ -147,7 +133,7 @@ def test_work_done_while_the_database_stays_away_is_retried_then_recorded_once(w
             allow(False)
         return StageOutcome(detail={"call": len(calls)})
 
-    doc, run = _document(repo)
+    doc, run = running_document(repo, "llm")
     task = _llm_task(app, work)
     try:
         with pytest.raises(Retry) as retry:

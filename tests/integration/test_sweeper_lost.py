@@ -1,6 +1,6 @@
 """Lost is not slow: the sweeper re-drives a document whose message is in no queue and held by
 no live worker after LOST_AFTER_S, long before its stage deadline; a queued or held document
-is never re-driven. On each broker: real Redis, and real RabbitMQ (a vhost of this test's own
+is never re-driven. On each broker: real Redis, and real RabbitMQ (a vhost of this module's own
 on the machine's server), with a real Celery worker answering the sweeper's inspect broadcast
 and a real worker holding a task.
 
@@ -10,13 +10,6 @@ message hides behind the visibility timeout).
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
-
 import pytest
 
 from invoice.scanner.processing import liveness, maintenance, orchestrator
@@ -24,59 +17,46 @@ from invoice.scanner.processing.celery_app import create_app, declare_amqp_topol
 from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.db.repository import Repository
 
-@pytest.fixture(params=["redis", "amqp"])
+
+@pytest.fixture(scope="module", params=["redis", "amqp"])
 def broker(request, redis_db_url, amqp_vhost):
-    """(REDIS_URL, BROKER_URL): Redis alone, or a RabbitMQ vhost of the test's own as the broker."""
+    """(REDIS_URL, BROKER_URL): Redis alone, or a RabbitMQ vhost of the module's own as the broker."""
     return redis_db_url(12), (amqp_vhost() if request.param == "amqp" else "")
 
 
+@pytest.fixture(scope="module")
+def maintenance_worker(broker, fresh_database, start_worker, tmp_path_factory):
+    """One real worker (the maintenance queue's) per broker, answering inspect as every worker
+    of the stack does; it runs no task here, so the tests' own databases are not its concern."""
+    redis_url, broker_url = broker
+    database_url = fresh_database("invoice_scanner_test_sweeper_lost_worker")
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "BROKER_URL": broker_url,
+           "DOCUMENTS_DIR": str(tmp_path_factory.mktemp("sweeper-worker"))}
+    app = create_app(Settings.from_env({}, database_url=database_url, redis_url=redis_url, broker_url=broker_url))
+    if broker_url:
+        declare_amqp_topology(app)
+    with start_worker("maintenance", env, app) as worker:
+        yield worker
+
+
 @pytest.fixture
-def world(broker, fresh_database, monkeypatch, tmp_path):
-    """The sweeper bound to this test's broker and database, and one real worker (the
-    maintenance queue's) that answers inspect as every worker of the stack does."""
+def world(broker, maintenance_worker, fresh_database, monkeypatch):
+    """The sweeper bound to the broker and to a database of this test's own (a sweep looks at
+    every document: each test starts from none), beside the live maintenance worker."""
     redis_url, broker_url = broker
     database_url = fresh_database("invoice_scanner_test_sweeper_lost")
     settings = Settings.from_env({}, database_url=database_url, redis_url=redis_url, broker_url=broker_url)
     app = create_app(settings)
     if broker_url:
         declare_amqp_topology(app)
+    app.control.purge()  # no message of an earlier test's documents: a busy queue would hide a lost one
     repo = Repository(database_url)
     monkeypatch.setattr(orchestrator, "app", app)
     monkeypatch.setattr(maintenance, "app", app)
     monkeypatch.setattr(maintenance, "get_settings", lambda: settings)
     monkeypatch.setattr(maintenance, "get_repository", lambda: repo)
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "BROKER_URL": broker_url,
-           "DOCUMENTS_DIR": str(tmp_path)}
-    worker = subprocess.Popen([sys.executable, "-m", "invoice.scanner.processing.worker", "--queue", "maintenance",
-                               "--concurrency", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        node = f"maintenance@{socket.gethostname()}"
-        while not any(node in reply for reply in (app.control.ping(timeout=1.0) or [])):
-            assert worker.poll() is None, worker.stderr.read()
-            assert time.monotonic() < deadline, "the worker did not answer"
-        yield repo, app, settings
-    finally:
-        os.killpg(worker.pid, 15)
-        worker.wait(30)
-
-
-def _quiet_document(repo: Repository, status: str, quiet_s: int) -> tuple[str, int]:
-    company, doc = uuid.uuid4(), uuid.uuid4()
-    with repo.tx() as cur:
-        cur.execute("INSERT INTO companies (id, name) VALUES (%s, %s)", (company, f"c-{company}"))
-        cur.execute(
-            """INSERT INTO documents (id, company_id, original_filename, stored_path, sha256, content_type,
-                                      size_bytes, status, enqueued_at)
-               VALUES (%s, %s, 'a.pdf', '/tmp/a.pdf', %s, 'application/pdf', 10, 'queued', now())""",
-            (doc, company, uuid.uuid4().hex),
-        )
-    run = repo.start_pipeline_run(str(doc), expected_run=0)
-    with repo.tx() as cur:
-        cur.execute("UPDATE documents SET status = %s, updated_at = now() - make_interval(secs => %s) WHERE id = %s",
-                    (status, quiet_s, doc))
-    return str(doc), run
+    assert maintenance_worker.poll() is None, maintenance_worker.log.read_text(errors="replace")[-4000:]
+    yield repo, app, settings
 
 
 def _redrive_reasons(repo: Repository, doc: str) -> list[str]:
@@ -86,14 +66,14 @@ def _redrive_reasons(repo: Repository, doc: str) -> list[str]:
         return [r["r"] for r in cur.fetchall()]
 
 
-def test_a_lost_document_is_re_driven_after_lost_after_s_not_its_deadline(world):
+def test_a_lost_document_is_re_driven_after_lost_after_s_not_its_deadline(world, running_document):
     repo, app, settings = world
     assert settings.retry["ocr"].deadline_s == 1800 and settings.lost_after_s == 60  # the defaults a user gets
-    lost, run = _quiet_document(repo, "preprocessed", 90)  # its OCR message went with the broker
-    recent, recent_run = _quiet_document(repo, "preprocessed", 20)  # a hand-off between stages
+    lost, run = running_document(repo, status="preprocessed", quiet_s=90)  # its OCR message went with the broker
+    recent, recent_run = running_document(repo, status="preprocessed", quiet_s=20)  # a hand-off between stages
     # Waits behind a backlog, past its deadline (in another stage's queue: with RabbitMQ the
     # sweeper sees how many messages a queue holds, not which).
-    queued, queued_run = _quiet_document(repo, "extraction", 4000)
+    queued, queued_run = running_document(repo, status="extraction", quiet_s=4000)
     orchestrator.send_pipeline(queued, queued_run, "extraction")
 
     counts = maintenance.sweep_stuck_documents()
@@ -109,20 +89,20 @@ def test_a_lost_document_is_re_driven_after_lost_after_s_not_its_deadline(world)
     assert view.queued(lost, run + 1, "ocr")
 
 
-def test_past_its_deadline_with_no_message_is_recorded_as_deadline(world):
+def test_past_its_deadline_with_no_message_is_recorded_as_deadline(world, running_document):
     repo, app, settings = world
-    slow, run = _quiet_document(repo, "extraction", settings.retry["extraction"].deadline_s + 30)
+    slow, run = running_document(repo, status="extraction", quiet_s=settings.retry["extraction"].deadline_s + 30)
     maintenance.sweep_stuck_documents()
     assert _redrive_reasons(repo, slow) == ["deadline"]
     assert repo.get_document(slow).pipeline_run == run + 1
 
 
-def test_a_document_in_a_retry_countdown_is_not_lost(world):
+def test_a_document_in_a_retry_countdown_is_not_lost(world, running_document):
     """Its last attempt failed and asked for a retry a moment ago: the countdown is on the
     broker (RabbitMQ's delayed delivery) or in a worker (Redis), and the attempt row says when
     it is due; the document is waited for, not re-driven."""
     repo, app, settings = world
-    held, run = _quiet_document(repo, "preprocessed", 90)
+    held, run = running_document(repo, status="preprocessed", quiet_s=90)
     with repo.tx() as cur:  # the attempt that failed and asked for a retry a moment ago
         cur.execute("INSERT INTO stage_attempts (document_id, stage, pipeline_run, attempt, started_at, finished_at, "
                     "outcome) VALUES (%s, 'ocr', %s, 0, now() - interval '5 seconds', now(), 'retry')", (held, run))
@@ -131,12 +111,12 @@ def test_a_document_in_a_retry_countdown_is_not_lost(world):
     assert counts.get("lost", 0) == 0
 
 
-def test_a_document_a_stage_claims_while_the_sweeper_asks_the_workers_is_not_re_driven(world, monkeypatch):
+def test_a_document_a_stage_claims_while_the_sweeper_asks_the_workers_is_not_re_driven(world, running_document, monkeypatch):
     """Asking the workers takes seconds; a document that looked lost when the sweep read it and
     was claimed by its next stage meanwhile keeps its run (benchmarks/chaos --defaults saw the
     sweeper supersede an OCR that had just begun, and 106 s of OCR thrown away)."""
     repo, app, settings = world
-    doc, run = _quiet_document(repo, "preprocessed", 90)  # looks lost: in no queue, held by no worker
+    doc, run = running_document(repo, status="preprocessed", quiet_s=90)  # looks lost: in no queue, held by no worker
     real_look = liveness.look
 
     def look_while_ocr_claims_it(app_):
