@@ -162,9 +162,12 @@ def test_stage_failure_ends_in_stage_error_with_reason(start_stack):
 def test_killing_and_restarting_a_whole_stage_worker_loses_nothing(start_stack):
     """SIGKILL of the OCR worker's whole process group mid-task (a lost host): the unacked
     message is stranded until Redis' visibility timeout, so the sweeper finds the document
-    past its OCR deadline and re-drives it from OCR once the worker is back. The stranded
-    message, when it is redelivered, belongs to a superseded run and does nothing."""
-    running = start_stack("recovery", {"OCR_DEADLINE_S": "60", "SWEEPER_INTERVAL_S": "3"}, beat=True)
+    lost (in no queue, held by no live worker, quiet for LOST_AFTER_S) and re-drives it from
+    OCR once the worker is back. The stranded message, when it is redelivered, belongs to a
+    superseded run and does nothing. LOST_AFTER_S is 20 s here, not 60 (the test waited 60 s
+    for it); the OCR deadline stays above a re-driven scan's OCR on a loaded machine."""
+    running = start_stack("recovery", {"OCR_DEADLINE_S": "60", "LOST_AFTER_S": "20", "SWEEPER_INTERVAL_S": "3"},
+                          beat=True)
     api = running.user("Acme Buyer", "ap@acme.test")
     inv = generate(seed=606, kind="scanned", pages=1)
     doc_id = api.upload(inv.data, inv.filename).json()["document"]["id"]
@@ -178,6 +181,7 @@ def test_killing_and_restarting_a_whole_stage_worker_loses_nothing(start_stack):
     history = Repository(running.database_url).history(doc_id)
     redrives = [h for h in history if h["stage"] == "orchestrator" and (h["detail"] or {}).get("redrive") == "ocr"]
     assert len(redrives) == 1, history
+    assert redrives[0]["detail"].get("redrive_reason") == "lost", redrives
     abandoned = [h for h in history if h["stage"] == "ocr" and (h["detail"] or {}).get("outcome") != "ok"]
     assert abandoned, "the killed attempt should stay visible in the history"
     for stage in ("llm", "extraction", "evaluation"):
