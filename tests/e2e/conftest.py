@@ -11,7 +11,8 @@ last stack stopped. A test whose stack pytest cannot see (started in a helper) c
 
 Every stack has a watched folder (`INGEST_DIR`, `running.ingest_dir`) polled every second and
 mailboxes polled every `MAIL_POLL_INTERVAL_S` (5 s; IDLE where the server offers it); the
-default stack runs beat, which sends those polls, so the ingestion tests share it.
+default stack runs beat, which sends those polls and the webhook relay (`WEBHOOK_ENV`), so the
+ingestion and webhook tests share it.
 """
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ TERMINAL = {s.value for s in TERMINAL_STATUSES}
 # The watched folder and the mailboxes, polled often enough for a test to wait on them.
 INGEST_ENV = {"INGEST_POLL_INTERVAL_S": "1", "INGEST_SETTLE_S": "0.5", "MAIL_POLL_INTERVAL_S": "5",
               "MAIL_RETRY_BACKOFF_S": "2"}
+
+# The webhook relay every half second and short delivery backoffs, to a receiver on this host
+# (test_review_webhooks_export.py): on the default stack, which no other test's webhooks reach.
+WEBHOOK_ENV = {"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true", "WEBHOOK_RELAY_INTERVAL_S": "0.5",
+               "WEBHOOK_RETRY_BACKOFF_S": "1", "WEBHOOK_RETRY_BACKOFF_MAX_S": "2"}
 
 # Short backoffs so error paths end in seconds; the policy itself is what is tested.
 FAST_RETRIES = {
@@ -120,7 +126,8 @@ def start_stack(services, fresh_database, drop_database, tmp_path_factory, reque
     def start(name: str, extra_env: dict[str, str] | None = None, beat: bool = False) -> RunningStack:
         if name in current:
             return current[name]
-        beat = beat or name == "default"  # the folder's and the mailboxes' polls (test_ingest_sources.py)
+        if name == "default":  # beat: the folder's, the mailboxes' polls and the webhook relay
+            beat, extra_env = True, {**WEBHOOK_ENV, **(extra_env or {})}
         stop_current()
         database_url = fresh_database(f"invoice_scanner_e2e_{name.replace('-', '_')}_{os.getpid()}")
         redis_url = urlparse(own_redis)._replace(path=f"/{next(counter)}").geturl()

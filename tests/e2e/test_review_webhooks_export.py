@@ -4,8 +4,8 @@ it over HTTP, the company's webhook receives both events signed (verified here),
 export, downloaded with the CLI, holds the corrected values.
 
 Real everything: PostgreSQL, Redis, one Celery worker per queue (the `webhooks` one
-included), beat (the webhook relay), the API under gunicorn, and an HTTP receiver on a
-local port.
+included), beat (the webhook relay), the API under gunicorn (the default stack), and an
+HTTP receiver on a local port.
 """
 from __future__ import annotations
 
@@ -27,11 +27,6 @@ from invoice.scanner.processing.devstack import free_port
 from invoice.scanner.processing.webhooks import signing
 
 pytestmark = pytest.mark.timeout(600)
-
-HOOKS_ENV = {
-    "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true", "WEBHOOK_RELAY_INTERVAL_S": "0.5",
-    "WEBHOOK_RETRY_BACKOFF_S": "1", "WEBHOOK_RETRY_BACKOFF_MAX_S": "2",
-}
 
 
 def _incomplete_invoice() -> bytes:
@@ -91,8 +86,8 @@ def _cli(running, tmp_path, token: str, *args: str, timeout: float = 300) -> sub
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_submit_review_approve_webhook_export(start_stack, receiver, tmp_path):
-    running = start_stack("hooks", HOOKS_ENV, beat=True)
+def test_submit_review_approve_webhook_export(stack, receiver, tmp_path):
+    running = stack  # the default stack: its relay runs every 0.5 s (WEBHOOK_ENV, e2e/conftest.py)
     admin = running.user("Hooks Trading", "ap-admin@hooks.test")
     token = admin.session.headers["Authorization"].split()[1]
 
