@@ -209,6 +209,23 @@ def test_locks_are_kept_when_the_document_is_processed_again(client, doc_id, rev
     assert body["status"] == "approved"
 
 
+def test_a_reviewer_corrects_the_document_type_and_reprocessing_keeps_it(client, doc_id, reviewer,
+                                                                         api_database_url):
+    etag = _etag(client, reviewer, doc_id)
+    bad = client.patch(f"/documents/{doc_id}/fields", headers={**reviewer.headers, "If-Match": etag},
+                       json={"fields": {"document_type": "bill"}})
+    assert bad.status_code == 422 and "document_type is one of" in bad.json["errors"]["json"]["fields"]["document_type"][0]
+    resp = client.patch(f"/documents/{doc_id}/fields", headers={**reviewer.headers, "If-Match": etag},
+                        json={"fields": {"document_type": "credit_note"}})
+    assert resp.status_code == 200, resp.json
+    f = resp.json["fields"]["document_type"]
+    assert f["value"] == "credit_note" and f["locked"] is True and f["corrected_by"] == str(reviewer.user_id)
+    redrive(api_database_url, doc_id, "extraction")
+    body = client.get(f"/documents/{doc_id}", headers=reviewer.headers).json
+    assert body["fields"]["document_type"]["value"] == "credit_note" and body["fields"]["document_type"]["locked"]
+    assert body["total"] == -1190.0  # a credit note's amounts are credits
+
+
 def test_correcting_needs_the_claim_when_someone_holds_it(client, doc_id, reviewer, repo, api_config, tenant):
     other = add_member(repo, api_config, tenant.company_id, "reviewer")
     assert client.post(f"/documents/{doc_id}/claim", headers=other.headers).status_code == 200

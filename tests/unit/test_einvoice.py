@@ -110,6 +110,7 @@ def test_valid_hybrid_whose_picture_agrees_is_approved_with_exact_xml_values(tmp
         assert fields[key].confidence == 1.0
     assert [li.amount for li in result.extraction.line_items] == [960.0, 294.0]
     assert result.row.cross_check["agrees"] and fields["total"].page == 1 and fields["total"].bbox
+    assert fields["document_type"].value == "invoice"
 
 
 def test_tampered_hybrid_goes_to_review_with_both_values(tmp_path):
@@ -153,6 +154,9 @@ def test_credit_note_goes_to_review(tmp_path):
     path.write_bytes(data)
     result = _run(path, tmp_path)
     assert not result.evaluation.approved and result.evaluation.checks["positive_total"]["credit_note"]
+    # The XML's type code (BT-3) is the document type, as on the pages' path.
+    assert result.extraction.fields["document_type"].value == "credit_note"
+    assert result.extraction.fields["document_type"].raw_value == "381"
 
 
 def test_unreadable_xml_is_a_format_error(tmp_path):

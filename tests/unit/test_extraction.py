@@ -160,3 +160,16 @@ def test_line_items_normalized_and_amount_computed_when_missing():
 def test_tax_rates_keep_their_decimals(raw, rate):
     ex = extract(prediction({}, [LineItemPrediction("Service", "1", "10.00", "10.00", raw, 0.9, 1)]), ocr("x"))
     assert ex.line_items[0].tax_rate == rate
+
+
+def test_a_persons_document_type_decides_the_signs_and_stays():
+    from invoice.scanner.processing.db.review import Locks
+    from invoice.scanner.processing.models import NormalizedField
+
+    pred = prediction({"amount": "100.00", "vat": "19.00", "total": "119.00"})
+    pages = ocr("Invoice", "Total 119.00")
+    assert extract(pred, pages).fields[DOCUMENT_TYPE].value == "invoice"
+    lock = NormalizedField(name=DOCUMENT_TYPE, value="credit_note", raw_value="credit_note", confidence=1.0)
+    ex = extract(pred, pages, Locks({DOCUMENT_TYPE: lock}, None))
+    assert ex.fields[DOCUMENT_TYPE].value == "credit_note"
+    assert (ex.fields["amount"].value, ex.fields["vat"].value, ex.fields["total"].value) == (-100.0, -19.0, -119.0)

@@ -146,3 +146,11 @@ def test_a_missing_iban_is_read_at_the_vendors_place_only_when_its_checksum_hold
     cut: dict = {}
     vm.apply_prior(cut, match, vm.page_lines(_page([("DE89 3704 0044 0532", 50, 1300)])), make)
     assert "iban" not in cut  # a wrapped, partial IBAN is not a value
+
+
+def test_document_type_is_correctable_to_one_of_the_types():
+    assert correct_field("document_type", "credit_note") == ("credit_note", "credit_note")
+    assert correct_field("document_type", "receipt") == ("receipt", "receipt")
+    for bad in (None, "bill", 3):
+        with pytest.raises(CorrectionError, match="document_type is one of"):
+            correct_field("document_type", bad)

@@ -2296,7 +2296,7 @@ export interface components {
             unit_price?: unknown;
         };
         Correction: {
-            /** @description Field name -> value as a person reads it (null: the invoice has none) */
+            /** @description Field name -> value as a person reads it (null: the invoice has none); `document_type` takes invoice, credit_note or receipt */
             fields?: {
                 [key: string]: unknown;
             };

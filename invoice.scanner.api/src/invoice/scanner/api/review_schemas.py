@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import marshmallow as ma
 
-from invoice.scanner.processing.fields import FIELD_NAMES, LINE_ITEM_FIELDS
+from invoice.scanner.processing.fields import DOCUMENT_TYPE, FIELD_NAMES, LINE_ITEM_FIELDS
 from invoice.scanner.processing.status import REVIEW_STATUSES
 
 from invoice.scanner.api.roles import PERMISSIONS, ROLES
@@ -89,8 +89,10 @@ assert set(CorrectedLineItemSchema._declared_fields) - {"position"} == set(LINE_
 
 class CorrectionSchema(ma.Schema):
     fields = ma.fields.Dict(
-        keys=ma.fields.String(validate=ma.validate.OneOf(FIELD_NAMES)), values=ma.fields.Raw(allow_none=True),
-        metadata={"description": "Field name -> value as a person reads it (null: the invoice has none)"})
+        keys=ma.fields.String(validate=ma.validate.OneOf((*FIELD_NAMES, DOCUMENT_TYPE))),
+        values=ma.fields.Raw(allow_none=True),
+        metadata={"description": "Field name -> value as a person reads it (null: the invoice has none); "
+                                 "`document_type` takes invoice, credit_note or receipt"})
     line_items = ma.fields.List(ma.fields.Nested(CorrectedLineItemSchema),
                                 metadata={"description": "Replaces every line item"})
 

@@ -26,13 +26,15 @@ from typing import Any
 from invoice.scanner.processing import sniff
 from invoice.scanner.processing.einvoice import store
 from invoice.scanner.processing.einvoice.terms import EInvoice, SUB_EN16931_LEVELS
-from invoice.scanner.processing.fields import CORE_FIELDS, FIELD_BY_NAME, FIELD_NAMES
+from invoice.scanner.processing.fields import CORE_FIELDS, DOCUMENT_TYPE, FIELD_BY_NAME, FIELD_NAMES
 from invoice.scanner.processing.models import (Evaluation, Extraction, FieldPrediction, LineItemPrediction, LlmUsage,
                                                NormalizedField, NormalizedLineItem, Prediction)
 
 logger = logging.getLogger(__name__)
 
 XML_PROVIDER = "xml"
+# EN 16931 BT-3 (UNTDID 1001) codes of a credit note: commercial, self-billed, factored, ...
+CREDIT_NOTE_TYPE_CODES = ("381", "261", "396", "532")
 REQUIRED = ("invoice_number", "invoice_date", "vendor_name", "currency", "total")
 CENT = 0.011
 MAX_RULE_REASONS = 20
@@ -219,6 +221,20 @@ def combine(extraction: Extraction, profile: str | None, visible: Extraction | N
     return extraction, check, item_source
 
 
+def is_credit_note(row: store.EInvoiceRow) -> bool:
+    return row.syntax == sniff.UBL_CREDIT_NOTE or (row.terms or {}).get("BT-3") in CREDIT_NOTE_TYPE_CODES
+
+
+def document_type_field(row: store.EInvoiceRow) -> NormalizedField:
+    """`document_type` from what the XML says it is (its syntax, BT-3): an e-invoice is an
+    invoice or a credit note, never a receipt."""
+    from invoice.scanner.processing.extract import doctype
+
+    code = (row.terms or {}).get("BT-3")
+    value = doctype.CREDIT_NOTE if is_credit_note(row) else doctype.INVOICE
+    return NormalizedField(name=DOCUMENT_TYPE, value=value, raw_value=code, confidence=1.0)
+
+
 def at_extraction(ctx) -> Any:
     from invoice.scanner.processing.runner import StageOutcome
     from invoice.scanner.processing.stages.extraction import extract
@@ -231,7 +247,8 @@ def at_extraction(ctx) -> Any:
     visible = extract(_prediction_from(row.visible), pages) if row.visible else None
     extraction, check, item_source = combine(xml_extraction(ctx.repo.load_prediction(doc_id)), row.profile,
                                              visible, pages)
-    provenance = {name: "xml" for name in FIELD_NAMES}
+    extraction.fields[DOCUMENT_TYPE] = document_type_field(row)
+    provenance = {name: "xml" for name in (*FIELD_NAMES, DOCUMENT_TYPE)}
     # A person's corrections (review workflow) survive a re-run, as on the usual path.
     from invoice.scanner.processing.db import review as review_db
 
@@ -324,7 +341,7 @@ def evaluate_einvoice(extraction: Extraction, row: store.EInvoiceRow, validation
             reasons.append(f"Net {net:.2f} plus VAT {vat:.2f} does not equal the total {total:.2f}.")
     else:
         checks["totals_add_up"] = {"passed": None, "net": net, "vat": vat, "total": total}
-    credit = row.syntax == sniff.UBL_CREDIT_NOTE or (row.terms or {}).get("BT-3") in ("381", "261", "396", "532")
+    credit = is_credit_note(row)
     negative = total is not None and total < 0
     checks["positive_total"] = {"passed": not (credit or negative), "credit_note": credit, "total": total}
     if credit or negative:
@@ -442,7 +459,8 @@ def run_in_process(source: Path, settings, work_dir: Path) -> LocalResult:
         {n: FieldPrediction(n, None, 0.0) for n in FIELD_NAMES}, [], LlmUsage(provider=XML_PROVIDER))
     visible = extract(LocalProvider(settings).predict(pages, []), pages) if pages else None
     extraction, row.cross_check, item_source = combine(xml_extraction(prediction), row.profile, visible, pages)
-    row.provenance = {**{name: "xml" for name in FIELD_NAMES}, "line_items": item_source}
+    extraction.fields[DOCUMENT_TYPE] = document_type_field(row)
+    row.provenance = {**{name: "xml" for name in (*FIELD_NAMES, DOCUMENT_TYPE)}, "line_items": item_source}
     if row.read_error:
         validation = format_error("not-an-e-invoice", row.read_error, "reader")
     else:

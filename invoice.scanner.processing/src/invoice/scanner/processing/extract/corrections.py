@@ -13,7 +13,8 @@ from typing import Any
 
 from invoice.scanner.processing.extract.normalize import (CURRENCY_CODES, clean_text, currency_in, parse_amount,
                                                           parse_date, validate_bic, validate_iban, validate_tax_id)
-from invoice.scanner.processing.fields import FIELD_BY_NAME, LINE_ITEM_FIELDS
+from invoice.scanner.processing.extract.doctype import DOCUMENT_TYPES
+from invoice.scanner.processing.fields import DOCUMENT_TYPE, FIELD_BY_NAME, LINE_ITEM_FIELDS
 from invoice.scanner.processing.models import NormalizedLineItem
 
 MAX_TEXT = 1000
@@ -50,8 +51,14 @@ def _rate(value: Any) -> float:
 def correct_field(name: str, value: Any) -> tuple[Any, str | None]:
     """(normalized value, raw text as entered) for field `name`; `CorrectionError` when invalid.
 
-    `None` means "the invoice has no such value" and is always accepted.
+    `None` means "the invoice has no such value" and is accepted for every field but
+    `document_type` (invoice | credit_note | receipt), which a person may correct too.
     """
+    if name == DOCUMENT_TYPE:
+        # Every document has a type: a person picks one of them, "none" is not one.
+        if value not in DOCUMENT_TYPES:
+            raise CorrectionError(f"document_type is one of {', '.join(DOCUMENT_TYPES)}, not {value!r}")
+        return value, value
     spec = FIELD_BY_NAME.get(name)
     if spec is None:
         raise CorrectionError(f"unknown field {name!r}")

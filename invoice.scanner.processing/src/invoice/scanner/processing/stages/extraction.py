@@ -275,13 +275,16 @@ def extract(prediction: Prediction, pages: list[OcrPage], locks: Locks | None = 
     if locks:
         fields.update(locks.fields)
     doc_type = doctype.classify(pages, fields["total"].value if fields["total"].valid else None)
-    if doc_type.value == doctype.CREDIT_NOTE:
+    type_field = NormalizedField(name=DOCUMENT_TYPE, value=doc_type.value, raw_value=None,
+                                 confidence=doc_type.confidence, page=doc_type.page, bbox=doc_type.bbox)
+    if locks and DOCUMENT_TYPE in locks.fields:
+        type_field = locks.fields[DOCUMENT_TYPE]  # a person's "this is a credit note" decides
+    if type_field.value == doctype.CREDIT_NOTE:
         _credit_note_signs(fields, locks)
     _derive_due_date(fields, locks)
     _derive(fields)
-    _mark_unread_labels(fields, pages, doc_type.value, locks)
-    fields[DOCUMENT_TYPE] = NormalizedField(name=DOCUMENT_TYPE, value=doc_type.value, raw_value=None,
-                                            confidence=doc_type.confidence, page=doc_type.page, bbox=doc_type.bbox)
+    _mark_unread_labels(fields, pages, type_field.value, locks)
+    fields[DOCUMENT_TYPE] = type_field
     if locks and locks.line_items is not None:
         return Extraction(fields=fields, line_items=list(locks.line_items))
     items: list[NormalizedLineItem] = []
@@ -294,7 +297,7 @@ def extract(prediction: Prediction, pages: list[OcrPage], locks: Locks | None = 
             amount = round(qty * unit, 2)
         if unit is None and amount is not None and qty:
             unit = round(amount / qty, 2)
-        if doc_type.value == doctype.CREDIT_NOTE:
+        if type_field.value == doctype.CREDIT_NOTE:
             # A credit note's lines are credits too: negative amounts, quantities as printed.
             unit = -abs(unit) if unit is not None else None
             amount = -abs(amount) if amount is not None else None
