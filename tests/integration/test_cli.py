@@ -33,7 +33,8 @@ pytest_plugins = ["conftest_api"]
 def live_api(app):
     port = free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop to look again: every 0.05 s, not the default 0.5 s
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
@@ -205,7 +206,7 @@ def test_mailboxes_are_managed_from_the_cli_without_a_secret_on_the_command_line
     app = make_app(api_config.with_overrides(mail_secret_key=Fernet.generate_key().decode()))
     port = free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     env = {"INVOICE_SCANNER_URL": f"http://127.0.0.1:{port}", "INVOICE_SCANNER_TOKEN": tenant.token,
            "AP_IMAP_PASSWORD": "cli-imap-secret"}
     try:

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,31 +20,22 @@ def _check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(params=["redis", "amqp"])
-def maintenance_worker(request, redis_db_url, amqp_vhost, tmp_path):
+def maintenance_worker(request, redis_db_url, amqp_vhost, start_worker, tmp_path):
+    """A real maintenance worker, already answering a ping (tests/conftest.py `start_worker`)."""
+    from invoice.scanner.processing.celery_app import create_app
+    from invoice.scanner.processing.config import Settings
+
     env = {**os.environ, "REDIS_URL": redis_db_url(REDIS_DB), "DOCUMENTS_DIR": str(tmp_path),
            "BROKER_URL": amqp_vhost() if request.param == "amqp" else ""}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "invoice.scanner.processing.worker", "--queue", "maintenance", "--loglevel", "WARNING"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    yield env, proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)  # warm shutdown, as `docker compose stop` does
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    app = create_app(Settings.from_env({}, redis_url=env["REDIS_URL"], broker_url=env["BROKER_URL"]))
+    with start_worker("maintenance", env, app, "--loglevel", "WARNING") as proc:
+        yield env, proc
 
 
 def test_healthcheck_passes_for_the_live_worker_and_fails_for_a_missing_one(maintenance_worker):
     env, proc = maintenance_worker
-    deadline = time.monotonic() + 60
     result = _check(env, "--queue", "maintenance", "--timeout", "2")
-    while result.returncode != 0 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(1)  # the worker is still starting
-        result = _check(env, "--queue", "maintenance", "--timeout", "2")
-    assert result.returncode == 0, result.stderr + (proc.stdout.read() if proc.poll() is not None else "")
+    assert result.returncode == 0, result.stderr + proc.log.read_text(errors="replace")[-4000:]
 
     # Same broker, but no worker consumes as this node (another container, another queue).
     assert _check(env, "--queue", "ocr", "--timeout", "1").returncode == 1
