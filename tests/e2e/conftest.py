@@ -184,15 +184,19 @@ def pytest_collection_modifyitems(session, config, items):
     stack starts once; tests that start no stack go last."""
     groups: dict[str | None, int] = {"default": 0}
     keyed = []
+    # Under pytest-xdist (`--dist loadgroup`) the end-to-end tests come first: a group is handed
+    # out when its first test's turn comes, so the longest work starts at once, not last.
+    others = 1_000_000 if hasattr(config, "workerinput") else -1
     for index, item in enumerate(items):
         if "/e2e/" not in str(getattr(item, "path", item.fspath)).replace("\\", "/"):
-            keyed.append(((-1, index), item))  # not ours: keep their place ahead
+            keyed.append(((others, index), item))  # not ours: keep their place ahead (serially)
             continue
         name = _stack_of(item)
         item.e2e_stack_name = name
-        # Under pytest-xdist (`--dist loadgroup`) every end-to-end test runs on one worker, in
-        # this order, one stack at a time, while the other workers run the rest.
-        item.add_marker(pytest.mark.xdist_group("e2e"))
+        # Under pytest-xdist the tests on the session's stacks run on one worker, in this order,
+        # one stack at a time; those that start their own services (chaos, `make run`, object
+        # storage), one after another, on a second worker; the other workers run the rest.
+        item.add_marker(pytest.mark.xdist_group("e2e" if name is not None else "e2e-own"))
         rank = groups.setdefault(name, len(groups)) if name is not None else 10_000
         keyed.append(((rank, index), item))
     items[:] = [item for _, item in sorted(keyed, key=lambda k: k[0])]
