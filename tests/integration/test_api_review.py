@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import uuid
 
 import pytest
@@ -15,6 +14,7 @@ from review_helpers import (add_member, invoice_page, manual_review_document, pr
                             processed_document, redrive)
 
 from invoice.scanner.processing.db.connection import DatabaseError, transaction  # noqa: E402
+from invoice.scanner.processing.devstack import wait_for  # noqa: E402
 
 pytest_plugins = ["conftest_api"]
 
@@ -91,8 +91,8 @@ def test_a_claim_expires_after_its_ttl(make_app, api_config, client, tenant, api
     b = add_member(repo, api_config, tenant.company_id, "reviewer")
     assert c.post(f"/documents/{doc_id}/claim", headers=a.headers).status_code == 200
     assert c.post(f"/documents/{doc_id}/claim", headers=b.headers).status_code == 409
-    time.sleep(1.2)
-    assert c.get(f"/documents/{doc_id}", headers=b.headers).json["claim"] is None
+    wait_for(lambda: c.get(f"/documents/{doc_id}", headers=b.headers).json["claim"] is None, 10,
+             "the claim's expiry", interval=0.1)
     assert c.post(f"/documents/{doc_id}/claim", headers=b.headers).status_code == 200
 
 
