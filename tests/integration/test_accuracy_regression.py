@@ -30,10 +30,14 @@ DATA = REPO / "tests" / "data" / "accuracy"
 MANIFEST = json.loads((DATA / "manifest.json").read_text(encoding="utf-8"))
 
 # Measured on this subset at 0e77db6 (2026-12-01): 45 of 77 core fields right (0.584), 1 of 10
-# documents with every core field right, none approved. Minimums: about five fields less; the one
-# document; and no approved document may have a wrong core field (approvals must be trusted here).
-MIN_CORE_FIELDS = 0.52  # share of the core fields right, field level
-MIN_DOCUMENTS_CORE_RIGHT = 1  # documents with every core field right
+# documents with every core field right, none approved. One scan's XML is not its picture's truth
+# (manifest `not_truth`: the page prints other amounts), so its amounts are not scored: rules alone
+# 45 of 74 (0.608), 2 documents; with the learned scorer (stages/llm/local/local_model.json; its
+# training saw these dev documents, so this guards against breakage, it does not measure
+# generality) 63 of 74 (0.851), 3 of 10, one approved and right. Minimums: about five fields less;
+# one document less; and no approved document may have a wrong core field.
+MIN_CORE_FIELDS = 0.78  # share of the core fields right, field level
+MIN_DOCUMENTS_CORE_RIGHT = 2  # documents with every core field right
 MAX_APPROVED_WRONG = 0  # documents approved with a wrong core field
 
 
@@ -45,6 +49,8 @@ def outcomes(tmp_path_factory):
     for d in MANIFEST["documents"]:
         truth, _meta = corpora.einvoice_truth((DATA / d["xml"]).read_bytes(), d["xml"])
         truth["document_type"] = d["document_type"]
+        for name in d.get("not_truth", {}).get("fields", ()):
+            truth.pop(name, None)  # the XML disagrees with the picture there (the manifest says how)
         rec = run_document(DATA / d["file"], d["content_type"], settings, cache=None,
                            pages_dir=pages_root / d["id"].replace("/", "__"))
         rows.append(({**d, "split": "dev"}, rec, scoring.score(truth, rec, complete=False)))

@@ -84,9 +84,13 @@ def test_a_due_date_before_the_invoice_date_is_not_taken():
     assert scorer.choose(cands, ("invoice_date", "due_date"))["due_date"] is None
 
 
-def test_unlikely_candidates_leave_the_field_empty():
+def test_unlikely_candidates_leave_the_field_empty_or_to_the_rules():
     out = scorer.choose({"invoice_number": [_scored("invoice_number", "K-1", None, 0.2)]}, ("invoice_number",))
     assert out["invoice_number"] is None
+    ruled = _scored("invoice_number", "K-2", None, 0.3)
+    ruled.features[scorer.FEATURES.index("rule_chosen")] = 1.0
+    out = scorer.choose({"invoice_number": [_scored("invoice_number", "K-1", None, 0.4), ruled]}, ("invoice_number",))
+    assert (out["invoice_number"].value, out["invoice_number"].score) == ("K-2", 0.3)  # kept, as unsure as it is
 
 
 def test_model_path_setting_and_off(monkeypatch, tmp_path):

@@ -273,8 +273,11 @@ LANGUAGE_HINTS: dict[str, tuple[str, ...]] = {
 }
 
 
+@lru_cache(maxsize=65536)
 def norm(text: str) -> str:
-    """Lower-case, accents stripped, punctuation other than # / - & to spaces, collapsed."""
+    """Lower-case, accents stripped, punctuation other than # / - & to spaces, collapsed.
+    Cached per process: the same words and lines are normalized again and again (table
+    headers word by word, labels, party blocks)."""
     t = text.replace("º", " ").replace("°", " ")
     t = unicodedata.normalize("NFKD", t)
     t = "".join(c for c in t if not unicodedata.combining(c)).lower()

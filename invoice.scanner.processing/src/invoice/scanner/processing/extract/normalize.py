@@ -147,6 +147,13 @@ def _finish(parts: list[str], negative: bool) -> float | None:
 
 def find_amounts(text: str, decimal_sep: str | None = None) -> list[tuple[str, float, int, int]]:
     """Every amount-looking substring of `text`: (raw, value, start, end)."""
+    return list(_find_amounts(text, decimal_sep))
+
+
+@lru_cache(maxsize=65536)
+def _find_amounts(text: str, decimal_sep: str | None) -> tuple[tuple[str, float, int, int], ...]:
+    # Cached per process: the local provider asks for the same segments' amounts again and
+    # again (labels, the VAT breakdown, totals, its learned scorer's candidates).
     out = []
     for m in AMOUNT_RE.finditer(text):
         raw = m.group("amt").strip()
@@ -155,7 +162,7 @@ def find_amounts(text: str, decimal_sep: str | None = None) -> list[tuple[str, f
         v = parse_amount(raw, decimal_sep)
         if v is not None:
             out.append((raw, v, m.start("amt"), m.end("amt")))
-    return out
+    return tuple(out)
 
 
 def has_decimals(raw: str) -> bool:
@@ -194,13 +201,18 @@ DATE_PATTERNS: tuple[re.Pattern, ...] = (
 
 def find_dates(text: str) -> list[tuple[str, int, int]]:
     """Date-looking substrings: (raw, start, end), leftmost first, no overlaps."""
+    return list(_find_dates(text))
+
+
+@lru_cache(maxsize=65536)
+def _find_dates(text: str) -> tuple[tuple[str, int, int], ...]:
     spans: list[tuple[str, int, int]] = []
     for pat in DATE_PATTERNS:
         for m in pat.finditer(text):
             if any(not (m.end() <= s or m.start() >= e) for _, s, e in spans):
                 continue
             spans.append((m.group(0).strip(" ,"), m.start(), m.end()))
-    return sorted(spans, key=lambda s: s[1])
+    return tuple(sorted(spans, key=lambda s: s[1]))
 
 
 @dataclass

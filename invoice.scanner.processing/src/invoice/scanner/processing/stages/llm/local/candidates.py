@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from invoice.scanner.processing.extract.labels import match_label, norm
 from invoice.scanner.processing.extract.layout import (PageLayout, Segment, make_segment, sub_bbox,
@@ -77,7 +78,10 @@ class LabelsMixin:
         return cls._match_text(seg.text, 0)
 
     @staticmethod
+    @lru_cache(maxsize=65536)
     def _match_text(text: str, offset: int) -> tuple[str, float, str, int] | None:
+        # A pure function of the line and offset, asked for every segment of every page (and
+        # again after each value): cached per process like `match_label`.
         # "20%USt.", "19%MwSt": OCR drops the space after a rate.
         text = re.sub(r"%(?=[^\W\d])", "%" + "\u2009", text)
         text = re.sub(r"(?<=[^\W\d.]):(?=[\w(€$£])", ":\u2009", text)  # "Tax ID:52-9505881"

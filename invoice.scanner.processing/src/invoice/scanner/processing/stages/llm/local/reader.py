@@ -60,7 +60,7 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
         if self.model is not None:
             # The rules' choices are features of the learned scorer, which decides the fields
             # its file names (those where it generalized better than the rules at training).
-            cands = candidates_of(self, chosen)
+            cands = candidates_of(self, chosen, self.model.fields)
             score_all(self.model, cands)
             learned = choose(cands, self.model.fields)
             chosen.update(learned)

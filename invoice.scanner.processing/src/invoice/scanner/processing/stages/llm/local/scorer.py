@@ -108,7 +108,8 @@ class Model:
             return []
         import numpy as np
 
-        return [float(p) for p in self.booster.predict(np.asarray(rows, dtype=float))]
+        # One thread: a document's few dozen rows cost less than waking OpenMP's pool.
+        return [float(p) for p in self.booster.predict(np.asarray(rows, dtype=float), num_threads=1)]
 
 
 def model_path(settings: Any = None) -> Path | None:
@@ -174,12 +175,14 @@ def _same(span: Span, c: Candidate) -> bool:
     return span.bbox[0] < c.bbox[2] and c.bbox[0] < span.bbox[2]
 
 
-def candidates_of(reader: Any, chosen: dict[str, Candidate | None]) -> dict[str, list[Scored]]:
-    """Every candidate for each learned field, with its features."""
+def candidates_of(reader: Any, chosen: dict[str, Candidate | None],
+                  fields: tuple[str, ...] = FIELDS) -> dict[str, list[Scored]]:
+    """Every candidate for each of `fields` (the learned ones), with its features. A candidate's
+    features do not depend on which fields are asked for."""
     spans = _spans(reader)
     ctx = _Context(reader, spans)
     out: dict[str, list[Scored]] = {}
-    for name in FIELDS:
+    for name in (f for f in FIELDS if f in fields):
         kind = KIND[name]
         rule_cands = list(reader.cands.get(name, []))
         ch = chosen.get(name)
@@ -411,7 +414,7 @@ def choose(cands: dict[str, list[Scored]], fields: tuple[str, ...]) -> dict[str,
     """The model's choice for each of `fields`, with the laws applied: net + VAT = total among
     the top candidates of the three (a combination that adds up beats a likelier one that does
     not), a due date not before the invoice date. A field whose best candidate is unlikely
-    (below 0.5) is left empty."""
+    (below 0.5) keeps the rules' choice with the model's probability for it, or stays empty."""
     out: dict[str, Candidate | None] = {}
     best: dict[str, Scored | None] = {}
     for name in FIELDS:
@@ -431,16 +434,8 @@ def choose(cands: dict[str, list[Scored]], fields: tuple[str, ...]) -> dict[str,
         if combo is not None:
             n, v, t = combo
             consistent = bool(n and v and t and abs(n.span.number + v.span.number - t.span.number) <= 0.011)
-            # Three printed values that add up are rarely a coincidence: each is as sure as the
-            # surest of them (the isotonic calibration then says how sure that is on dev documents).
-            joint = 1 - math.prod(1 - c.probability for c in combo if c) if consistent else 0.0
             for name, c in zip(AMOUNT_FIELDS, combo):
-                if c is None:
-                    best[name] = None
-                elif consistent:
-                    best[name] = Scored(c.field, c.span, c.features, c.rule_score, max(c.probability, joint))
-                else:
-                    best[name] = c if c.probability >= 0.5 else None
+                best[name] = c if c is not None and (consistent or c.probability >= 0.5) else None
     # A due date is never before the invoice date.
     inv, due = best.get("invoice_date"), best.get("due_date")
     if inv and due:
@@ -449,6 +444,25 @@ def choose(cands: dict[str, list[Scored]], fields: tuple[str, ...]) -> dict[str,
             later = [c for c in sorted(cands.get("due_date", []), key=lambda c: -c.probability)
                      if c.features[FEATURES.index("days_from_first")] >= inv_iso and c.probability >= 0.5]
             best["due_date"] = later[0] if later else None
+    # No likely candidate: the rules' choice stays, as unsure as the model finds it (so it is
+    # shown to a person rather than dropped), unless another field took that very value.
+    taken = {id(c.span) for c in best.values() if c is not None}
+    for name in fields:
+        if best.get(name) is None:
+            ruled = [c for c in cands.get(name, []) if c.features[_I_RULE_CHOSEN] == 1.0 and id(c.span) not in taken]
+            if ruled:
+                best[name] = ruled[0]
+    # Three printed values that add up are rarely a coincidence: none of them is less sure than
+    # the three on average. Three that do not add up hold a wrong one, which one unknown: each
+    # is half as sure. (The isotonic calibration, fitted on dev documents after the model, then
+    # says how sure such scores are.)
+    n, v, t = (best.get(k) for k in AMOUNT_FIELDS)
+    if n and v and t:
+        consistent = abs(n.span.number + v.span.number - t.span.number) <= 0.011
+        mean = (n.probability + v.probability + t.probability) / 3
+        for name, c in zip(AMOUNT_FIELDS, (n, v, t)):
+            p = max(c.probability, mean) if consistent else c.probability * 0.5
+            best[name] = Scored(c.field, c.span, c.features, c.rule_score, p)
     for name in fields:
         c = best.get(name)
         out[name] = c.candidate() if c is not None else None
