@@ -40,11 +40,15 @@ test-unit: setup
 ZUGFERD_CORPUS ?= https://github.com/ZUGFeRD/corpus
 SROIE_CORPUS ?= https://github.com/zzzDavid/ICDAR-2019-SROIE
 ACCURACY_ARGS ?=
+# Leave-one-family-out: models trained without each generator family (tools/train_local_model.py),
+# built once into this folder, then the table's "without family" column.
+LOFO_MODELS ?= benchmarks/accuracy/out/lofo-models
 benchmark-accuracy: setup
 	$(PY) -m pip install --quiet -r benchmarks/accuracy/requirements.txt
 	$(PY) -m pip install --quiet --no-deps 'augraphy==8.2.6'
 	$(PY) benchmarks/accuracy/corpora.py materialize --if-needed $(if $(ZUGFERD_CORPUS),--zugferd $(ZUGFERD_CORPUS)) $(if $(SROIE_CORPUS),--sroie $(SROIE_CORPUS))
-	$(PY) benchmarks/accuracy/run.py --n 300 --seed 7 --workers 2 $(ACCURACY_ARGS)
+	$(PY) benchmarks/accuracy/run.py --n 300 --seed 7 --workers 2 --lofo-models $(LOFO_MODELS) \
+		--lofo-train "$(PY) tools/train_local_model.py --exclude-family {family} --out {out}" $(ACCURACY_ARGS)
 
 # Refit the local provider's confidence calibration (stages/llm/local/calibration.json) on dev
 # documents: the varied generator and the external corpora's dev halves (tools/fit_local_calibration.py).
