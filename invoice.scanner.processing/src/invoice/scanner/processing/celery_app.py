@@ -135,7 +135,7 @@ TASK_MODULES = [
 # RabbitMQ (BROKER_URL=amqp://...): a message delivered this many times without an ack (its
 # consumer died each time: a poison document that kills its worker) is dropped; the sweeper
 # then sees the document lost, and a document whose worker died under it again and again while
-# the stage's other documents went through ends `<stage>_error` (runner.py, SWEEPER_MAX_REDRIVES).
+# the stage's other documents went through ends `<stage>_error` (runner.poison_reason, MAX_WORKER_DEATHS).
 QUORUM_DELIVERY_LIMIT = 10
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 
