@@ -120,3 +120,13 @@ def test_the_bundled_model_loads_and_decides_known_fields():
     cands = scorer.candidates_of(r, r.rule_chosen)
     scorer.score_all(model, cands)
     assert all(0.0 <= c.probability <= 1.0 for cs in cands.values() for c in cs)
+
+
+def test_llm_workers_read_the_model_at_start_where_the_local_provider_runs():
+    pytest.importorskip("lightgbm")
+    from invoice.scanner.processing.stages.llm import warm_up_local_model
+
+    assert warm_up_local_model(Settings.from_env({}, llm_provider="local")) is True
+    assert warm_up_local_model(Settings.from_env({}, llm_provider="openai", llm_fallback="local")) is True
+    assert warm_up_local_model(Settings.from_env({}, llm_provider="openai")) is False
+    assert warm_up_local_model(Settings.from_env({}, llm_provider="local", local_model_path="off")) is False

@@ -140,6 +140,7 @@ def load_model(path: str) -> Model | None:
                        "`make local-model`", p, data.get("version"))
         return None
     booster = lightgbm.Booster(model_str=data["booster"])
+    logger.info("local model %s (%s) read: it decides %s", p, data.get("version"), ", ".join(data["fields"]))
     return Model(booster, tuple(data["fields"]), tuple(data["label_keys"]), data)
 
 
