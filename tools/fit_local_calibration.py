@@ -49,7 +49,7 @@ from invoice.scanner.processing.models import PDF_TEXT_ENGINE  # noqa: E402
 from invoice.scanner.processing.stages.llm.local import calibration  # noqa: E402
 
 OUT = REPO / "invoice.scanner.processing/src/invoice/scanner/processing/stages/llm/local/calibration.json"
-SWEEP = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.86, 0.88, 0.9, 0.92, 0.94, 0.96, 0.98)
+SWEEP = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.86, 0.88, 0.9, 0.92, 0.94, 0.96, 0.98, 0.99, 0.995, 0.997, 0.999)
 MIN_POINTS = 25  # fewer right/wrong pairs than this for a field and kind: fall back to the field's curve
 
 

@@ -50,7 +50,7 @@ from invoice.scanner.processing.stages.llm.local import scorer  # noqa: E402
 from invoice.scanner.processing.stages.llm.local.reader import DocumentReader  # noqa: E402
 
 OUT = scorer.MODEL_FILE
-VERSION = "scorer-v1"
+VERSION = "scorer-v2"
 PARAMS = {"objective": "binary", "learning_rate": 0.08, "num_leaves": 15, "min_data_in_leaf": 20,
           "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0,
           "verbose": -1, "num_threads": 2, "seed": 1}
@@ -137,17 +137,24 @@ def train(docs: list[dict], rows_of: dict[int, list]) -> scorer.Model:
     # Each corpus weighs as much as the generator (one of fewer than 30 documents less).
     total = counts.get("invoicegen", 0) or 1
     weight = {c: total / max(n, 30) if c != "invoicegen" else 1.0 for c, n in counts.items()}
-    X, y, w = [], [], []
-    for i, d in enumerate(docs):
-        for feats, label, _ in rows_of[i]:
-            X.append(feats)
-            y.append(label)
-            w.append(weight[d["corpus"]])
-    ds = lightgbm.Dataset(np.asarray(X, dtype=float), label=np.asarray(y), weight=np.asarray(w),
-                          feature_name=list(scorer.FEATURES), categorical_feature=list(scorer.CATEGORICAL),
-                          free_raw_data=True)
-    booster = lightgbm.train(PARAMS, ds, num_boost_round=ROUNDS)
-    return scorer.Model(booster, scorer.FIELDS, scorer.LABEL_KEYS, {"version": VERSION})
+    boosters = {}
+    for names in (False, True):  # the spans' booster, the vendor names' booster
+        X, y, w = [], [], []
+        for i, d in enumerate(docs):
+            for feats, label, field in rows_of[i]:
+                if (field in scorer.PARTY_FIELDS) != names:
+                    continue
+                X.append(feats)
+                y.append(label)
+                w.append(weight[d["corpus"]])
+        if not X or len(set(y)) < 2:
+            boosters[names] = None
+            continue
+        ds = lightgbm.Dataset(np.asarray(X, dtype=float), label=np.asarray(y), weight=np.asarray(w),
+                              feature_name=list(scorer.FEATURES), categorical_feature=list(scorer.CATEGORICAL),
+                              free_raw_data=True)
+        boosters[names] = lightgbm.train(PARAMS, ds, num_boost_round=ROUNDS)
+    return scorer.Model(boosters[False], scorer.FIELDS, scorer.LABEL_KEYS, {"version": VERSION}, boosters[True])
 
 
 def field_scores(doc: dict, model: scorer.Model | None) -> dict[str, bool]:
@@ -239,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "features": list(scorer.FEATURES), "label_keys": list(scorer.LABEL_KEYS), "fields": fields,
         "choice": table, "params": PARAMS, "rounds": ROUNDS,
         "booster": model.booster.model_to_string(),
+        "booster_names": model.names.model_to_string() if model.names is not None else None,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -44,7 +44,7 @@ LABELS: dict[str, tuple[str, ...]] = {
         "due date", "payment due", "due on", "due by", "pay by", "payable by", "payment date due", "date due",
         "falligkeitsdatum", "falligkeit", "fallig am", "fallig bis", "zahlbar bis", "zahlungsziel", "zahlbar am",
         "date d echeance", "echeance", "date limite de paiement", "a payer avant le", "payable le", "a regler avant le",
-        "fecha de vencimiento", "vencimiento", "fecha vencimiento", "fecha limite de pago", "pagar antes de",
+        "fecha de vencimiento", "vencimiento", "vence", "fecha vencimiento", "fecha limite de pago", "pagar antes de",
         "vervaldatum", "vervaldag", "uiterste betaaldatum", "te betalen voor", "betalen voor",
      "due", "fecha de pago", "payment due date", "zahlungsfrist",),
     "vendor_name": ("from", "seller", "supplier", "vendor", "issued by", "von", "absender", "lieferant",

@@ -26,9 +26,13 @@ _DUE_CUE = re.compile(
     r"spatestens(?: am| bis)?|am)"
     r"|(?:payer|paye|regler|regle|payable|paiement|reglement|virement)\b(?:\s+\S+){0,6}?\s+(?:avant le|avant|"
     r"au plus tard le|jusqu au|le)"
-    r"|(?:pagar|pagadero|pago|abonar|abonado)\b(?:\s+\S+){0,6}?\s+(?:antes del?|hasta el|el)"
+    r"|(?:pagar|pagadero|pago|pague\w*|abon\w*)\b(?:\s+\S+){0,6}?\s+(?:antes del?|hasta el|el)"
     r"|(?:betalen|betaald|betaling|voldoen|voldaan|overmaken)\b(?:\s+\S+){0,6}?\s+(?:voor|uiterlijk(?: op)?|op)"
     r"|due(?: date)?(?: by| on| before)?|fallig(?: am| bis)?|echeance(?: le)?|vence el|vencimiento|vervalt op)\s*$")
+# The cue after the date: "Der Rechnungsbetrag ist am 17.06.2023 fällig", "gelieve … vóór
+# 2025-06-02 over te maken", "the amount of … on 3 May 2024 is due".
+_DUE_AFTER = re.compile(r"^\W*(?:\S+\s+){0,3}?(?:fallig|zu zahlen|zu begleichen|zu uberweisen|over te maken|te betalen|"
+                        r"te voldoen|a payer|a regler|is due|payable|a pagar|a abonar)\b")
 # Terms that count days from the invoice date, as a sentence rather than under a label.
 _TERMS_CUE = re.compile(r"(?:within|in|innerhalb|binnen|dans|sous|a|en|net|netto|neto|zahlbar|payable|zahlungsziel|"
                         r"plazo|delai)\b")
@@ -38,7 +42,8 @@ _DIGIT = re.compile(r"\d")
 _CUE_STEMS = ("pay", "paid", "remit", "settle", "zahl", "überweis", "uberweis", "begleich", "bezahl", "payer",
               "payé", "paye", "régl", "règl", "regl", "paiement", "virement", "pag", "abon", "betal", "voldo", "overmak",
               "due", "fällig", "fallig", "échéance", "echeance", "vence", "vencimiento", "vervalt", "uiterlijk",
-              "spätestens", "spatestens", "avant", "antes", "before", "until", " by ", " bis ")
+              "spätestens", "spatestens", "avant", "antes", "before", "until", " by ", " bis ", "te maken", "a payer",
+              "à payer", "zu zahlen")
 
 
 class DatesMixin:
@@ -59,7 +64,7 @@ class DatesMixin:
                         continue
                     for raw, s, e in (find_dates(seg.text) if cue else ()):
                         context = norm((before + " " + seg.text[:s])[-90:])
-                        if _DUE_CUE.search(context):
+                        if _DUE_CUE.search(context) or _DUE_AFTER.search(norm(seg.text[e:e + 60])):
                             self.cands.setdefault("due_date", []).append(Candidate(
                                 "due_date", raw, _SENTENCE_SCORE * seg.confidence, seg.page,
                                 sub_bbox(seg, s, e), row=(seg.page, seg.row)))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from invoice.scanner.processing.extract import doctype
 from invoice.scanner.processing.extract.labels import (LEGAL_FORMS, TITLE_WORDS, fix_legal_form_glyphs, looks_cut_off,
@@ -146,7 +147,10 @@ class PartiesMixin:
             res["customer_address"] = addr_cand("customer_address", address_of(p, wrapped),
                                                 0.85 * p["strength"] * (0.5 + 0.5 * seg.confidence))
             break
-        # Vendor.
+        # Vendor. Every name considered is kept as an option for the learned scorer
+        # (`self.vendor_options`), with the rules' score and what the rules saw of it.
+        options: list[VendorOption] = []
+        self.vendor_options = options
         vend, vend_score, vend_contact = None, -9.0, False
         for p in parties:
             if p is cust or p["role"] in ("customer_name", "_ship_to"):
@@ -184,6 +188,27 @@ class PartiesMixin:
                 score -= 0.6
             if len(t) > 60:
                 score -= 0.5
+            body_text = " ".join(s.text for s in p["body"]).upper()
+            options.append(VendorOption(
+                cand("vendor_name", text, seg, off, 0.0), addr_cand("vendor_address", address_of(p, wrapped), 0.0),
+                score, {"v_source": 1.0, "v_labelled": p["strength"] if p["role"] == "vendor_name" else 0.0,
+                        "v_legal": float(bool(LEGAL_FORMS.search(t))), "v_under_sender": float(p["sender"]),
+                        "v_height": seg.height / med_h, "v_contact_block": float(is_contact_block(p)),
+                        "v_sender_match": float(sender is not None and norm(sender.text) == nt),
+                        "v_repeats": float(all_text.count(nt)) if len(nt) > 3 else 0.0,
+                        "v_block_lines": float(len(p["body"])), "v_wrapped": float(len(wrapped or [])),
+                        "v_tax_in_block": float(bool(VAT_RE.search(body_text) or IBAN_RE.search(body_text)))}))
+            if p["inline"] is None and not wrapped and len(p["body"]) > 1:
+                second = p["body"][1]
+                st = second.text.strip()
+                if st and not re.search(r"\d", st) and not _contact_line(st) and not match_label(st, fuzzy=False) \
+                        and abs(second.height - seg.height) < 0.25 * seg.height:
+                    joined = fix_legal_form_glyphs(f"{t} {st}")
+                    options.append(VendorOption(
+                        Candidate("vendor_name", joined, 0.0, seg.page, union([seg.bbox, second.bbox]),
+                                  row=(seg.page, seg.row)), None, score - 0.5,
+                        {**options[-1].features, "v_wrapped": 1.0, "v_legal": float(bool(LEGAL_FORMS.search(joined))),
+                         "v_joined": 1.0}))
             if score > vend_score:
                 vend, vend_score, vend_contact = p, score, is_contact_block(p)
         labelled_vendor = vend is not None and vend["role"] == "vendor_name"
@@ -198,8 +223,19 @@ class PartiesMixin:
         use_footer = footer is not None and footer[1] > vend_score
         if use_footer and vend is not None and norm(footer[0].value) == norm(name_of(vend)[0]):
             vend_score, use_footer = footer[1], False  # the same name: keep its block (and address)
-        if receipt and (rv := self._receipt_vendor(first)) is not None:
-            res["vendor_name"] = rv
+        if footer is not None:
+            options.append(VendorOption(footer[0], None, footer[1], {"v_source": 2.0, "v_footer_details": float(footer[2]),
+                                                                     "v_legal": 1.0}))
+        receipt_names = self._receipt_vendors(first)
+        for rank, rv in enumerate(receipt_names):
+            options.append(VendorOption(rv, None, rv.score, {"v_source": 3.0, "v_header_rank": float(rank),
+                                                             "v_legal": float(bool(LEGAL_FORMS.search(rv.value)))}))
+        options.extend(self._after_vendor_label())
+        if sender is not None:
+            options.append(VendorOption(cand("vendor_name", sender.text.strip(), sender, 0, 0.6 * sender.confidence),
+                                        None, 0.0, {"v_source": 5.0}))
+        if receipt and receipt_names:
+            res["vendor_name"] = receipt_names[0]
         elif use_footer:
             c, fscore, _ = footer
             c.score = clip(0.45 + 0.25 * min(fscore, 2.0)) * (0.5 + 0.5 * c.score)  # c.score: the OCR confidence
@@ -256,6 +292,15 @@ class PartiesMixin:
         and the last carries the legal form, or the first ends open (a comma, "and", "&") so
         the name must go on. [] when the name is one line."""
         if LEGAL_FORMS.search(seg.text) and not open_end:
+            # "NORDLICHT HANDEL UG" / "(HAFTUNGSBESCHRÄNKT)": the form's own words in brackets
+            # on the line under it are still the name.
+            for r in layout.rows[seg.row + 1: seg.row + 2]:
+                for s in r.segments:
+                    t = s.text.strip()
+                    if (t.startswith("(") and t.endswith(")") and len(t.split()) <= 2 and not re.search(r"\d", t)
+                            and (abs(s.x0 - seg.x0) < 0.8 * seg.height or abs(s.xc - seg.xc) < 0.8 * seg.height)
+                            and -0.5 * seg.height < s.y0 - seg.y1 < 0.9 * seg.height):
+                        return [s]
             return []
         chain: list[Segment] = []
         last = seg
@@ -279,13 +324,14 @@ class PartiesMixin:
             last = nxt
         return []
 
-    def _receipt_vendor(self, layout: PageLayout) -> Candidate | None:
+    def _receipt_vendors(self, layout: PageLayout) -> list[Candidate]:
         """A till receipt names its shop in the header with no label: the first header line that
         is not a title, an address, a registration or tax number, a contact line, a date or an
         item. A name set over two lines is joined (the second carries the legal form, the first
         ends open, or both are in the header's large font)."""
         ph = float(layout.page.height or 1)
         rows = [r for r in layout.rows[:14] if r.bbox[1] < 0.45 * ph]
+        out: list[Candidate] = []
         for i, row in enumerate(rows):
             text = row.text.strip()
             if not _header_name(text):
@@ -305,9 +351,60 @@ class PartiesMixin:
                     name, box = f"{text} {nt}", union([row.bbox, nxt.bbox])
                     conf = min(conf, min(s.confidence for s in nxt.segments))
             score = (0.75 + (0.15 if LEGAL_FORMS.search(name) else 0.0)) * (0.5 + 0.5 * conf)
-            return Candidate("vendor_name", fix_legal_form_glyphs(name), score, layout.page.page_no, box,
-                             row=(layout.page.page_no, row.index))
-        return None
+            out.append(Candidate("vendor_name", fix_legal_form_glyphs(name), score, layout.page.page_no, box,
+                                 row=(layout.page.page_no, row.index)))
+            if len(out) == 4:
+                break
+        return out
+
+    def _after_vendor_label(self) -> list["VendorOption"]:
+        """The lines right under a seller label ("Verkäufer", "Seller", "Vendeur"; also one set
+        letter-spaced, "Ver käufer:"), one and two at a time: a line's value is what follows its
+        own key ("Name: | MVM Musterhafter" / "Versicherungsverein Musterstadt a.G."). This is
+        where the block reading may have taken the label, an identifier or half the name. The
+        lines end at the buyer's label."""
+        out: list[VendorOption] = []
+        heads: list[tuple[PageLayout, Segment, float]] = [(h.layout, h.seg, h.strength) for h in self.hits
+                                                          if h.key == "vendor_name"]
+        for lay in self.layouts:
+            for row in lay.rows:
+                seg = row.segments[0]
+                compact = re.sub(r"\s+", "", seg.text)
+                if " " in seg.text.strip() and len(compact) <= 20:
+                    m = match_label(compact, fuzzy=False)
+                    if m and m[0] == "vendor_name" and not compact[m[2]:].strip(" :"):
+                        heads.append((lay, seg, m[1]))
+        for lay, head, strength in heads:
+            lh = lay.line_height
+            lines: list[Segment] = []
+            for r in lay.rows[head.row + 1: head.row + 6]:
+                segs = [s for s in r.segments if s.x1 > head.x0 - lh]
+                if not segs:
+                    continue
+                m = match_label(segs[0].text, fuzzy=False)
+                if m and m[0] in ("customer_name", "_ship_to"):
+                    break
+                if (segs[0].text.rstrip().endswith(":") or (m and not segs[0].text[m[2]:].strip(" :"))) \
+                        and len(segs) > 1:
+                    segs = segs[1:]  # "Name: | value": the row's own key
+                lines.append(segs[0])
+            for d in range(len(lines)):
+                for k in (1, 2):
+                    part = lines[d:d + k]
+                    if len(part) < k:
+                        continue
+                    text = _NAME_PREFIX.sub("", " ".join(s.text.strip() for s in part)).strip()
+                    if len(norm(text)) < 2 or _looks_numeric(text) or _contact_line(text) or find_dates(text):
+                        continue
+                    text = fix_legal_form_glyphs(_cut_after_legal_form(text))
+                    c = Candidate("vendor_name", text, 0.0, part[0].page, union([s.bbox for s in part]),
+                                  row=(part[0].page, part[0].row))
+                    out.append(VendorOption(c, None, 0.0, {
+                        "v_source": 4.0, "v_labelled": strength, "v_after_label": float(d + 1),
+                        "v_wrapped": float(k - 1), "v_legal": float(bool(LEGAL_FORMS.search(text))),
+                        "v_height": part[0].height / max(1.0, lh)}))
+        return out
+
 
     def _footer_vendor(self, layouts: list[PageLayout], customer: str | None) -> tuple[Candidate, float, bool] | None:
         """The vendor named only in the footer ("Acme GmbH · Hauptstr. 1 · Berlin · USt-IdNr
@@ -337,6 +434,19 @@ class PartiesMixin:
             if best is not None:
                 break
         return best
+
+
+@dataclass
+class VendorOption:
+    """One name that could be the vendor's: where it came from and what the rules saw of it
+    (`features`, the `v_*` features of the learned scorer)."""
+    candidate: Candidate
+    address: Candidate | None
+    rule_score: float
+    features: dict[str, float] = field(default_factory=dict)
+
+
+_NAME_PREFIX = re.compile(r"(?i)^\s*(?:name|nom|nombre|naam|firma|raison sociale)\s*:\s*")
 
 
 def _cut_after_legal_form(text: str) -> str:

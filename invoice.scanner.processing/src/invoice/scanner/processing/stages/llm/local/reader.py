@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from invoice.scanner.processing.extract import doctype, tables
-from invoice.scanner.processing.extract.labels import accent_dropped, detect_language
+from invoice.scanner.processing.extract.labels import accent_dropped, detect_language, norm
 from invoice.scanner.processing.extract.layout import build_layout, norm_bbox
 from invoice.scanner.processing.extract.normalize import detect_decimal_separator
 from invoice.scanner.processing.fields import FIELD_NAMES
@@ -14,7 +14,7 @@ from invoice.scanner.processing.stages.llm.local.dates import DatesMixin
 from invoice.scanner.processing.stages.llm.local.identifiers import IdentifiersMixin
 from invoice.scanner.processing.stages.llm.local.line_items import LineItemsMixin
 from invoice.scanner.processing.stages.llm.local.parties import PartiesMixin
-from invoice.scanner.processing.stages.llm.local.scorer import Model, candidates_of, choose, score_all
+from invoice.scanner.processing.stages.llm.local.scorer import PARTY_FIELDS, Model, candidates_of, choose, score_all
 
 
 class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, IdentifiersMixin, LineItemsMixin):
@@ -34,6 +34,25 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
         self.due_sentence_rows: set[tuple[int, int]] = set()
         self.sentence_terms: list[Candidate] = []
         self.doc_type = doctype.DocumentType(doctype.INVOICE, 0.0)  # decided once the labels are read
+        self.vendor_options: list = []  # every name the party reading considered (parties.VendorOption)
+        self.customer_seen: str | None = None
+
+    def _learned_vendor(self, parties: dict[str, Candidate | None]) -> dict[str, Candidate | None]:
+        """The vendor's name among the party reading's options, by the learned scorer; its
+        address follows the name when the model takes another block than the rules."""
+        cands = candidates_of(self, parties, ("vendor_name",))
+        score_all(self.model, cands)
+        pick = choose(cands, ("vendor_name",))["vendor_name"]
+        self.learned.add("vendor_name")
+        out: dict[str, Candidate | None] = {"vendor_name": pick}
+        ruled = parties["vendor_name"]
+        if pick is not None and (ruled is None or norm(pick.value) != norm(ruled.value)):
+            option = next((getattr(c, "option", None) for c in cands["vendor_name"]
+                           if c.span.raw == pick.value and c.span.bbox == pick.bbox), None)
+            address = option.address if option is not None else None
+            out["vendor_address"] = (Candidate(address.field, address.value, 0.85 * pick.score, address.page,
+                                               address.bbox) if address is not None else None)
+        return out
 
     # --- entry ---------------------------------------------------------------------------
 
@@ -60,12 +79,18 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
         if self.model is not None:
             # The rules' choices are features of the learned scorer, which decides the fields
             # its file names (those where it generalized better than the rules at training).
-            cands = candidates_of(self, chosen, self.model.fields)
+            early = tuple(f for f in self.model.fields if f not in PARTY_FIELDS)
+            cands = candidates_of(self, chosen, early)
             score_all(self.model, cands)
-            learned = choose(cands, self.model.fields)
+            learned = choose(cands, early)
             chosen.update(learned)
             self.learned = set(learned)
-        chosen.update(self._parties())
+        parties = self._parties()
+        chosen.update(parties)
+        self.rule_chosen["vendor_name"] = parties["vendor_name"]
+        self.customer_seen = norm(parties["customer_name"].value) if parties["customer_name"] is not None else None
+        if self.model is not None and "vendor_name" in self.model.fields:
+            chosen.update(self._learned_vendor(parties))
         chosen.update(self._bank_and_tax(chosen))
         out: dict[str, FieldPrediction] = {}
         for name in FIELD_NAMES:

@@ -46,9 +46,12 @@ MODEL_FILE = Path(__file__).with_name("local_model.json")
 MODEL_ENV = "LOCAL_MODEL_PATH"
 AMOUNT_FIELDS = ("amount", "vat", "total")
 DATE_FIELDS = ("invoice_date", "due_date")
-FIELDS = ("invoice_number", *DATE_FIELDS, *AMOUNT_FIELDS)
+FIELDS = ("invoice_number", *DATE_FIELDS, *AMOUNT_FIELDS, "vendor_name")
 KIND = {"invoice_number": "id", "invoice_date": "date", "due_date": "date",
-        "amount": "amount", "vat": "amount", "total": "amount"}
+        "amount": "amount", "vat": "amount", "total": "amount", "vendor_name": "name"}
+# The vendor's name is decided after the party blocks are read (parties.py), from their options.
+PARTY_FIELDS = ("vendor_name",)
+_NAME_FIELD_IDS = frozenset(FIELDS.index(f) for f in PARTY_FIELDS)
 # Label keys the features know, in a fixed order (0: no label). Stored in the model file too,
 # so a model keeps its meaning when the lexicon gains keys.
 LABEL_KEYS = ("", *sorted(LABELS))
@@ -60,8 +63,13 @@ FEATURES = (
     "net_of_rate", "vat_of_rate", "row_pct", "row_amounts", "last_in_row", "gross_of_rate",
     "date_rank", "dates", "earliest", "latest", "days_from_first", "due_sentence", "date_occurrences",
     "id_length", "id_digits", "id_alpha",
+    "date_read_order", "days_to_latest", "rows_from_number", "row_date_key",
+    "v_source", "v_labelled", "v_legal", "v_under_sender", "v_height", "v_contact_block", "v_sender_match",
+    "v_repeats", "v_block_lines", "v_wrapped", "v_tax_in_block", "v_footer_details", "v_header_rank",
+    "v_after_label", "v_length", "v_words", "v_digits", "v_upper", "v_address_like", "v_registration",
+    "v_customer_near", "v_vendor_near", "v_same_as_footer", "v_y_order", "v_agreeing", "v_is_customer", "v_joined",
 )
-CATEGORICAL = ("field", "left_key", "above_key")
+CATEGORICAL = ("field", "left_key", "above_key", "row_date_key", "v_source")
 
 
 @dataclass
@@ -98,18 +106,33 @@ class Scored:
 
 @dataclass
 class Model:
+    """Two boosters: one for the values printed as spans (amounts, dates, invoice numbers), one
+    for the vendor's name among the party reading's options (`names`): the two kinds of
+    candidate share few features, and one's trees should not be spent on the other."""
     booster: Any
     fields: tuple[str, ...]
     label_keys: tuple[str, ...]
     meta: dict
+    names: Any = None
 
     def predict(self, rows: list[list[float]]) -> list[float]:
         if not rows:
             return []
         import numpy as np
 
-        # One thread: a document's few dozen rows cost less than waking OpenMP's pool.
-        return [float(p) for p in self.booster.predict(np.asarray(rows, dtype=float), num_threads=1)]
+        out = [0.0] * len(rows)
+        groups: dict[bool, list[int]] = {}
+        for i, r in enumerate(rows):
+            groups.setdefault(int(r[0]) in _NAME_FIELD_IDS, []).append(i)
+        for is_name, idx in groups.items():
+            booster = self.names if is_name else self.booster
+            if booster is None:
+                continue
+            # One thread: a document's few dozen rows cost less than waking OpenMP's pool.
+            ps = booster.predict(np.asarray([rows[i] for i in idx], dtype=float), num_threads=1)
+            for i, p in zip(idx, ps):
+                out[i] = float(p)
+        return out
 
 
 def model_path(settings: Any = None) -> Path | None:
@@ -140,8 +163,9 @@ def load_model(path: str) -> Model | None:
                        "`make local-model`", p, data.get("version"))
         return None
     booster = lightgbm.Booster(model_str=data["booster"])
+    names = lightgbm.Booster(model_str=data["booster_names"]) if data.get("booster_names") else None
     logger.info("local model %s (%s) read: it decides %s", p, data.get("version"), ", ".join(data["fields"]))
-    return Model(booster, tuple(data["fields"]), tuple(data["label_keys"]), data)
+    return Model(booster, tuple(data["fields"]), tuple(data["label_keys"]), data, names)
 
 
 # --- candidates ----------------------------------------------------------------------------
@@ -180,10 +204,12 @@ def candidates_of(reader: Any, chosen: dict[str, Candidate | None],
                   fields: tuple[str, ...] = FIELDS) -> dict[str, list[Scored]]:
     """Every candidate for each of `fields` (the learned ones), with its features. A candidate's
     features do not depend on which fields are asked for."""
-    spans = _spans(reader)
+    spans = _spans(reader) if any(KIND[f] in ("amount", "date") for f in fields) else []
     ctx = _Context(reader, spans)
     out: dict[str, list[Scored]] = {}
-    for name in (f for f in FIELDS if f in fields):
+    if "vendor_name" in fields and hasattr(reader, "vendor_options"):
+        out["vendor_name"] = _vendor_scored(reader, ctx, chosen.get("vendor_name"))
+    for name in (f for f in FIELDS if f in fields and f not in PARTY_FIELDS):
         kind = KIND[name]
         rule_cands = list(reader.cands.get(name, []))
         ch = chosen.get(name)
@@ -224,6 +250,64 @@ def candidates_of(reader: Any, chosen: dict[str, Candidate | None],
     return out
 
 
+def _vendor_scored(reader: Any, ctx: "_Context", ruled: Candidate | None) -> list[Scored]:
+    """The vendor options of the party reading (`reader.vendor_options`) as candidates: where the
+    name sits and in which font, where it came from (a party block, the footer, a receipt's
+    header, the lines under a seller label, the return-address line), how near a seller or a
+    buyer label is, whether it reads like an address, a registration or a contact line, and
+    whether the IBAN / VAT-id block or the footer agree with it."""
+    from invoice.scanner.processing.extract.labels import norm
+    from invoice.scanner.processing.stages.llm.local.parties import _REGISTRATION, _address_like
+
+    options = list(reader.vendor_options)
+    texts = [norm(o.candidate.value) for o in options]
+    footer = {t for o, t in zip(options, texts) if o.features.get("v_source") == 2.0}
+    customer = getattr(reader, "customer_seen", None)
+    ruled_text = norm(ruled.value) if ruled is not None else None
+    by_y = sorted(range(len(options)), key=lambda i: (options[i].candidate.page, options[i].candidate.bbox[1]))
+    y_order = {i: k for k, i in enumerate(by_y)}
+    out: list[Scored] = []
+    seen: set[tuple] = set()
+    for i, (o, t) in enumerate(zip(options, texts)):
+        c = o.candidate
+        key = (t, c.page, round(c.bbox[1]))
+        if not t or key in seen:
+            continue
+        seen.add(key)
+        lay = ctx.layouts.get(c.page)
+        w = float(lay.page.width) if lay else 1.0
+        h = float(lay.page.height) if lay else 1.0
+        lh = lay.line_height if lay else 10.0
+        x0, y0, x1, y1 = c.bbox
+        raw = c.value
+        f: dict[str, float] = {
+            "field": float(FIELDS.index("vendor_name")), "page": c.page - 1, "last_page": float(c.page == ctx.last_page),
+            "x0": x0 / w, "x1": x1 / w, "y": (y0 + y1) / 2 / h, "height": (y1 - y0) / max(1.0, lh),
+            "rule_score": o.rule_score, "rule_chosen": float(ruled_text is not None and t == ruled_text),
+            "v_length": float(len(raw)), "v_words": float(len(raw.split())),
+            "v_digits": float(sum(ch.isdigit() for ch in raw)),
+            "v_upper": sum(ch.isupper() for ch in raw) / max(1, sum(ch.isalpha() for ch in raw)),
+            "v_address_like": float(_address_like(raw)), "v_registration": float(bool(_REGISTRATION.search(raw))),
+            "v_same_as_footer": float(t in footer and o.features.get("v_source") != 2.0),
+            "v_y_order": float(y_order[i]), "v_agreeing": float(texts.count(t)),
+            "v_is_customer": float(customer is not None and t == customer),
+        }
+        near = {"customer_name": -1.0, "vendor_name": -1.0}
+        for hit in reader.hits:
+            if hit.key in near and hit.seg.page == c.page and hit.seg.x0 - 4 * lh <= x1 and hit.seg.x1 + 4 * lh >= x0:
+                rows = (y0 - hit.seg.y1) / max(1.0, lh)
+                if -0.5 <= rows <= 6 and (near[hit.key] < 0 or rows < near[hit.key]):
+                    near[hit.key] = max(0.0, rows)
+        f["v_customer_near"], f["v_vendor_near"] = near["customer_name"], near["vendor_name"]
+        f.update(o.features)
+        vec = [float(f.get(k, -1.0 if k in _MISSING_NEGATIVE else 0.0)) for k in FEATURES]
+        sc = Scored("vendor_name", Span("name", raw, c.page, c.row[1] if c.row else -1, c.bbox, None, 0, len(raw)),
+                    vec, o.rule_score)
+        sc.option = o  # type: ignore[attr-defined]
+        out.append(sc)
+    return out
+
+
 def _span_of(reader: Any, c: Candidate, kind: str) -> Span | None:
     seg = None
     row = c.row[1] if c.row else -1
@@ -260,6 +344,10 @@ class _Context:
                 self.date_counts[d] = self.date_counts.get(d, 0) + 1
         self.distinct_dates = sorted(self.date_counts)
         self.date_rank = {d: i for i, d in enumerate(self.distinct_dates)}
+        self.read_order: dict[str, int] = {}
+        for d in isos:  # spans come in reading order: page, row, left to right
+            if d and d not in self.read_order:
+                self.read_order[d] = len(self.read_order)
         self.rank = {a: i for i, a in enumerate(self.distinct)}
         positive = [a for a in self.distinct if a > 0][:60]  # the largest: totals are among them
         self.sums = {round(a + b, 2) for a, b in itertools.combinations(positive, 2)}
@@ -335,7 +423,14 @@ class _Context:
                 f["latest"] = float(iso == self.distinct_dates[-1])
                 f["days_from_first"] = _days(self.distinct_dates[0], iso)
                 f["date_occurrences"] = float(self.date_counts.get(iso, 0))
+                f["date_read_order"] = float(self.read_order.get(iso, -1))
+                f["days_to_latest"] = _days(iso, self.distinct_dates[-1])
             f["due_sentence"] = float((sp.page, sp.row) in self.reader.due_sentence_rows)
+            num = self.reader.rule_chosen.get("invoice_number") if self.reader.rule_chosen else None
+            if num is not None and num.row is not None and num.row[0] == sp.page:
+                f["rows_from_number"] = float(abs(num.row[1] - sp.row))
+            date_keys = [hh.key for hh in self.hits_by_row.get((sp.page, sp.row), []) if "date" in hh.key]
+            f["row_date_key"] = float(self.key_index.get(date_keys[0], 0)) if date_keys else 0.0
         if sp.kind == "id":
             raw = sp.raw
             f["id_length"] = float(len(raw))
@@ -388,7 +483,8 @@ class _Context:
         return out
 
 
-_MISSING_NEGATIVE = frozenset({"rank_desc", "date_rank", "above_rows"})
+_MISSING_NEGATIVE = frozenset({"rank_desc", "date_rank", "above_rows", "date_read_order", "rows_from_number",
+                               "v_customer_near", "v_vendor_near", "v_header_rank", "v_after_label"})
 _I_FIELD, _I_RULE_SCORE, _I_RULE_CHOSEN, _I_RULE_ONLY = (FEATURES.index(k) for k in
                                                          ("field", "rule_score", "rule_chosen", "rule_only"))
 
