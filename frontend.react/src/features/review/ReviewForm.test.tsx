@@ -5,6 +5,7 @@ import { ibanValid, parseAmount, validateField } from "./fieldSpecs";
 import { ReviewForm } from "./ReviewForm";
 
 const fields = {
+  document_type: { value: "invoice", confidence: 0.9, page: null, bbox: null },
   invoice_number: { value: "INV-1", confidence: 0.98, page: 1, bbox: [0.1, 0.1, 0.3, 0.12] },
   invoice_date: { value: "2024-12-21", confidence: 0.95, page: 1, bbox: null },
   total: { value: 1250, confidence: 0.6, page: 1, bbox: [0.7, 0.86, 0.9, 0.88] },
@@ -79,6 +80,19 @@ describe("ReviewForm", () => {
     expect(p.onNext).toHaveBeenCalled();
   });
 
+  it("corrects the document type by a choice of three, sent as its API value", async () => {
+    const user = userEvent.setup();
+    const p = setup();
+    const type = screen.getByLabelText("Document type");
+    expect(type).toHaveValue("invoice");
+    expect(Array.from((type as HTMLSelectElement).options).map((o) => o.value)).toEqual(["invoice", "credit_note", "receipt"]);
+    await user.selectOptions(type, "Credit note");
+    await user.keyboard("{Control>}s{/Control}");
+    expect(p.onSave).toHaveBeenCalledWith({ document_type: "credit_note" });
+    await user.keyboard("{Enter}");
+    expect(screen.getByLabelText("Invoice number")).toHaveFocus();
+  });
+
   it("keeps the fields usable (and focused) while a request runs, but not the actions", () => {
     render(<ReviewForm fields={fields} busy onSave={vi.fn()} onApprove={vi.fn()} onReject={vi.fn()} />);
     expect(screen.getByLabelText("Total")).toBeEnabled();
@@ -110,5 +124,7 @@ describe("field checks", () => {
     expect(validateField("currency", "EURO")).not.toBeNull();
     expect(validateField("bic", "COBADEFFXXX")).toBeNull();
     expect(validateField("amount", "")).toBeNull(); // cleared: no value on the invoice
+    expect(validateField("document_type", "receipt")).toBeNull();
+    expect(validateField("document_type", "bill")).not.toBeNull();
   });
 });

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEven
 import type { Schemas } from "../../api/client";
 import { confidenceBand } from "../documents/format";
 import { fieldLabel } from "../documents/useDocument";
-import { FIELD_SPECS, validateField } from "./fieldSpecs";
+import { DOCUMENT_TYPES, FIELD_SPECS, validateField } from "./fieldSpecs";
 
 export type Corrections = Record<string, string | null>;
 
@@ -31,7 +31,7 @@ export function ReviewForm({ fields, serverErrors = {}, busy, readOnly, onSelect
   const [accepted, setAccepted] = useState<Set<string>>(new Set());
   const [rejecting, setRejecting] = useState(false);
   const [reason, setReason] = useState("");
-  const inputs = useRef<(HTMLInputElement | null)[]>([]);
+  const inputs = useRef<(HTMLInputElement | HTMLSelectElement | null)[]>([]);
   useEffect(() => setDraft(initial), [initial]);
 
   const errors = Object.fromEntries(FIELD_SPECS.flatMap((s) => {
@@ -45,7 +45,7 @@ export function ReviewForm({ fields, serverErrors = {}, busy, readOnly, onSelect
 
   const focusAt = (i: number) => inputs.current[Math.max(0, Math.min(FIELD_SPECS.length - 1, i))]?.focus();
 
-  function onFieldKey(e: KeyboardEvent<HTMLInputElement>, i: number) {
+  function onFieldKey(e: KeyboardEvent<HTMLInputElement | HTMLSelectElement>, i: number) {
     if (e.key === "Enter" && !e.ctrlKey && !e.metaKey) {
       e.preventDefault();
       if (!errors[FIELD_SPECS[i].name]) setAccepted((a) => new Set(a).add(FIELD_SPECS[i].name));
@@ -100,10 +100,22 @@ export function ReviewForm({ fields, serverErrors = {}, busy, readOnly, onSelect
               <div key={s.name} className={`field-row ${accepted.has(s.name) ? "accepted" : ""} ${s.core ? "core" : ""}`}
                 data-field-row={s.name}>
                 <label htmlFor={id}>{fieldLabel(s.name)}</label>
-                <input id={id} ref={(el) => { inputs.current[i] = el; }} value={draft[s.name] ?? ""}
-                  onChange={(e) => setDraft({ ...draft, [s.name]: e.target.value })}
-                  onFocus={() => onSelect?.(s.name)} onKeyDown={(e) => onFieldKey(e, i)}
-                  aria-invalid={!!err} aria-describedby={err ? `${id}-error` : undefined} autoComplete="off" />
+                {s.kind === "document_type" ? (
+                  // A choice, never empty: the document is an invoice, a credit note (its amounts
+                  // negative) or a receipt; "—" only while the pipeline has not said.
+                  <select id={id} ref={(el) => { inputs.current[i] = el; }} value={draft[s.name] ?? ""}
+                    onChange={(e) => setDraft({ ...draft, [s.name]: e.target.value })}
+                    onFocus={() => onSelect?.(s.name)} onKeyDown={(e) => onFieldKey(e, i)}
+                    aria-invalid={!!err} aria-describedby={err ? `${id}-error` : undefined}>
+                    {!initial[s.name] && <option value="" disabled>—</option>}
+                    {DOCUMENT_TYPES.map((t) => <option key={t.value} value={t.value}>{t.label}</option>)}
+                  </select>
+                ) : (
+                  <input id={id} ref={(el) => { inputs.current[i] = el; }} value={draft[s.name] ?? ""}
+                    onChange={(e) => setDraft({ ...draft, [s.name]: e.target.value })}
+                    onFocus={() => onSelect?.(s.name)} onKeyDown={(e) => onFieldKey(e, i)}
+                    aria-invalid={!!err} aria-describedby={err ? `${id}-error` : undefined} autoComplete="off" />
+                )}
                 <span className={`conf ${f ? confidenceBand(f.confidence) : "none"}`}
                   aria-label={f ? `confidence ${Math.round((f.confidence ?? 0) * 100)} percent` : "not found"}>
                   {f ? `${Math.round((f.confidence ?? 0) * 100)} %` : "—"}

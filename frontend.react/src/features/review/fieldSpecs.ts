@@ -1,8 +1,16 @@
 // The invoice fields (invoice.scanner.processing/fields.py) and the checks a reviewer's
 // correction gets before it is sent; the API checks again and answers 422 with its reason.
-export type FieldKind = "text" | "date" | "amount" | "currency" | "iban" | "bic" | "tax_id";
+export type FieldKind = "text" | "date" | "amount" | "currency" | "iban" | "bic" | "tax_id" | "document_type";
+
+/** What a document can be (PATCH /fields accepts these for document_type, never null). */
+export const DOCUMENT_TYPES: readonly { value: string; label: string }[] = [
+  { value: "invoice", label: "Invoice" },
+  { value: "credit_note", label: "Credit note" },
+  { value: "receipt", label: "Receipt" },
+];
 
 export const FIELD_SPECS: readonly { name: string; kind: FieldKind; core?: boolean }[] = [
+  { name: "document_type", kind: "document_type" },
   { name: "invoice_number", kind: "text", core: true },
   { name: "invoice_date", kind: "date", core: true },
   { name: "due_date", kind: "date", core: true },
@@ -59,6 +67,8 @@ export function validateField(kind: FieldKind, raw: string): string | null {
   const v = raw.trim();
   if (v === "") return null;
   switch (kind) {
+    case "document_type":
+      return DOCUMENT_TYPES.some((t) => t.value === v) ? null : "Choose invoice, credit note or receipt";
     case "date":
       return isoDateValid(v) ? null : "Use a date as YYYY-MM-DD";
     case "amount":
