@@ -131,6 +131,7 @@ def run(args, database_url: str) -> int:
     empty = Server("empty_app:app", free_port(), args.workers, args.threads, env, cwd=HERE)
     results: dict[str, list[dict[str, float]]] = {"status": [], "empty": []}
     cpu_ms: dict[str, list[float]] = {"status": [], "empty": []}  # server CPU per request, per round
+    part_ms: dict[str, dict[str, list[float]]] = {"status": {}, "empty": {}}  # the same, by part
     from profiling import CpuMeter
 
     redis_url = os.environ.get("REDIS_URL")
@@ -156,6 +157,9 @@ def run(args, database_url: str) -> int:
                 requests_done = results[name][-1]["rps"] * args.duration
                 cpu_ms[name].append(sum(v for k, v in spent.items() if not k.startswith("benchmark"))
                                     / requests_done * 1000)
+                for part, seconds in spent.items():
+                    if not part.startswith("benchmark"):
+                        part_ms[name].setdefault(part, []).append(seconds / requests_done * 1000)
                 if name == "status" and profiler:
                     profiled = profiler.stop()
                     profiler = None
@@ -180,6 +184,8 @@ def run(args, database_url: str) -> int:
     cpu = {name: statistics.median(v) for name, v in cpu_ms.items()}
     print(f"server CPU per request (gunicorn + its PostgreSQL backends + Redis; wrk itself not counted): "
           f"status {cpu['status']:.2f} ms, empty {cpu['empty']:.2f} ms, ratio {cpu['status'] / cpu['empty']:.2f} x")
+    for name, parts in part_ms.items():
+        print(f"  {name}: " + ", ".join(f"{part} {statistics.median(v):.3f} ms" for part, v in parts.items()))
     if args.profile:
         from profiling import summarize
 

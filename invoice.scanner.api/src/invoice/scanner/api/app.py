@@ -133,4 +133,8 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     from invoice.scanner.api import webapp
 
     app.register_blueprint(webapp.blp)
+    # Outermost, after every hook is registered: it reads the headers they add (status_poll).
+    from invoice.scanner.api.status_poll import StatusPollMiddleware
+
+    app.wsgi_app = StatusPollMiddleware(app, app.wsgi_app)
     return app

@@ -78,7 +78,11 @@ def check_credentials(repo: ApiRepository, email: str, password: str):
 
 
 def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
+    return parse_bearer(request.headers.get("Authorization", ""))
+
+
+def parse_bearer(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header's value, or None."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -113,10 +117,33 @@ def require_token() -> None:
             abort(401, message="Invalid metrics token")
         return
     state = current_app.extensions["invoice_scanner"]
-    principal = state.token_cache.principal(token_digest(token), state.repo.authenticate_token)
+    with_row = _TOKEN_WITH_ROW.get(request.endpoint)
+    if with_row is not None:
+        principal, g.preloaded = with_row(state, token_digest(token), request.view_args or {})
+    else:
+        principal = state.token_cache.principal(token_digest(token), state.repo.authenticate_token)
     if principal is None:
         abort(401, message="Invalid, expired or revoked token")
     g.principal = principal
+
+
+# Endpoints whose token check is the same SQL statement that reads what they answer (the
+# status poll): endpoint -> loader(api state, token digest, view args) -> (principal or None,
+# the row or None). Their checks bypass the TokenCache: one round trip to PostgreSQL and none to
+# Redis, and the database's answer is current, so a revocation (by the API or by hand) applies
+# to the next request everywhere.
+_TOKEN_WITH_ROW: dict[str, Callable[[object, str, dict], tuple[Principal | None, object]]] = {}
+
+
+def authenticate_with(endpoint: str, loader: Callable[[object, str, dict], tuple[Principal | None, object]]) -> None:
+    """`endpoint`'s token is checked by `loader`, which also reads the row its view answers
+    with; the view finds that row in `preloaded()`."""
+    _TOKEN_WITH_ROW[endpoint] = loader
+
+
+def preloaded():
+    """The row read with this request's token check (`authenticate_with`), None if none matched."""
+    return g.preloaded
 
 
 class TokenCache:

@@ -203,6 +203,14 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _principal(row: dict[str, Any]) -> Principal:
+    """The Principal of a token check's row (`authenticate_token`'s columns)."""
+    scopes = row["scopes"]
+    return Principal(user_id=row["user_id"], company_id=row["company_id"], email=row["email"],
+                     token_id=row["token_id"], expires_at=row["expires_at"], role=row["role"],
+                     scopes=tuple(scopes) if scopes is not None else None)
+
+
 class ApiRepository:
     def __init__(self, database_url: str, pool_size: int = 8):
         self.database_url = database_url
@@ -269,8 +277,36 @@ class ApiRepository:
             row = cur.fetchone()
         if row is None:
             return None
-        scopes = row.pop("scopes")
-        return Principal(**row, scopes=tuple(scopes) if scopes is not None else None)
+        return _principal(row)
+
+    def authenticate_token_with_status(self, token_sha256: str,
+                                       document_id: str) -> tuple[Principal | None, StatusRecord | None]:
+        """What the status poll shows, and `authenticate_token`, in one statement (one round trip,
+        no transaction, no cache and no Redis trip: the database's answer is current, so a
+        revocation applies to the next poll in every process). The token's row finds its user; the
+        document (primary key, only the columns the answer needs) is joined on that user's company,
+        so another company's document is not found. (None, None): no valid token;
+        (principal, None): no such document in the principal's company."""
+        try:
+            document_uuid: uuid.UUID | None = uuid.UUID(str(document_id))
+        except ValueError:
+            document_uuid = None  # never a document: the token is still checked (401 before 404)
+        with single_statement(self.database_url, self.pool_size) as cur:
+            cur.execute(
+                """SELECT t.id AS token_id, t.expires_at, u.id AS user_id, u.company_id, u.email, u.role, t.scopes,
+                          d.id AS document_id, d.status, d.quality_score, d.error, d.created_at, d.updated_at
+                   FROM api_tokens t JOIN users u ON u.id = t.user_id
+                   LEFT JOIN documents d ON d.id = %s AND d.company_id = u.company_id
+                   WHERE t.token_sha256 = %s AND t.revoked_at IS NULL AND t.expires_at > now() AND u.is_active""",
+                (document_uuid, token_sha256),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None, None
+        found = row["document_id"] is not None
+        record = StatusRecord(row["document_id"], row["status"], row["quality_score"], row["error"],
+                              row["created_at"], row["updated_at"]) if found else None
+        return _principal(row), record
 
     def revoke_token(self, token_id: uuid.UUID) -> None:
         with self.tx() as cur:
@@ -328,21 +364,6 @@ class ApiRepository:
                 "UPDATE documents SET enqueued_at = coalesce(enqueued_at, now()), task_id = %s WHERE id = %s",
                 (task_id, str(document_id)),
             )
-
-    def get_status(self, company_id: uuid.UUID, document_id: str) -> StatusRecord:
-        """What the status poll shows, in one statement and one round trip (no transaction):
-        the primary-key row, only the columns the answer needs, tenancy in the WHERE."""
-        try:
-            uuid.UUID(str(document_id))
-        except ValueError:
-            raise DocumentNotFound(document_id) from None
-        with single_statement(self.database_url, self.pool_size) as cur:
-            cur.execute("""SELECT id, status, quality_score, error, created_at, updated_at FROM documents
-                           WHERE id = %s AND company_id = %s""", (str(document_id), str(company_id)))
-            row = cur.fetchone()
-        if row is None:
-            raise DocumentNotFound(document_id)
-        return StatusRecord(**row)
 
     def get_document_for_company(self, company_id: uuid.UUID, document_id: str) -> DocumentRecord:
         with self.tx() as cur:

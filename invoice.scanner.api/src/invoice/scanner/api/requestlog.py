@@ -16,9 +16,13 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+def request_id(client_id: str) -> str:
+    """The id a request is known by: the client's `X-Request-ID` if plain, else a new one."""
+    return client_id if _CLIENT_ID.fullmatch(client_id) else uuid.uuid4().hex
+
+
 def _bind() -> None:
-    client_id = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = client_id if _CLIENT_ID.fullmatch(client_id) else uuid.uuid4().hex
+    g.request_id = request_id(request.headers.get(REQUEST_ID_HEADER, ""))
     document_id = (request.view_args or {}).get("document_id")
     g.log_context_token = logcontext.bind(request_id=g.request_id, document_id=document_id)
 
