@@ -170,3 +170,15 @@ def test_the_database_down_is_flasks_503_after_one_wait(make_app, api_config, tm
     assert len(calls) == 1
     _same(answer, _answer(slow, path, headers))
     assert answer[0].startswith("503") and ("Retry-After", "5") in answer[1]
+
+
+def test_in_debug_mode_flask_answers_indented(app, clients, tenant, document, flask_requests):
+    fast, slow = clients
+    path, headers = f"/documents/{document}/status", {**tenant.headers, "X-Request-ID": "r1"}
+    app.debug = True
+    try:
+        answer = _answer(fast, path, headers)
+        assert len(flask_requests) == 1 and b'\n  "' in answer[2]
+        _same(answer, _answer(slow, path, headers))
+    finally:
+        app.debug = False

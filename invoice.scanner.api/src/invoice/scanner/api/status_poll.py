@@ -72,6 +72,7 @@ class StatusPollMiddleware:
         self.repo = app.extensions["invoice_scanner"].repo
         self.schema = StatusSchema()
         self.hook_headers = _after_request_headers(app, _SAMPLE_PATH)
+        self.content_type = app.json.response({}).headers["Content-Type"]  # what flask-smorest's jsonify sets
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         if (environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") or "HTTP_ORIGIN" in environ
@@ -88,14 +89,23 @@ class StatusPollMiddleware:
         except DatabaseError as exc:  # the database unreachable: Flask's 503, without a second wait
             environ[PREFETCHED] = Prefetched(digest, document_id, error=exc)
             return self.wsgi_app(environ, start_response)
-        if principal is None or record is None or PERMISSION not in principal.permissions:
+        if (principal is None or record is None or PERMISSION not in principal.permissions
+                or not self._compact_json()):
             environ[PREFETCHED] = Prefetched(digest, document_id, principal, record)
             return self.wsgi_app(environ, start_response)
-        response = self.app.json.response(self.schema.dump(record))  # what flask-smorest's jsonify makes
-        headers = response.headers
-        headers[requestlog.REQUEST_ID_HEADER] = requestlog.request_id(environ.get("HTTP_X_REQUEST_ID", ""))
-        headers.extend(self.hook_headers)
-        return response(environ, start_response)
+        # The body as flask-smorest's jsonify writes it with the app's JSON provider, compact.
+        body = f"{self.app.json.dumps(self.schema.dump(record), separators=(',', ':'))}\n".encode()
+        start_response("200 OK", [
+            ("Content-Type", self.content_type), ("Content-Length", str(len(body))),
+            (requestlog.REQUEST_ID_HEADER, requestlog.request_id(environ.get("HTTP_X_REQUEST_ID", ""))),
+            *self.hook_headers])
+        return [body]
+
+    def _compact_json(self) -> bool:
+        """Whether Flask would write the body compact (DefaultJSONProvider.response); in debug
+        mode it indents, and the poll is then Flask's to answer."""
+        compact = getattr(self.app.json, "compact", None)
+        return compact is True or (compact is None and not self.app.debug)
 
 
 def _after_request_headers(app: Flask, path: str) -> list[tuple[str, str]]:
