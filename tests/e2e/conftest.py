@@ -179,6 +179,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "e2e_stack(name): the start_stack() name this test runs on")
 
 
+# tryfirst: pytest-xdist reads the xdist_group marks in a hook of its own, which runs first when
+# this conftest was loaded before the worker's plugin (a file of tests/e2e named on the command line).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
     """Group the end-to-end tests by stack (stable within a group), default first, so each
     stack starts once; tests that start no stack go last."""
@@ -193,10 +196,11 @@ def pytest_collection_modifyitems(session, config, items):
             continue
         name = _stack_of(item)
         item.e2e_stack_name = name
-        # Under pytest-xdist the tests on the session's stacks run on one worker, in this order,
-        # one stack at a time; those that start their own services (chaos, `make run`, object
-        # storage), one after another, on a second worker; the other workers run the rest.
-        item.add_marker(pytest.mark.xdist_group("e2e" if name is not None else "e2e-own"))
+        # Under pytest-xdist every end-to-end test runs on one worker, in this order, one stack at
+        # a time, while the other workers run the rest. Not two groups: a stack holds ~48
+        # PostgreSQL sessions, two at once plus the integration tests' passed max_connections
+        # (100) here.
+        item.add_marker(pytest.mark.xdist_group("e2e"))
         rank = groups.setdefault(name, len(groups)) if name is not None else 10_000
         keyed.append(((rank, index), item))
     items[:] = [item for _, item in sorted(keyed, key=lambda k: k[0])]
