@@ -113,6 +113,7 @@ def _right(name: str, truth, value) -> bool:
 def featurize(doc: dict) -> list[tuple[list[float], int, str]]:
     """(features, label, field) for every candidate of the learned fields of one document."""
     reader = DocumentReader(doc["ocr"])
+    reader.all_vendor_options = True  # the rules decide, every option is listed
     fields, items = reader.read()
     conv = conventions(Prediction(fields=fields, line_items=items, usage=USAGE), doc["ocr"])
     rows = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from statistics import median
 
 from invoice.scanner.processing.extract.labels import CANONICAL_LEGAL_FORMS
@@ -61,9 +62,10 @@ class Row:
     segments: list[Segment]
     bbox: BBox
 
-    @property
+    @cached_property
     def text(self) -> str:
-        return " ".join(w.text for w in self.words)
+        # Read again and again (labels, parties, tables); a row's words do not change once built.
+        return " ".join([w.text for w in self.words])
 
     @property
     def height(self) -> float:
@@ -214,7 +216,7 @@ def build_layout(page: OcrPage, gap_factor: float = 1.1) -> PageLayout:
 
 def make_segment(words: list[OcrWord], page_no: int, row: int) -> Segment:
     return Segment(
-        text=" ".join(w.text for w in words),
+        text=" ".join([w.text for w in words]),
         bbox=union([w.bbox for w in words]),
         page=page_no,
         row=row,

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from invoice.scanner.processing.extract import doctype
-from invoice.scanner.processing.extract.labels import (LEGAL_FORMS, TITLE_WORDS, fix_legal_form_glyphs, looks_cut_off,
+from invoice.scanner.processing.extract.labels import (LABELS, LEGAL_FORMS, TITLE_WORDS, fix_legal_form_glyphs, looks_cut_off,
                                                        match_label, norm)
 from invoice.scanner.processing.extract.layout import PageLayout, Segment, blocks, sub_bbox, union
 from invoice.scanner.processing.extract.normalize import IBAN_RE, VAT_RE, find_amounts, find_dates, has_decimals
@@ -82,7 +83,16 @@ class PartiesMixin:
                             "strength": m[1] if role else 0.0, "sender": had_sender})
         parties = [p for p in parties if p["role"] is not None or p["index"] not in used_blocks]
 
+        names: dict[int, tuple[str, Segment, int, list[Segment] | None]] = {}
+
         def name_of(p: dict) -> tuple[str, Segment, int, list[Segment] | None]:
+            # Asked again for the same block by the vendor and the customer readings.
+            got = names.get(p["index"])
+            if got is None:
+                got = names[p["index"]] = _name_of(p)
+            return got
+
+        def _name_of(p: dict) -> tuple[str, Segment, int, list[Segment] | None]:
             if p["inline"] is not None:
                 return (fix_legal_form_glyphs(_cut_after_legal_form(p["inline"][0])), p["body"][0],
                         p["inline"][1], None)
@@ -190,7 +200,8 @@ class PartiesMixin:
                 score -= 0.5
             body_text = " ".join(s.text for s in p["body"]).upper()
             options.append(VendorOption(
-                cand("vendor_name", text, seg, off, 0.0), addr_cand("vendor_address", address_of(p, wrapped), 0.0),
+                cand("vendor_name", text, seg, off, 0.0),
+                lambda p=p, wrapped=wrapped: addr_cand("vendor_address", address_of(p, wrapped), 0.0),
                 score, {"v_source": 1.0, "v_labelled": p["strength"] if p["role"] == "vendor_name" else 0.0,
                         "v_legal": float(bool(LEGAL_FORMS.search(t))), "v_under_sender": float(p["sender"]),
                         "v_height": seg.height / med_h, "v_contact_block": float(is_contact_block(p)),
@@ -206,7 +217,7 @@ class PartiesMixin:
                     joined = fix_legal_form_glyphs(f"{t} {st}")
                     options.append(VendorOption(
                         Candidate("vendor_name", joined, 0.0, seg.page, union([seg.bbox, second.bbox]),
-                                  row=(seg.page, seg.row)), None, score - 0.5,
+                                  row=(seg.page, seg.row)), options[-1].address, score - 0.5,
                         {**options[-1].features, "v_wrapped": 1.0, "v_legal": float(bool(LEGAL_FORMS.search(joined))),
                          "v_joined": 1.0}))
             if score > vend_score:
@@ -226,11 +237,15 @@ class PartiesMixin:
         if footer is not None:
             options.append(VendorOption(footer[0], None, footer[1], {"v_source": 2.0, "v_footer_details": float(footer[2]),
                                                                      "v_legal": 1.0}))
-        receipt_names = self._receipt_vendors(first)
+        # The options beyond the rules' own are read only where the learned scorer takes them.
+        learned = self.all_vendor_options
+        receipt_names = self._receipt_vendors(first) if receipt or (learned and self.doc_type.value == doctype.RECEIPT) \
+            else []
         for rank, rv in enumerate(receipt_names):
             options.append(VendorOption(rv, None, rv.score, {"v_source": 3.0, "v_header_rank": float(rank),
                                                              "v_legal": float(bool(LEGAL_FORMS.search(rv.value)))}))
-        options.extend(self._after_vendor_label())
+        if learned:
+            options.extend(self._after_vendor_label())
         if sender is not None:
             options.append(VendorOption(cand("vendor_name", sender.text.strip(), sender, 0, 0.6 * sender.confidence),
                                         None, 0.0, {"v_source": 5.0}))
@@ -369,11 +384,8 @@ class PartiesMixin:
         for lay in self.layouts:
             for row in lay.rows:
                 seg = row.segments[0]
-                compact = re.sub(r"\s+", "", seg.text)
-                if " " in seg.text.strip() and len(compact) <= 20:
-                    m = match_label(compact, fuzzy=False)
-                    if m and m[0] == "vendor_name" and not compact[m[2]:].strip(" :"):
-                        heads.append((lay, seg, m[1]))
+                if len(seg.text) <= 24 and " " in seg.text.strip() and norm(seg.text).replace(" ", "") in _SELLER_COMPACT:
+                    heads.append((lay, seg, 1.0))
         for lay, head, strength in heads:
             lh = lay.line_height
             lines: list[Segment] = []
@@ -441,11 +453,13 @@ class VendorOption:
     """One name that could be the vendor's: where it came from and what the rules saw of it
     (`features`, the `v_*` features of the learned scorer)."""
     candidate: Candidate
-    address: Candidate | None
+    address: Callable[[], Candidate | None] | None  # its block's address, read when the name is taken
     rule_score: float
     features: dict[str, float] = field(default_factory=dict)
 
 
+# The seller labels with their spaces taken out: "Ver käufer:" (letter-spaced) is "verkaufer".
+_SELLER_COMPACT = frozenset(label.replace(" ", "") for label in LABELS["vendor_name"] if " " not in label)
 _NAME_PREFIX = re.compile(r"(?i)^\s*(?:name|nom|nombre|naam|firma|raison sociale)\s*:\s*")
 
 

@@ -35,6 +35,9 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
         self.sentence_terms: list[Candidate] = []
         self.doc_type = doctype.DocumentType(doctype.INVOICE, 0.0)  # decided once the labels are read
         self.vendor_options: list = []  # every name the party reading considered (parties.VendorOption)
+        # Also the names only the learned scorer weighs (a receipt's header lines on an invoice,
+        # the lines under a seller label): read where it decides the vendor, and at its training.
+        self.all_vendor_options = model is not None and "vendor_name" in model.fields
         self.customer_seen: str | None = None
 
     def _learned_vendor(self, parties: dict[str, Candidate | None]) -> dict[str, Candidate | None]:
@@ -49,7 +52,7 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
         if pick is not None and (ruled is None or norm(pick.value) != norm(ruled.value)):
             option = next((getattr(c, "option", None) for c in cands["vendor_name"]
                            if c.span.raw == pick.value and c.span.bbox == pick.bbox), None)
-            address = option.address if option is not None else None
+            address = option.address() if option is not None and option.address is not None else None
             out["vendor_address"] = (Candidate(address.field, address.value, 0.85 * pick.score, address.page,
                                                address.bbox) if address is not None else None)
         return out

@@ -204,12 +204,15 @@ def candidates_of(reader: Any, chosen: dict[str, Candidate | None],
                   fields: tuple[str, ...] = FIELDS) -> dict[str, list[Scored]]:
     """Every candidate for each of `fields` (the learned ones), with its features. A candidate's
     features do not depend on which fields are asked for."""
-    spans = _spans(reader) if any(KIND[f] in ("amount", "date") for f in fields) else []
-    ctx = _Context(reader, spans)
     out: dict[str, list[Scored]] = {}
     if "vendor_name" in fields and hasattr(reader, "vendor_options"):
-        out["vendor_name"] = _vendor_scored(reader, ctx, chosen.get("vendor_name"))
-    for name in (f for f in FIELDS if f in fields and f not in PARTY_FIELDS):
+        out["vendor_name"] = _vendor_scored(reader, chosen.get("vendor_name"))
+    span_fields = [f for f in FIELDS if f in fields and f not in PARTY_FIELDS]
+    if not span_fields:
+        return out
+    spans = _spans(reader)
+    ctx = _Context(reader, spans)
+    for name in span_fields:
         kind = KIND[name]
         rule_cands = list(reader.cands.get(name, []))
         ch = chosen.get(name)
@@ -250,7 +253,7 @@ def candidates_of(reader: Any, chosen: dict[str, Candidate | None],
     return out
 
 
-def _vendor_scored(reader: Any, ctx: "_Context", ruled: Candidate | None) -> list[Scored]:
+def _vendor_scored(reader: Any, ruled: Candidate | None) -> list[Scored]:
     """The vendor options of the party reading (`reader.vendor_options`) as candidates: where the
     name sits and in which font, where it came from (a party block, the footer, a receipt's
     header, the lines under a seller label, the return-address line), how near a seller or a
@@ -266,6 +269,9 @@ def _vendor_scored(reader: Any, ctx: "_Context", ruled: Candidate | None) -> lis
     ruled_text = norm(ruled.value) if ruled is not None else None
     by_y = sorted(range(len(options)), key=lambda i: (options[i].candidate.page, options[i].candidate.bbox[1]))
     y_order = {i: k for k, i in enumerate(by_y)}
+    layouts = {lay.page.page_no: lay for lay in reader.layouts}
+    last_page = max(layouts) if layouts else 1
+    label_hits = [h for h in reader.hits if h.key in ("customer_name", "vendor_name")]
     out: list[Scored] = []
     seen: set[tuple] = set()
     for i, (o, t) in enumerate(zip(options, texts)):
@@ -274,14 +280,14 @@ def _vendor_scored(reader: Any, ctx: "_Context", ruled: Candidate | None) -> lis
         if not t or key in seen:
             continue
         seen.add(key)
-        lay = ctx.layouts.get(c.page)
+        lay = layouts.get(c.page)
         w = float(lay.page.width) if lay else 1.0
         h = float(lay.page.height) if lay else 1.0
         lh = lay.line_height if lay else 10.0
         x0, y0, x1, y1 = c.bbox
         raw = c.value
         f: dict[str, float] = {
-            "field": float(FIELDS.index("vendor_name")), "page": c.page - 1, "last_page": float(c.page == ctx.last_page),
+            "field": float(FIELDS.index("vendor_name")), "page": c.page - 1, "last_page": float(c.page == last_page),
             "x0": x0 / w, "x1": x1 / w, "y": (y0 + y1) / 2 / h, "height": (y1 - y0) / max(1.0, lh),
             "rule_score": o.rule_score, "rule_chosen": float(ruled_text is not None and t == ruled_text),
             "v_length": float(len(raw)), "v_words": float(len(raw.split())),
@@ -293,8 +299,8 @@ def _vendor_scored(reader: Any, ctx: "_Context", ruled: Candidate | None) -> lis
             "v_is_customer": float(customer is not None and t == customer),
         }
         near = {"customer_name": -1.0, "vendor_name": -1.0}
-        for hit in reader.hits:
-            if hit.key in near and hit.seg.page == c.page and hit.seg.x0 - 4 * lh <= x1 and hit.seg.x1 + 4 * lh >= x0:
+        for hit in label_hits:
+            if hit.seg.page == c.page and hit.seg.x0 - 4 * lh <= x1 and hit.seg.x1 + 4 * lh >= x0:
                 rows = (y0 - hit.seg.y1) / max(1.0, lh)
                 if -0.5 <= rows <= 6 and (near[hit.key] < 0 or rows < near[hit.key]):
                     near[hit.key] = max(0.0, rows)
