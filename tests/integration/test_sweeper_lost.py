@@ -10,10 +10,12 @@ message hides behind the visibility timeout).
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from invoice.scanner.processing import liveness, maintenance, orchestrator
-from invoice.scanner.processing.celery_app import create_app, declare_amqp_topology
+from invoice.scanner.processing.celery_app import STAGE_TASKS, create_app, declare_amqp_topology
 from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.db.repository import Repository
 
@@ -109,6 +111,29 @@ def test_a_document_in_a_retry_countdown_is_not_lost(world, running_document):
     counts = maintenance.sweep_stuck_documents()
     assert repo.get_document(held).pipeline_run == run, counts
     assert counts.get("lost", 0) == 0
+
+
+def test_a_document_a_live_worker_holds_for_its_countdown_is_held_not_lost(world, running_document):
+    """Its OCR message waits out a retry countdown (no attempt row says so here): with Redis the
+    worker that took it holds it in its timer and answers `inspect scheduled` with it, so the
+    sweeper leaves the document; with RabbitMQ the countdown is in the broker's delay queues
+    (native delayed delivery), and no worker holds it (liveness.py)."""
+    repo, app, settings = world
+    doc, run = running_document(repo, status="preprocessed", quiet_s=90)
+    app.send_task(STAGE_TASKS["ocr"], args=[doc, run], queue="maintenance", countdown=3600)
+    on_redis = not settings.broker_url
+    deadline = time.monotonic() + 30
+    held, answered = liveness.held_by_live_workers(app)
+    while on_redis and (doc, run) not in held:  # the worker may not have taken the message yet
+        assert time.monotonic() < deadline, f"the worker does not hold {doc}: {held}"
+        held, answered = liveness.held_by_live_workers(app)
+    assert answered  # the live maintenance worker answers
+    if on_redis:
+        counts = maintenance.sweep_stuck_documents()
+        assert counts["redriven"] == 0, counts
+        assert repo.get_document(doc).pipeline_run == run and _redrive_reasons(repo, doc) == []
+    else:
+        assert (doc, run) not in held
 
 
 def test_a_document_a_stage_claims_while_the_sweeper_asks_the_workers_is_not_re_driven(world, running_document, monkeypatch):

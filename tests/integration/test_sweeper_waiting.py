@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from invoice.scanner.processing import maintenance, orchestrator
+from invoice.scanner.processing import liveness, maintenance, orchestrator
 from invoice.scanner.processing.celery_app import ORCHESTRATE_TASK, create_app
 from invoice.scanner.processing.config import Settings
 
@@ -17,8 +17,9 @@ def broker_app(redis_db_url, monkeypatch):
     app = create_app(Settings(redis_url=redis_db_url(9)))
     monkeypatch.setattr(orchestrator, "app", app)
     monkeypatch.setattr(maintenance, "app", app)
-    yield app
-    app.pool.force_close_all()
+    # Its connection pool is left open: Kombu keeps one pool per broker URL for the process, and
+    # the next test's app gets the same one (closed, every acquire on it fails).
+    return app
 
 
 def test_waiting_messages_lists_queued_stage_and_orchestrator_messages(broker_app):
@@ -33,3 +34,9 @@ def test_waiting_messages_lists_queued_stage_and_orchestrator_messages(broker_ap
 
 def test_no_waiting_messages_on_an_empty_broker(broker_app):
     assert maintenance.waiting_messages() == set()
+
+
+def test_with_no_worker_answering_nothing_is_held_and_no_worker_answered(broker_app):
+    """No reply to any of the three inspect questions: the sweeper cannot tell held from lost
+    and calls nothing lost (liveness.judge: "unknown")."""
+    assert liveness.held_by_live_workers(broker_app, timeout_s=0.5) == (set(), False)

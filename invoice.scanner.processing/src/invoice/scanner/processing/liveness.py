@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
@@ -117,12 +118,17 @@ def _amqp_busy_queues(conn) -> set[str]:
 
 def held_by_live_workers(app: Celery, timeout_s: float = 2.0) -> tuple[set[Key], bool]:
     """(document id, run) of every stage task a live worker runs, has reserved, or holds for a
-    retry countdown; and whether any worker answered at all."""
+    retry countdown; and whether any worker answered at all.
+
+    A worker answers as Celery's inspect counts it: its reply comes before `timeout_s` pass with
+    none. The three questions go out at once, one thread each (Kombu gives each broadcast its
+    own reply queue), so a sweep waits out that silence once, not three times (~2 s, not ~6)."""
     found: set[Key] = set()
     answered = False
     inspect = app.control.inspect(timeout=timeout_s)
-    for method in (inspect.active, inspect.reserved, inspect.scheduled):
-        replies = method()
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="inspect") as pool:
+        answers = list(pool.map(lambda ask: ask(), (inspect.active, inspect.reserved, inspect.scheduled)))
+    for replies in answers:
         if replies:
             answered = True
         for tasks in (replies or {}).values():
