@@ -16,11 +16,7 @@ worker only when the evidence says it does.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +25,8 @@ import pytest
 from celery.exceptions import Ignore
 
 from invoice.scanner.processing import liveness, maintenance, orchestrator, runner
-from invoice.scanner.processing.celery_app import create_app, declare_amqp_topology, recovery_queue
+from invoice.scanner.processing.celery_app import (ORCHESTRATOR_QUEUE, RECOVERY_QUEUES, STAGE_QUEUES, create_app,
+                                                   declare_amqp_topology, recovery_queue)
 from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.db.connection import close_pools
 from invoice.scanner.processing.db.repository import Repository
@@ -39,33 +36,43 @@ SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "inv-000101-en-classi
 BACKLOG = 6
 
 
-@pytest.fixture(params=["redis", "amqp"])
+@pytest.fixture(scope="module", params=["redis", "amqp"])
 def broker(request, redis_db_url, amqp_vhost):
+    """(REDIS_URL, BROKER_URL): Redis alone, or a RabbitMQ vhost of the module's own as the broker."""
     return redis_db_url(14), (amqp_vhost() if request.param == "amqp" else "")
 
 
-def _worker(queue: str, env: dict) -> subprocess.Popen:
-    log = Path(env["DOCUMENTS_DIR"]) / f"worker-{queue}.log"
-    worker = subprocess.Popen([sys.executable, "-m", "invoice.scanner.processing.worker", "--queue", queue,
-                               "--concurrency", "1"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=log.open("w"), start_new_session=True)
-    worker.log = log
-    return worker
+@pytest.fixture(scope="module")
+def maintenance_worker(broker, fresh_database, start_worker, tmp_path_factory):
+    """One real worker of the maintenance queue per broker, answering the sweeper's inspect as
+    every worker does; it runs no task here, so the tests' own databases are not its concern."""
+    redis_url, broker_url = broker
+    database_url = fresh_database("invoice_scanner_test_recovery_lane_worker")
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "BROKER_URL": broker_url,
+           "DOCUMENTS_DIR": str(tmp_path_factory.mktemp("recovery-lane-worker"))}
+    app = create_app(Settings.from_env({}, database_url=database_url, redis_url=redis_url, broker_url=broker_url))
+    if broker_url:
+        declare_amqp_topology(app)
+    with start_worker("maintenance", env, app) as worker:
+        yield worker
 
 
-def _log_tail(worker: subprocess.Popen) -> str:
+def _log_tail(worker) -> str:
     return "\n".join(worker.log.read_text(errors="replace").splitlines()[-40:])
 
 
-def _wait_for(app, worker: subprocess.Popen, node: str, within_s: float = 90) -> None:
-    deadline = time.monotonic() + within_s
-    while not any(node in reply for reply in (app.control.ping(timeout=1.0) or [])):
-        assert worker.poll() is None, _log_tail(worker)
-        assert time.monotonic() < deadline, f"{node} did not answer"
+def _purge(app) -> None:
+    """Empty every pipeline queue: the module's broker carries an earlier test's messages, and
+    these tests count what waits where (`_ready`)."""
+    with app.connection_for_write() as conn:
+        for queue in (ORCHESTRATOR_QUEUE, *STAGE_QUEUES, *RECOVERY_QUEUES.values()):
+            conn.default_channel.queue_purge(queue)
 
 
 @pytest.fixture
-def world(broker, fresh_database, monkeypatch, tmp_path):
+def world(broker, maintenance_worker, fresh_database, monkeypatch, tmp_path):
+    """The sweeper bound to the module's broker and a database of this test's own (a sweep looks
+    at every document), beside the live maintenance worker; `env` starts a worker of the test's."""
     redis_url, broker_url = broker
     database_url = fresh_database("invoice_scanner_test_recovery_lane")
     settings = Settings.from_env({}, database_url=database_url, redis_url=redis_url, broker_url=broker_url,
@@ -73,23 +80,17 @@ def world(broker, fresh_database, monkeypatch, tmp_path):
     app = create_app(settings)
     if broker_url:
         declare_amqp_topology(app)
+    _purge(app)
     repo = Repository(database_url)
     monkeypatch.setattr(orchestrator, "app", app)
     monkeypatch.setattr(maintenance, "app", app)
     monkeypatch.setattr(maintenance, "get_settings", lambda: settings)
     monkeypatch.setattr(maintenance, "get_repository", lambda: repo)
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "BROKER_URL": broker_url,
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "BROKER_URL": broker_url,
            "DOCUMENTS_DIR": str(tmp_path), "LLM_PROVIDER": "local"}
-    workers = [_worker("maintenance", env)]  # answers the sweeper's inspect, as every worker does
-    try:
-        _wait_for(app, workers[0], f"maintenance@{socket.gethostname()}")
-        yield repo, app, settings, env, workers
-    finally:
-        for worker in workers:
-            os.killpg(worker.pid, 15)
-        for worker in workers:
-            worker.wait(30)
-        close_pools()
+    assert maintenance_worker.poll() is None, _log_tail(maintenance_worker)
+    yield repo, app, settings, env
+    close_pools()
 
 
 def _document(repo: Repository, folder: Path, status: str = "preprocessing", quiet_s: int = 0) -> tuple[str, int]:
@@ -128,8 +129,8 @@ def _ready(app, queue: str) -> int:
             channel.close()
 
 
-def test_a_re_driven_document_overtakes_the_backlog(world, tmp_path):
-    repo, app, settings, env, workers = world
+def test_a_re_driven_document_overtakes_the_backlog(world, tmp_path, start_worker):
+    repo, app, settings, env = world
     backlog = []
     for _ in range(BACKLOG):  # uploads waiting for preprocessing, oldest first
         doc, run = _document(repo, tmp_path)
@@ -151,20 +152,20 @@ def test_a_re_driven_document_overtakes_the_backlog(world, tmp_path):
     assert _ready(app, recovery_queue("preprocessing")) == 1
     assert _ready(app, "preprocessing") == BACKLOG
 
-    workers.append(_worker("preprocessing", env))
-    deadline = time.monotonic() + 240
-    while len(order := _preprocessing_order(repo)) < BACKLOG + 1:
-        assert workers[-1].poll() is None, _log_tail(workers[-1])
-        assert time.monotonic() < deadline, f"{len(order)} of {BACKLOG + 1} began: {_log_tail(workers[-1])}"
-        time.sleep(0.5)
-    # First: the worker drains its recovery lane before its own queue.
-    assert order.index(lost) == 0, order
-    # And the rest of its run follows the lane: its OCR message waits in ocr.recovery, the
-    # backlog's in ocr (no OCR worker runs here).
-    deadline = time.monotonic() + 120
-    while _ready(app, "ocr") + _ready(app, recovery_queue("ocr")) < BACKLOG + 1:
-        assert time.monotonic() < deadline, "preprocessing did not finish"
-        time.sleep(0.5)
+    with start_worker("preprocessing", env, app) as worker:
+        deadline = time.monotonic() + 240
+        while len(order := _preprocessing_order(repo)) < BACKLOG + 1:
+            assert worker.poll() is None, _log_tail(worker)
+            assert time.monotonic() < deadline, f"{len(order)} of {BACKLOG + 1} began: {_log_tail(worker)}"
+            time.sleep(0.5)
+        # First: the worker drains its recovery lane before its own queue.
+        assert order.index(lost) == 0, order
+        # And the rest of its run follows the lane: its OCR message waits in ocr.recovery, the
+        # backlog's in ocr (no OCR worker runs here).
+        deadline = time.monotonic() + 120
+        while _ready(app, "ocr") + _ready(app, recovery_queue("ocr")) < BACKLOG + 1:
+            assert time.monotonic() < deadline, "preprocessing did not finish"
+            time.sleep(0.5)
     assert _ready(app, recovery_queue("ocr")) == 1 and _ready(app, "ocr") == BACKLOG
     assert liveness.look(app).queued(lost, lost_run + 1, "ocr")
     assert repo.get_document(lost).pipeline_run == lost_run + 1
@@ -176,7 +177,8 @@ def test_a_re_driven_document_overtakes_the_backlog(world, tmp_path):
 @pytest.fixture
 def db(fresh_database, redis_db_url, monkeypatch):
     url = fresh_database("invoice_scanner_test_recovery_poison")
-    settings = Settings.from_env({}, database_url=url, redis_url=redis_db_url(14))
+    # Not db 14: flushing it would pull it from under the module's live maintenance worker.
+    settings = Settings.from_env({}, database_url=url, redis_url=redis_db_url(15))
     repo = Repository(url)
     monkeypatch.setattr(runner, "get_settings", lambda: settings)
     monkeypatch.setattr(runner, "get_repository", lambda: repo)
@@ -278,7 +280,7 @@ def test_deaths_that_strike_other_documents_too_are_the_infrastructures(db):
 
 
 def test_the_sweeper_fails_a_document_lost_after_its_third_death_alone(world, tmp_path):
-    repo, app, settings, env, workers = world
+    repo, app, settings, env = world
     poison, run = _document(repo, tmp_path, status="ocr_extracting", quiet_s=90)
     _document(repo, tmp_path, status="approved")  # the stage's other documents went through
     _died_under(repo, poison, run)
@@ -297,7 +299,7 @@ def test_the_sweeper_re_drives_an_unlucky_document_up_to_its_ceiling(world, tmp_
     too: re-driven again, past the old budget of 3 re-drives (a scan hit by four SIGKILLs in a
     row ended ocr_error in benchmarks/chaos); a document re-driven SWEEPER_MAX_REDRIVES times
     for any reason is failed."""
-    repo, app, settings, env, workers = world
+    repo, app, settings, env = world
     unlucky, run = _document(repo, tmp_path, status="ocr_extracting", quiet_s=90)
     bystander, bystander_run = _document(repo, tmp_path, status="approved")
     worn, worn_run = _document(repo, tmp_path, status="preprocessed", quiet_s=90)
