@@ -9,6 +9,10 @@ each named stack, then tests that start nothing), and a test that starts nothing
 last stack stopped. A test whose stack pytest cannot see (started in a helper) can say
 `@pytest.mark.e2e_stack("name")`.
 
+Tests that differ only in the llm worker's settings (a vendor provider, its endpoint, a dead
+one) share the `vendors_stack` and restart only that worker with their own
+(`RunningStack.restart_worker`): a worker restart instead of a stack start each.
+
 Every stack has a watched folder (`INGEST_DIR`, `running.ingest_dir`) polled every second and
 mailboxes polled every `MAIL_POLL_INTERVAL_S` (5 s; IDLE where the server offers it); the
 default stack runs beat, which sends those polls and the webhook relay (`WEBHOOK_ENV`), so the
@@ -20,6 +24,7 @@ import inspect
 import json
 import os
 import re
+import socket
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,7 +33,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from invoice.scanner.processing.devstack import EmbeddedRedis, Stack, free_port, stack_env
+from invoice.scanner.processing.devstack import EmbeddedRedis, Stack, free_port, stack_env, wait_for
 from invoice.scanner.processing.status import TERMINAL_STATUSES
 
 TERMINAL = {s.value for s in TERMINAL_STATUSES}
@@ -48,6 +53,15 @@ FAST_RETRIES = {
     "EXTRACTION_RETRY_BACKOFF_S": "1", "EVALUATION_RETRY_BACKOFF_S": "1",
     "LLM_MAX_RETRIES": "1",
 }
+
+# The vendors stack: more retries than FAST_RETRIES (on a loaded machine PostgreSQL can refuse
+# connections for a few seconds, "too many clients", and a stage that gives up then leaves the
+# document waiting for the sweeper, off here); the backoff stays short. No LLM_FALLBACK: a vendor
+# call that fails must fail the document, not hide behind `local`. A test sets its own LLM
+# settings on the llm worker (`RunningStack.restart_worker`).
+PATIENT_RETRIES = {f"{stage}_MAX_RETRIES": "8" for stage in ("PREPROCESSING", "OCR", "EXTRACTION", "EVALUATION")}
+PATIENT_RETRIES["LLM_MAX_RETRIES"] = "3"
+VENDORS_ENV = {"LLM_TIMEOUT_S": "30", **PATIENT_RETRIES}
 
 
 class Api:
@@ -98,6 +112,27 @@ class RunningStack:
     def user(self, company: str, email: str, password: str = "correct-horse-battery") -> Api:
         self.admin("create-user", "--company", company, "--email", email, "--password", password, "--if-missing")
         return Api(self.base).login(email, password)
+
+    def restart_worker(self, queue: str, overrides: dict[str, str], timeout_s: float = 180) -> None:
+        """Restart only `queue`'s worker with the stack's env and `overrides` on top (nothing of
+        an earlier restart's: a test names every setting it needs); return once it answers a
+        Celery ping."""
+        from celery import Celery
+
+        proc = self.stack.procs[f"worker-{queue}"]
+        proc.stop()
+        proc.env = {**self.stack.env, **overrides}
+        proc.start()
+        node = f"{queue}@{socket.gethostname()}"
+        client = Celery(broker=self.env.get("BROKER_URL") or self.env["REDIS_URL"])
+
+        def answers() -> bool:
+            if not proc.alive():
+                raise RuntimeError(f"the {queue} worker exited at start:\n"
+                                   f"{proc.log_path.read_text(errors='replace')[-4000:]}")
+            return any(node in reply for reply in client.control.ping(destination=[node], timeout=1.0) or [])
+
+        wait_for(answers, timeout_s, f"the {queue} worker", interval=1.0)
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.log_path.read_text(errors='replace')[-4000:]}"
@@ -164,6 +199,8 @@ def _stack_of(item) -> str | None:
     mark = item.get_closest_marker("e2e_stack")
     if mark is not None:
         return mark.args[0]
+    if "vendors_stack" in getattr(item, "fixturenames", ()):
+        return "vendors"
     if "stack" in getattr(item, "fixturenames", ()):
         return "default"
     try:
@@ -220,6 +257,13 @@ def _no_idle_stack_under_stackless_tests(request):
 def stack(start_stack) -> RunningStack:
     """The default stack: offline OCR and the `local` provider."""
     return start_stack("default")
+
+
+@pytest.fixture(scope="module")
+def vendors_stack(start_stack) -> RunningStack:
+    """The stack of the tests that set the llm worker's settings themselves
+    (`vendors_stack.restart_worker("llm", {...})`): `VENDORS_ENV`."""
+    return start_stack("vendors", VENDORS_ENV)
 
 
 def dump(obj) -> str:

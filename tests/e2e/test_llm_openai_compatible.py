@@ -1,6 +1,7 @@
 """The whole pipeline on real Celery workers with `LLM_PROVIDER=openai-compatible`, the llm
 worker talking over HTTP to a fake OpenAI-compatible server (as it would to Ollama or vLLM)
-started by this test, with `LLM_FALLBACK=local`."""
+started by this test, with `LLM_FALLBACK=local`. On the vendors stack, whose llm worker it
+restarts with these settings (conftest's `vendors_stack`)."""
 from __future__ import annotations
 
 import json
@@ -24,16 +25,18 @@ def fake_server():
     fake.close()
 
 
-@pytest.fixture
-def compat_stack(start_stack, fake_server):
-    return start_stack("llm-openai-compatible", {
+@pytest.fixture(scope="module")
+def compat_stack(vendors_stack, fake_server):
+    vendors_stack.restart_worker("llm", {
         "LLM_PROVIDER": "openai-compatible",
         "LLM_BASE_URL": fake_server.url + "/v1",
         "LLM_MODEL": "qwen2.5:7b-instruct",
         "LLM_API_KEY": API_KEY,
         "LLM_TIMEOUT_S": "20",
         "LLM_FALLBACK": "local",
+        "LLM_MAX_RETRIES": "1",  # conftest's FAST_RETRIES, as on a stack of its own
     })
+    return vendors_stack
 
 
 def _as_printed(truth: dict) -> dict:

@@ -3,13 +3,13 @@
 protocol (`tests/fakes/`), answering in the vendor's native structured-output form.
 
 One stack serves all three vendors (2 cores: starting a stack is the slow part); per vendor
-only the llm worker is restarted with that vendor's settings. Each run must end in the same
-result shape: the contract's flat keys, grounded `fields`, `line_items`, and the vendor's
-provider, model and token counts in `llm_usage` and the llm stage's history detail.
+only the llm worker is restarted with that vendor's settings (the `vendors_stack`, which the
+openai-compatible and LLM-down tests share). Each run must end in the same result shape: the
+contract's flat keys, grounded `fields`, `line_items`, and the vendor's provider, model and
+token counts in `llm_usage` and the llm stage's history detail.
 """
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,7 +18,6 @@ from fakes import FakeAnthropic, FakeGemini, FakeOpenAI, answer
 from fakes.base import FakeVendorServer, Recorded
 from invoicegen import generate
 
-from invoice.scanner.processing.devstack import wait_for
 from invoice.scanner.processing.fields import json_schema
 
 pytestmark = pytest.mark.e2e
@@ -82,52 +81,17 @@ def _as_printed(truth: dict) -> dict:
     return out
 
 
-# More retries than conftest's FAST_RETRIES: on a loaded machine PostgreSQL can refuse
-# connections for a few seconds ("too many clients"), and a stage that gives up then
-# leaves the document waiting for the sweeper (off here). The backoff stays short.
-PATIENT_RETRIES = {f"{stage}_MAX_RETRIES": "8" for stage in ("PREPROCESSING", "OCR", "EXTRACTION", "EVALUATION")}
-PATIENT_RETRIES["LLM_MAX_RETRIES"] = "3"
-# Answers scripted per document: one per LLM attempt the retries above allow.
+# Answers scripted per document: one per LLM attempt the vendors stack's retries allow
+# (LLM_MAX_RETRIES 3: conftest's PATIENT_RETRIES).
 ANSWERS_SCRIPTED = 4
-
-
-@pytest.fixture(scope="module")
-def vendors_stack(start_stack):
-    # No LLM_FALLBACK: a vendor call that fails must fail the document, not hide behind `local`.
-    running = start_stack("vendors", {"LLM_TIMEOUT_S": "30",
-                                      **PATIENT_RETRIES})
-    # The stack's env dict is shared by every process; keep a copy of it as it was.
-    base_env = dict(running.env)
-    yield running, base_env
-
-
-def _restart_llm_worker(running, env: dict[str, str], timeout_s: float = 180) -> None:
-    """Restart only the llm worker with `env`; return once it answers a Celery ping."""
-    from celery import Celery
-
-    proc = running.stack.procs["worker-llm"]
-    proc.stop()
-    proc.env = env
-    proc.start()
-    node = f"llm@{socket.gethostname()}"
-    client = Celery(broker=env["REDIS_URL"])
-
-    def answers() -> bool:
-        if not proc.alive():
-            raise RuntimeError(f"the llm worker exited at start:\n{proc.log_path.read_text(errors='replace')[-4000:]}")
-        replies = client.control.ping(destination=[node], timeout=1.0) or []
-        return any(node in reply for reply in replies)
-
-    wait_for(answers, timeout_s, f"the llm worker ({env['LLM_PROVIDER']})", interval=1.0)
 
 
 @pytest.mark.parametrize("vendor", VENDORS, ids=[v.provider for v in VENDORS])
 def test_vendor_runs_the_whole_pipeline(vendors_stack, vendor: Vendor):
-    running, base_env = vendors_stack
+    running = vendors_stack
     with vendor.fake_class(api_key=vendor.api_key, model=vendor.model) as fake:
-        _restart_llm_worker(running, {**base_env, "LLM_PROVIDER": vendor.provider,
-                                      "LLM_BASE_URL": vendor.base_url(fake.url),
-                                      "LLM_API_KEY": vendor.api_key, "LLM_MODEL": vendor.model})
+        running.restart_worker("llm", {"LLM_PROVIDER": vendor.provider, "LLM_BASE_URL": vendor.base_url(fake.url),
+                                       "LLM_API_KEY": vendor.api_key, "LLM_MODEL": vendor.model})
         api = running.user("Vendor Buyer", "ap@vendors.test")
         inv = generate(seed=vendor.seed, kind="born_digital", language="en")
         fake.push(*(answer(_as_printed(inv.truth)) for _ in range(ANSWERS_SCRIPTED)))

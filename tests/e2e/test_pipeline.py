@@ -138,14 +138,17 @@ def test_killing_a_worker_child_mid_task_loses_nothing(stack):
                     (h["detail"] or {}).get("outcome") == "ok"]) == 1
 
 
-def test_stage_failure_ends_in_stage_error_with_reason(start_stack):
+def test_stage_failure_ends_in_stage_error_with_reason(vendors_stack):
     """An LLM endpoint that refuses connections: transient errors are retried with backoff,
-    then the document ends `predict_error` with a readable reason."""
+    then the document ends `predict_error` with a readable reason. On the vendors stack, its
+    llm worker restarted with the dead endpoint."""
     from invoice.scanner.processing.devstack import free_port
 
     dead = free_port()
-    running = start_stack("llm-down", {"LLM_PROVIDER": "openai-compatible", "LLM_BASE_URL": f"http://127.0.0.1:{dead}/v1",
-                                       "LLM_MODEL": "llama3.1", "LLM_API_KEY": "sk-test-secret-value", "LLM_TIMEOUT_S": "3"})
+    running = vendors_stack
+    running.restart_worker("llm", {"LLM_PROVIDER": "openai-compatible", "LLM_BASE_URL": f"http://127.0.0.1:{dead}/v1",
+                                   "LLM_MODEL": "llama3.1", "LLM_API_KEY": "sk-test-secret-value", "LLM_TIMEOUT_S": "3",
+                                   "LLM_MAX_RETRIES": "1"})  # one retry: conftest's FAST_RETRIES
     api = running.user("Acme Buyer", "ap@acme.test")
     inv = generate(seed=505, kind="born_digital")
     doc_id = api.upload(inv.data, inv.filename).json()["document"]["id"]
