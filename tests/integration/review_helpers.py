@@ -66,18 +66,19 @@ def invoice_page(vendor="Acme Widgets GmbH", vat="DE136695976", iban="DE89 3704 
 
 def prediction_from(page: OcrPage, overrides: dict[str, tuple[str | None, float]] | None = None,
                     items: list[tuple[str, str, str, str]] | None = None) -> Prediction:
-    """What a provider would predict from the page: each labelled value with a confidence."""
+    """What a sure provider would predict from the page: each labelled value with a confidence
+    (0.999: a document this clean reaches the default APPROVAL_THRESHOLD, 0.997)."""
     text = {line.text.split(":")[0]: line.text.split(":", 1)[1].strip() for line in page.lines if ":" in line.text}
     values = {
-        "vendor_name": (page.lines[0].text, 0.95),
-        "vendor_tax_id": (text["USt-IdNr"], 0.95),
-        "invoice_number": (text["Rechnungsnummer"], 0.97),
-        "invoice_date": (text["Rechnungsdatum"], 0.97),
-        "amount": (text["Nettobetrag"], 0.97),
-        "vat": (text["MwSt 19%"], 0.97),
-        "total": (text["Gesamtbetrag"].replace(" EUR", ""), 0.97),
-        "currency": ("EUR", 0.99),
-        "iban": (text["IBAN"], 0.95),
+        "vendor_name": (page.lines[0].text, 0.999),
+        "vendor_tax_id": (text["USt-IdNr"], 0.999),
+        "invoice_number": (text["Rechnungsnummer"], 0.999),
+        "invoice_date": (text["Rechnungsdatum"], 0.999),
+        "amount": (text["Nettobetrag"], 0.999),
+        "vat": (text["MwSt 19%"], 0.999),
+        "total": (text["Gesamtbetrag"].replace(" EUR", ""), 0.999),
+        "currency": ("EUR", 0.999),
+        "iban": (text["IBAN"], 0.999),
     }
     values.update(overrides or {})
     fields = {n: FieldPrediction(n, v, c, 1 if v else None) for n, (v, c) in values.items()}
