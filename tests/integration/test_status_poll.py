@@ -73,6 +73,8 @@ def test_a_plain_poll_is_answered_before_flask_as_flask_answers_it(
         answer = _answer(fast, f"/documents/{document}/status", headers)
         assert flask_requests == [], "the plain poll went through Flask"
         _same(answer, _answer(slow, f"/documents/{document}/status", headers))
+        # Polled again in the same state: the body kept for this record is the same answer.
+        _same(_answer(fast, f"/documents/{document}/status", headers), answer)
         assert answer[0] == "200 OK" and status.value.encode() in answer[2]
 
 

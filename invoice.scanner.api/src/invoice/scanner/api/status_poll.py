@@ -18,6 +18,7 @@ view's token check (`status_with_token`) neither sends it again nor waits for th
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -73,6 +74,9 @@ class StatusPollMiddleware:
         self.schema = StatusSchema()
         self.hook_headers = _after_request_headers(app, _SAMPLE_PATH)
         self.content_type = app.json.response({}).headers["Content-Type"]  # what flask-smorest's jsonify sets
+        # The body is a function of the (frozen) record alone, and a client polls the same document
+        # in the same state many times: its bytes are kept per record, per process.
+        self._body = functools.lru_cache(maxsize=4096)(self._render)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         if (environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") or "HTTP_ORIGIN" in environ
@@ -93,13 +97,16 @@ class StatusPollMiddleware:
                 or not self._compact_json()):
             environ[PREFETCHED] = Prefetched(digest, document_id, principal, record)
             return self.wsgi_app(environ, start_response)
-        # The body as flask-smorest's jsonify writes it with the app's JSON provider, compact.
-        body = f"{self.app.json.dumps(self.schema.dump(record), separators=(',', ':'))}\n".encode()
+        body = self._body(record)
         start_response("200 OK", [
             ("Content-Type", self.content_type), ("Content-Length", str(len(body))),
             (requestlog.REQUEST_ID_HEADER, requestlog.request_id(environ.get("HTTP_X_REQUEST_ID", ""))),
             *self.hook_headers])
         return [body]
+
+    def _render(self, record: StatusRecord) -> bytes:
+        """The body as flask-smorest's jsonify writes it with the app's JSON provider, compact."""
+        return f"{self.app.json.dumps(self.schema.dump(record), separators=(',', ':'))}\n".encode()
 
     def _compact_json(self) -> bool:
         """Whether Flask would write the body compact (DefaultJSONProvider.response); in debug
