@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 import time
 from collections import defaultdict
@@ -46,35 +45,13 @@ from benchmarks.accuracy.scoring import score  # noqa: E402
 
 from invoice.scanner.processing.config import Settings  # noqa: E402
 from invoice.scanner.processing.models import PDF_TEXT_ENGINE  # noqa: E402
+
+from train_local_model import generated  # noqa: E402  (tools/: the varied generator documents, OCR'd once)
 from invoice.scanner.processing.stages.llm.local import calibration  # noqa: E402
 
 OUT = REPO / "invoice.scanner.processing/src/invoice/scanner/processing/stages/llm/local/calibration.json"
 SWEEP = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.86, 0.88, 0.9, 0.92, 0.94, 0.96, 0.98, 0.99, 0.995, 0.997, 0.999)
 MIN_POINTS = 25  # fewer right/wrong pairs than this for a field and kind: fall back to the field's curve
-
-
-def generated(n: int, seed: int, cache: Path, exclude: tuple[str, ...]) -> list[dict]:
-    """Varied generator documents (born-digital), OCR'd once into `cache` (one pickle each)."""
-    from invoicegen import corpus_plan, generate
-
-    from invoice.scanner.processing.stages.ocr import ocr_pages
-    from invoice.scanner.processing.stages.preprocessing import preprocess
-
-    cache.mkdir(parents=True, exist_ok=True)
-    settings = Settings()
-    out = []
-    for spec in corpus_plan(n, seed, kinds=("born_digital",), varied=True, exclude_families=exclude):
-        f = cache / f"{spec['seed']}.pkl"
-        if not f.exists():
-            inv = generate(**spec)
-            src = cache / "files" / inv.filename
-            src.parent.mkdir(exist_ok=True)
-            src.write_bytes(inv.data)
-            ocr = ocr_pages(preprocess(src, inv.content_type, cache / "pages" / src.stem, settings), settings)
-            f.write_bytes(pickle.dumps({"truth": inv.truth, "ocr": ocr, "kind": spec["kind"]}))
-        d = pickle.loads(f.read_bytes())
-        out.append({"corpus": "invoicegen", "truth": d["truth"], "ocr": d["ocr"], "complete": True})
-    return out
 
 
 def external(limit: int | None, cached_only: bool) -> list[dict]:

@@ -186,19 +186,6 @@ def db(fresh_database, redis_db_url, monkeypatch):
     close_pools()
 
 
-def _at_ocr(repo: Repository) -> tuple[str, int]:
-    company, doc = uuid.uuid4(), uuid.uuid4()
-    with repo.tx() as cur:
-        cur.execute("INSERT INTO companies (id, name) VALUES (%s, %s)", (company, f"c-{company}"))
-        cur.execute(
-            """INSERT INTO documents (id, company_id, original_filename, stored_path, sha256, content_type,
-                                      size_bytes, status, enqueued_at)
-               VALUES (%s, %s, 'a.pdf', '/tmp/a.pdf', %s, 'application/pdf', 10, 'queued', now())""",
-            (doc, company, uuid.uuid4().hex),
-        )
-    return str(doc), repo.start_pipeline_run(str(doc), "ocr", expected_run=0)
-
-
 def _died_under(repo: Repository, doc: str, run: int, closed: bool = True) -> None:
     """One OCR delivery whose worker died under it: closed as abandoned by a later claim, or
     still open (the delivery in flight when the worker died)."""
@@ -236,10 +223,10 @@ def _next_steps() -> list[dict]:
             {"task": "invoice.scanner.stages.llm", "args": [], "options": {"routing_key": "llm"}}]
 
 
-def test_two_deaths_under_a_document_are_not_yet_poison(db):
+def test_two_deaths_under_a_document_are_not_yet_poison(db, running_document):
     settings, repo, app = db
     assert settings.max_worker_deaths == 3 and settings.sweeper_max_redrives == 10  # the defaults a user gets
-    twice, twice_run = _at_ocr(repo)
+    twice, twice_run = running_document(repo, "ocr")
     _died_under(repo, twice, twice_run)
     _died_under(repo, twice, twice_run, closed=False)  # the second death: the claim below closes it
     ran: list = []
@@ -247,11 +234,11 @@ def test_two_deaths_under_a_document_are_not_yet_poison(db):
     assert _redeliver(task, twice, twice_run) == twice and ran == [twice]  # two deaths: not yet
 
 
-def test_the_third_death_under_a_document_alone_fails_it_as_poison(db):
+def test_the_third_death_under_a_document_alone_fails_it_as_poison(db, running_document):
     settings, repo, app = db
     ran: list = []
     task = _ocr_task(app, ran)
-    doc, run = _at_ocr(repo)
+    doc, run = running_document(repo, "ocr")
     _died_under(repo, doc, run)
     _died_under(repo, doc, run)
     _died_under(repo, doc, run, closed=False)  # the third, the delivery before this one
@@ -262,10 +249,10 @@ def test_the_third_death_under_a_document_alone_fails_it_as_poison(db):
     assert ran == []  # its work was not tried a fourth time
 
 
-def test_deaths_that_strike_other_documents_too_are_the_infrastructures(db):
+def test_deaths_that_strike_other_documents_too_are_the_infrastructures(db, running_document):
     settings, repo, app = db
-    doc, run = _at_ocr(repo)
-    other, other_run = _at_ocr(repo)
+    doc, run = running_document(repo, "ocr")
+    other, other_run = running_document(repo, "ocr")
     for _ in range(3):
         _died_under(repo, doc, run)
     _died_under(repo, other, other_run)  # the same stage's worker died under another document too
