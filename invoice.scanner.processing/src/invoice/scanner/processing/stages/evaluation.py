@@ -297,7 +297,7 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
     hard_failed = sorted(k for k, v in checks.items() if isinstance(v, dict) and v.get("passed") is False)
     checks["hard_failures"] = hard_failed
     if quality < threshold:
-        reasons.append(f"Quality score {quality:.2f} is below the approval threshold {threshold:.2f}.")
+        reasons.append(f"Quality score {quality:.3f} is below the approval threshold {threshold:g}.")
     approved = quality >= threshold and not hard_failed
     checks["threshold"] = threshold
     return Evaluation(approved=approved, quality_score=quality, predicted_accuracy=round(predicted, 4),
