@@ -7,6 +7,7 @@ The events are written the way production writes them: by changing `documents.st
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import sys
 import time
@@ -23,8 +24,11 @@ from invoice.scanner.processing.webhooks.repository import WebhookRepository
 
 pytestmark = pytest.mark.timeout(180)
 
+# Retries 0.5, 1, 1.5, 1.5, 1.5 s apart: the give-up test waits out all six attempts (~6 s; at
+# 1 s / 2 s it was ~9 s), and a receiver started after the second failed attempt still has
+# ~4 s (two attempts) before the fifth, so the 503 and the 200 fit in the six.
 FAST = {
-    "WEBHOOK_RETRY_BACKOFF_S": "1", "WEBHOOK_RETRY_BACKOFF_MAX_S": "2", "WEBHOOK_RELAY_INTERVAL_S": "0.5",
+    "WEBHOOK_RETRY_BACKOFF_S": "0.5", "WEBHOOK_RETRY_BACKOFF_MAX_S": "1.5", "WEBHOOK_RELAY_INTERVAL_S": "0.5",
     "WEBHOOK_MAX_ATTEMPTS": "6", "WEBHOOK_TIMEOUT_S": "3", "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
 }
 
@@ -79,13 +83,16 @@ def webhook_env(fresh_database, drop_database, redis_db_url, tmp_path_factory):
     client = Celery(broker=redis_url)
     expected = f"webhooks@{socket.gethostname()}"
     try:
-        wait_for(lambda: any(expected in r for r in (client.control.ping(timeout=1.0) or [])), 90,
-                 "the webhooks worker", interval=1.0)
+        # By name: the ping returns as soon as the worker answers, not after its whole timeout.
+        wait_for(lambda: any(expected in r for r in (client.control.ping(destination=[expected], timeout=1.0) or [])),
+                 90, "the webhooks worker", interval=0.2)
     except Exception:
         worker.stop()
         beat.stop()
         raise RuntimeError((logs / "worker.log").read_text(errors="replace")[-3000:]) from None
     yield database_url, logs
+    for proc in (beat, worker):  # both told at once: their warm shutdowns overlap
+        proc.signal(signal.SIGTERM)
     beat.stop()
     worker.stop()
     drop_database(database_url)
