@@ -247,6 +247,9 @@ signals.worker_init.connect(_on_worker_init, weak=False, dispatch_uid="invoice-s
 # Every log line of a task carries its document id, task and queue (LOG_FORMAT=json: as fields).
 logcontext.connect_celery_signals()
 
+# A worker's main process warms its stages' lazy state before forking its pool (warmup.py).
+from invoice.scanner.processing import warmup  # noqa: E402,F401
+
 
 def create_app(settings: Settings | None = None) -> Celery:
     app = Celery("invoice.scanner", include=TASK_MODULES)

@@ -1,0 +1,47 @@
+"""The worker main process's warm-up (warmup.py): what it loads, for which queues, and that the
+stages' answers do not depend on it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+CHILD = r"""
+import json, sys, time
+from invoice.scanner.processing import warmup
+queues = json.loads(sys.argv[1])
+done = warmup.warm_up(queues)
+from dateparser.languages.loader import LocaleDataLoader
+from schwifty import registry
+from invoice.scanner.processing.extract.normalize import parse_date, validate_iban
+t = time.process_time()
+answers = [parse_date("3 mai 2024", "DMY", ("fr",)), parse_date("7. Juni 2022", "DMY", ("de",)),
+           validate_iban("DE02120300000000202051")]
+print(json.dumps({"done": done, "dateparser": "dateparser" in sys.modules,
+                  "locales": sorted(LocaleDataLoader._loaded_locales),
+                  "banks": sorted(registry._default_registry._banks),
+                  "answers": [a if isinstance(a, tuple) else (a.iso, a.ambiguous) for a in answers]}))
+"""
+
+
+def run(queues: list[str]) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(queues)], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_text_stages_load_dates_and_registries_before_forking():
+    warm = run(["llm", "llm.recovery"])
+    assert warm["done"] == ["dates, identifiers, labels"]
+    assert {"en", "de", "fr", "es", "nl"} <= set(warm["locales"])
+    assert {"DE", "FR", "ES", "NL", "AT", "CH", "BE", "GB"} <= set(warm["banks"])
+
+
+def test_other_queues_warm_nothing_of_the_text_stages():
+    cold = run(["ocr", "evaluation"])
+    assert cold["done"] == []
+    assert cold["banks"] == []
+
+
+def test_answers_are_the_same_warm_or_cold():
+    assert run(["extraction"])["answers"] == run(["ocr"])["answers"]
