@@ -250,15 +250,16 @@ class ChaosReport:
 
 # -- documents -------------------------------------------------------------------------------
 
-def make_documents(n: int, seed: int, scanned_share: float) -> list[Doc]:
-    """A reproducible mix of born-digital PDFs and scans from the test-data generator."""
+def make_documents(n: int, seed: int, scanned_share: float, pages: int | None = None) -> list[Doc]:
+    """A reproducible mix of born-digital PDFs and scans from the test-data generator
+    (`pages`: each document that long; None: the generator draws it, 1-3)."""
     from invoicegen import generate
 
     rng = random.Random(seed)
     docs = []
     for i in range(n):
         kind = "scanned" if rng.random() < scanned_share else "born_digital"
-        inv = generate(seed * 1000 + i, kind=kind)
+        inv = generate(seed * 1000 + i, kind=kind, pages=pages)
         docs.append(Doc(i, kind, inv.filename, inv.data))
     return docs
 

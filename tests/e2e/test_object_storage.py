@@ -9,6 +9,7 @@ on a local file, the document would fail.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -100,14 +101,20 @@ def two_sets(services, fresh_database, drop_database, tmp_path, s3_server):
         expected = {f"{q}@host-a" for q in SET_A} | {f"{q}@host-b" for q in SET_B}
         client = Celery(broker=redis_url)
 
-        def up() -> bool:
-            replies = client.control.ping(timeout=1.0) or []
-            return expected <= {name for reply in replies for name in reply}
+        missing = set(expected)
 
-        wait_for(up, 180, "both worker sets", interval=1.0)
+        def up() -> bool:
+            # By name: the ping returns as soon as every worker not heard yet has answered.
+            replies = client.control.ping(destination=sorted(missing), timeout=1.0) or []
+            missing.difference_update(name for reply in replies for name in reply)
+            return not missing
+
+        wait_for(up, 180, "both worker sets", interval=0.2)
         wait_for(lambda: _http_ok(f"http://127.0.0.1:{a.api_port}/health"), 60, "the API")
         yield a, b, env_a, database_url, bucket, tmp_path
     finally:
+        for proc in (*a.procs.values(), *b.procs.values()):  # both sets told at once: the shutdowns overlap
+            proc.signal(signal.SIGTERM)
         a.stop()
         b.stop()
         redis_server.stop()

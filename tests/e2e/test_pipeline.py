@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from contextlib import contextmanager
 
 import psutil
 import pytest
@@ -162,15 +163,46 @@ def test_stage_failure_ends_in_stage_error_with_reason(vendors_stack):
     assert history[-1]["to_status"] == "predict_error"
 
 
-def test_killing_and_restarting_a_whole_stage_worker_loses_nothing(start_stack):
+# The sweeper's timers for the whole-worker kill: found lost after LOST_AFTER_S of quiet (60 s
+# by default) and looked for every SWEEPER_INTERVAL_S (15 s); the OCR deadline stays above a
+# re-driven scan's OCR on a loaded machine.
+FAST_SWEEPER = {"OCR_DEADLINE_S": "60", "LOST_AFTER_S": "10", "SWEEPER_INTERVAL_S": "2"}
+
+
+@contextmanager
+def _sweeper_with(running, overrides: dict[str, str]):
+    """The running stack's sweeper (beat's schedule and the maintenance worker's rule) with
+    `overrides` for the block, then the stack's own settings again: two process restarts each
+    way instead of a stack of its own."""
+    beat = running.stack.procs["beat"]
+
+    def restart_beat(env: dict[str, str]) -> None:
+        beat.stop()
+        beat.env = env
+        beat.start()
+
+    running.restart_worker("maintenance", overrides)
+    restart_beat({**running.stack.env, **overrides})
+    try:
+        yield
+    finally:
+        restart_beat(running.stack.env)
+        running.restart_worker("maintenance", {})
+
+
+def test_killing_and_restarting_a_whole_stage_worker_loses_nothing(stack):
     """SIGKILL of the OCR worker's whole process group mid-task (a lost host): the unacked
     message is stranded until Redis' visibility timeout, so the sweeper finds the document
     lost (in no queue, held by no live worker, quiet for LOST_AFTER_S) and re-drives it from
     OCR once the worker is back. The stranded message, when it is redelivered, belongs to a
-    superseded run and does nothing. LOST_AFTER_S is 20 s here, not 60 (the test waited 60 s
-    for it); the OCR deadline stays above a re-driven scan's OCR on a loaded machine."""
-    running = start_stack("recovery", {"OCR_DEADLINE_S": "60", "LOST_AFTER_S": "20", "SWEEPER_INTERVAL_S": "3"},
-                          beat=True)
+    superseded run and does nothing. On the default stack, its sweeper's timers set for the
+    test (FAST_SWEEPER: LOST_AFTER_S 10 s, not 60; the test waited 60 s, then 20 s, for it)."""
+    running = stack
+    with _sweeper_with(running, FAST_SWEEPER):
+        _kill_and_restart_the_ocr_worker_mid_task(running)
+
+
+def _kill_and_restart_the_ocr_worker_mid_task(running) -> None:
     api = running.user("Acme Buyer", "ap@acme.test")
     inv = generate(seed=606, kind="scanned", pages=1)
     doc_id = api.upload(inv.data, inv.filename).json()["document"]["id"]

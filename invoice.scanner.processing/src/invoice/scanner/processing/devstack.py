@@ -573,17 +573,19 @@ class Stack:
         from celery import Celery
 
         client = Celery(broker=self.env.get("BROKER_URL") or self.env["REDIS_URL"])
-        expected = {f"{q}@{socket.gethostname()}" for q in QUEUES}
+        missing = {f"{q}@{socket.gethostname()}" for q in QUEUES}
 
         def workers_up() -> bool:
             dead = [p.name for p in self.procs.values() if not p.alive()]
             if dead:
                 raise RuntimeError(f"process(es) exited at start: {dead}; see logs in {self.log_dir}")
-            replies = client.control.ping(timeout=1.0) or []
-            names = {name for reply in replies for name in reply}
-            return expected <= names
+            # Only the workers not heard yet, by name: the ping returns as soon as each has
+            # answered (a broadcast to all waits out its whole timeout every round).
+            replies = client.control.ping(destination=sorted(missing), timeout=1.0) or []
+            missing.difference_update(name for reply in replies for name in reply)
+            return not missing
 
-        wait_for(workers_up, timeout_s, "the Celery workers", interval=1.0)
+        wait_for(workers_up, timeout_s, "the Celery workers", interval=0.2)
         if self.with_api:
             wait_for(lambda: _http_ok(f"http://127.0.0.1:{self.api_port}/health"), timeout_s, "the API")
 
