@@ -8,11 +8,13 @@ country modules, pypdf's import (0.1 s). Done here in the main process (`worker_
 Celery sends after the worker knows its queues and before the pool starts), the children
 inherit it with the fork.
 
-Only pure-Python state is warmed here: no threads, no OpenMP, no connections (each of those
-belongs to the process that made it; the OCR engine and the learned scorer stay in
-`worker_process_init` of their stages). Warming reads fixed sample strings through the same
-functions the stages call; it writes nothing and changes no result (the functions are pure,
-their caches keyed by their arguments).
+Nothing that belongs to one process is made here: no connections, no OpenMP region, no model
+(the OCR engine and the learned scorer's booster stay in `worker_process_init` of their stages).
+Warming reads fixed sample strings through the same functions the stages call; it writes nothing
+and changes no result (the functions are pure, their caches keyed by their arguments). The one
+import that starts threads is LightGBM's (for llm workers whose provider or fallback is `local`):
+NumPy's OpenBLAS starts its pool at import, and OpenBLAS stops it before a fork and each process
+starts its own on first use (a forked child predicting and multiplying matrices was checked).
 """
 from __future__ import annotations
 
@@ -75,12 +77,37 @@ def warm_up_pdf() -> None:
     import pypdf  # noqa: F401
 
 
+def warm_up_learned_scorer() -> bool:
+    """LightGBM's import, with scikit-learn's and SciPy's under it (about 1.1 s of CPU), and the
+    local provider's modules (0.4 s), where the local provider is the provider or a fallback and
+    a model is configured: each llm pool process paid them when it read the model (and again
+    after WORKER_MAX_TASKS_PER_CHILD tasks); reading the booster itself takes 0.02 s."""
+    from invoice.scanner.processing.config import get_settings
+    from invoice.scanner.processing.stages.llm.fallback import parse_fallback
+
+    settings = get_settings()
+    if "local" not in (settings.llm_provider, *parse_fallback(settings.llm_fallback, settings.llm_provider)):
+        return False
+    from invoice.scanner.processing.stages.llm.local import scorer
+
+    if scorer.model_path(settings) is None:
+        return False
+    try:
+        import lightgbm  # noqa: F401
+    except ImportError:
+        return False
+    from invoice.scanner.processing.stages.llm.local import reader  # noqa: F401
+    return True
+
+
 def warm_up(queues) -> list[str]:
     """Warm what the stages consumed from `queues` need; the names of what was warmed."""
     queues, done = set(queues), []
     if TEXT_STAGES & queues:
         warm_up_text()
         done.append("dates, identifiers, labels")
+    if "llm" in queues and warm_up_learned_scorer():
+        done.append("LightGBM")
     if "preprocessing" in queues:
         warm_up_pdf()
         done.append("pypdf")
