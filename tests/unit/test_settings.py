@@ -58,3 +58,17 @@ def test_the_api_config_is_the_shared_settings_plus_its_own():
     assert ApiConfig.from_env({"ALLOWED_ORIGINS": ""}).allowed_origins == ()
     d = c.with_overrides(redis_url="redis://127.0.0.1:1/5", login_rate_limit=1)
     assert d.processing.redis_url == "redis://127.0.0.1:1/5" and d.login_rate_limit == 1
+
+
+def test_a_workers_pool_size_is_its_own_setting():
+    """WORKER_DB_POOL_SIZE sizes a worker's pool (the runner's repository), API_DB_POOL_SIZE the
+    API's: the test stacks set both small (tests/pgbudget.py)."""
+    from invoice.scanner.processing.db.repository import Repository
+
+    assert Settings.from_env({}).worker_db_pool_size == 2
+    c = ApiConfig.from_env({"WORKER_DB_POOL_SIZE": "1", "API_DB_POOL_SIZE": "4"})
+    assert (c.worker_db_pool_size, c.db_pool_size) == (1, 4)
+    with pytest.raises(ValidationError):
+        Settings.from_env({"WORKER_DB_POOL_SIZE": "0"})
+    assert Repository("postgresql://db/x", c.worker_db_pool_size).pool_size == 1
+    assert Repository("postgresql://db/x").pool_size == 2

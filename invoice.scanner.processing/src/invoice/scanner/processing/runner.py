@@ -43,7 +43,8 @@ class DocumentLogger(logging.LoggerAdapter):
 
 @lru_cache(maxsize=1)
 def get_repository() -> Repository:
-    return Repository(get_settings().database_url)
+    settings = get_settings()
+    return Repository(settings.database_url, settings.worker_db_pool_size)
 
 
 @dataclass

@@ -67,19 +67,22 @@ class StageClaim:
 
 
 class Repository:
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, pool_size: int = 2):
+        """`pool_size`: this process's pool on `database_url` (connections it keeps open), when
+        this repository is the first to use it (a worker's: `WORKER_DB_POOL_SIZE`)."""
         self.database_url = database_url
+        self.pool_size = pool_size
 
     def tx(self):
-        return transaction(self.database_url)
+        return transaction(self.database_url, self.pool_size)
 
     def pipelined(self):
         """A transaction whose statements travel together (`db.connection.pipelined`)."""
-        return pipelined(self.database_url)
+        return pipelined(self.database_url, self.pool_size)
 
     def read(self):
         """One read statement, one round trip (`db.connection.single_statement`)."""
-        return single_statement(self.database_url)
+        return single_statement(self.database_url, self.pool_size)
 
     # -- documents -----------------------------------------------------------------------
 

@@ -36,7 +36,8 @@ RESPONSE_EXCERPT_CHARS = 1000
 
 @lru_cache(maxsize=1)
 def get_repository() -> WebhookRepository:
-    return WebhookRepository(get_settings().database_url)
+    settings = get_settings()
+    return WebhookRepository(settings.database_url, settings.worker_db_pool_size)
 
 
 @lru_cache(maxsize=1)
