@@ -168,3 +168,16 @@ def test_an_invoice_number_with_a_look_alike_glyph_goes_to_review():
     assert not ev.approved
     assert ev.checks["unambiguous_glyphs"]["confusable"] == {"invoice_number": "'l' or 'I'"}
     assert evaluate(extraction(), 0.8).checks["unambiguous_glyphs"]["passed"] is True
+
+
+def test_a_name_joined_from_two_lines_or_missing_its_partnership_form_goes_to_review():
+    from invoice.scanner.processing.stages.evaluation import joined_cases
+
+    assert joined_cases("MEDITERRÁNEA DE SERVICIOS DISTRIBUCIÓN Sol S.L.")
+    for name in ("IKEA Deutschland GmbH", "MR D.I.Y. (JOHOR) SDN BHD", "SAM SAM TRADING CO", "Acme Ltd",
+                 "Martínez y Asociados S.A."):
+        assert not joined_cases(name), name
+    ev = evaluate(extraction({**GOOD, "vendor_name": "Meyer und Jansen GmbH & Co."}, conf=0.99), 0.8)
+    assert not ev.approved and ev.checks["complete_names"]["cut_off"] == ["vendor_name"]
+    ev = evaluate(extraction({**GOOD, "vendor_name": "Meyer und Jansen GmbH & Co. KG"}, conf=0.99), 0.8)
+    assert ev.checks["complete_names"]["passed"] is True

@@ -72,6 +72,9 @@ def _name(field: str) -> str:
 
 
 PARTY_NAMES = ("vendor_name", "customer_name")
+# "GmbH & Co." is always followed by the partnership's form (KG, OHG, KGaA): a name ending there
+# lost its last word at a line break.
+_PARTNERSHIP_CUT = re.compile(r"(?:GmbH|AG|UG|SE)\s*&\s*Co\.?$", re.IGNORECASE)
 _HOUSE_NUMBER_END = re.compile(r"(?:^|\s)\d{1,5}[a-zA-Z]?$")
 _POSTCODE = re.compile(r"(?<![\w.,])(?:\d{4,5}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})(?![\w.,])")
 
@@ -100,6 +103,8 @@ def not_a_name(value: object) -> str | None:
     text = value.strip()
     if _HOUSE_NUMBER_END.search(text) or _POSTCODE.search(text):
         return "it reads like an address"
+    if joined_cases(text):
+        return "its capitals change within it, as if two lines were joined"
     if LEGAL_FORMS.search(text):
         return None
     words = re.sub(r"\([^)]*\)", " ", text).split()
@@ -107,6 +112,17 @@ def not_a_name(value: object) -> str | None:
     if len(lower) >= 2 or (len(lower) == 1 and len(words) <= 3 and len(lower[0]) > 3):
         return "it reads like a sentence, not a company or person"
     return None
+
+
+def joined_cases(text: str) -> bool:
+    """A name printed in capitals with a word in lower case inside it ("MEDITERRÁNEA DE SERVICIOS
+    Sol S.L."): two lines of the page read as one. A letterhead sets one name in one case;
+    an acronym or two before a name in lower case ("IKEA Deutschland GmbH") is not this."""
+    words = [w.strip(".,()&") for w in LEGAL_FORMS.sub(" ", text).split()]
+    words = [w for w in words if len(w) >= 3 and w.isalpha() and w.casefold() not in _CONNECTORS]
+    upper = [i for i, w in enumerate(words) if w.isupper()]
+    mixed = [i for i, w in enumerate(words) if not w.isupper()]
+    return len(upper) >= 2 and bool(mixed) and min(mixed) > min(upper) + 1
 
 
 @dataclass(frozen=True)
@@ -157,7 +173,9 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
               and n not in review.locked}
     checks["labelled_values_read"] = {"passed": not unread, "unread": unread}
     for n, err in unread.items():
-        reasons.append(f"The {_name(n)} was not read although the page has its label ({err.split(': ', 1)[-1]}).")
+        what, _, where = err.partition(": ")
+        promise = "its label" if what.startswith("label on the page") else what
+        reasons.append(f"The {_name(n)} was not read although the page has {promise} ({where or err}).")
         if n in prob:
             prob[n] = min(prob[n], 0.3)
     ambiguous = {n: f.error for n, f in fields.items() if f.valid and f.error and f.value is not None}
@@ -168,7 +186,7 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
     # Party names cut at a line wrap ("Mediterránea de", "Van Dijk &"): a company name never
     # ends in a connecting word or sign, so such a value is incomplete, however confident.
     cut = sorted(n for n in PARTY_NAMES if fields.get(n) is not None and n not in review.locked
-                 and looks_cut_off(fields[n].value))
+                 and (looks_cut_off(fields[n].value) or _PARTNERSHIP_CUT.search(str(fields[n].value or ""))))
     checks["complete_names"] = {"passed": not cut, "cut_off": cut}
     for n in cut:
         reasons.append(f"The {_name(n)} '{fields[n].value}' looks cut off at a line break.")
@@ -290,6 +308,7 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
 
     # The mean of the field probabilities, through its isotonic curve fitted on dev documents
     # (stages/llm/local/calibration.json; unchanged where there is none).
+    checks["field_probabilities"] = {n: round(p, 4) for n, p in prob.items()}
     predicted = calibrated_accuracy(sum(prob.values()) / len(prob)) if prob else 0.0
     found = [prob[n] for n in CORE_FIELDS if fields.get(n) is not None and fields[n].value is not None]
     weakest = min(found) if found else 0.0
