@@ -243,3 +243,63 @@ def test_due_terms_without_a_date_do_not_block():
                        extra=[("Zahlungsziel: sofort ohne Abzug", 80, 700)])
     pred, ex, ev = run(doc)
     assert ev.checks["labelled_values_read"]["passed"] is True
+
+
+def test_a_later_date_no_field_took_blocks_approval_without_a_due_date():
+    # A due date in words the reader does not know as a due date's: none read, but a date after
+    # the invoice date that no field took is on the page, so the due date may have been missed.
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                       extra=[("Bitte beachten Sie den 14.04.2024.", 80, 700)])
+    pred, ex, ev = run(doc)
+    due = ex.fields["due_date"]
+    assert due.value is None and "later date" in due.error
+    assert ev.checks["labelled_values_read"]["passed"] is False and not ev.approved
+    assert any("due date was not read although the page has a later date" in r for r in ev.reasons)
+
+
+def test_no_later_date_no_due_date_block():
+    # An earlier date (the delivery) is no due date missed.
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                       extra=[("Geliefert am 01.03.2024", 80, 700)])
+    pred, ex, ev = run(doc)
+    assert ex.fields["due_date"].value is None and not ex.fields["due_date"].error
+    assert ev.checks["labelled_values_read"]["passed"] is True
+
+
+# --- dates as tills and title lines print them ----------------------------------------------------
+
+def test_a_receipt_date_at_the_foot_beside_its_time():
+    # No label: the till prints its date at the foot with the time; the lower half counts on a receipt.
+    head = [line("Corner Bakery", 120, 40, cw=12, h=24), line("12 Market Street", 110, 70)]
+    y = 40 + 30 * len(head)
+    doc = page(head + [line("2 x Coffee", 20, y), line("7.00", 380, y), line("=" * 40, 20, y + 24),
+                       line("TOTAL", 20, y + 48), line("7.00", 380, y + 48),
+                       line("CASH", 20, y + 72), line("10.00", 380, y + 72),
+                       line("CHANGE", 20, y + 96), line("3.00", 380, y + 96),
+                       line("Thank you, come again", 60, 800), line("25/01/2018 1:22:56PM #0042", 60, 830)],
+               width=480, height=1000)
+    pred, ex, ev = run(doc)
+    assert ex.fields[DOCUMENT_TYPE].value == "receipt"
+    assert ex.fields["invoice_date"].value == "2018-01-25"
+
+
+def test_a_date_with_its_time_glued_on():
+    from invoice.scanner.processing.extract.normalize import find_dates
+
+    for text, raw in (("11/02/1819:21", "11/02/18"), ("14/03/20185:57:07PM", "14/03/2018"),
+                      ("04/03/201815:41:52", "04/03/2018"), ("12-01-19 21:13", "12-01-19"),
+                      ("Datum 12.03.2024", "12.03.2024")):
+        assert [r for r, _, _ in find_dates(text)] == [raw], text
+    assert parse_date("11/02/18", "DMY").iso == "2018-02-11"
+
+
+def test_the_invoice_date_in_the_title_sentence():
+    # The first date on the page is a version line's; the invoice names its own date in its title.
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[
+        line("Nordwind Handel GmbH", 80, 60, cw=11, h=22), ("Formular-Version: 2.1 vom 24.03.2020", 80, 110),
+        ("Hafenstraße 7, 20457 Hamburg", 80, 140), ("Handelsrechnung Nr. 471102 vom 13.11.2019", 80, 200)])
+    for ln in doc.lines[:]:
+        if ln.text in ("Rechnungsdatum:", "15.03.2024"):
+            doc.lines.remove(ln)
+    pred, ex, ev = run(doc)
+    assert ex.fields["invoice_date"].value == "2019-11-13"

@@ -192,10 +192,13 @@ _MONTH_ALT = "|".join(sorted((re.escape(m) for m in MONTHS), key=len, reverse=Tr
 
 DATE_PATTERNS: tuple[re.Pattern, ...] = (
     re.compile(r"(?<!\d)(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?!\d)"),  # ISO-like
-    re.compile(r"(?<![\d.,])(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})(?![\d,]|\.\d)"),  # numeric d/m/y or m/d/y
+    re.compile(r"(?<![\d.,])(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})(?![\d,]|\.\d|:\d)"),  # numeric d/m/y or m/d/y
     re.compile(rf"(?i)(?<!\w)(\d{{1,2}})(?:st|nd|rd|th|er|º|°)?\.?\s*(?:de\s+)?({_MONTH_ALT})\.?,?\s*(?:de\s+)?(\d{{4}})(?!\d)"),
     re.compile(rf"(?i)(?<!\w)({_MONTH_ALT})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,\s*|\s+)(\d{{4}})(?!\d)"),
     re.compile(rf"(?i)(?<!\w)(\d{{1,2}})[-/ ]({_MONTH_ALT})[-/ ](\d{{2,4}})(?!\d)"),
+    # A till's date with its time glued on by the recognizer: "11/02/1819:21" is 11/02/18 19:21,
+    # "14/03/20185:57:07PM" 14/03/2018 5:57.
+    re.compile(r"(?<![\d.,])(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})(?=\d{1,2}:\d{2})"),
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from invoice.scanner.processing.extract import doctype
 from invoice.scanner.processing.extract.labels import norm
 from invoice.scanner.processing.extract.layout import sub_bbox
 from invoice.scanner.processing.extract.normalize import find_dates, terms_days
@@ -26,7 +27,8 @@ _DUE_CUE = re.compile(
     r"spatestens(?: am| bis)?|am)"
     r"|(?:payer|paye|regler|regle|payable|paiement|reglement|virement)\b(?:\s+\S+){0,6}?\s+(?:avant le|avant|"
     r"au plus tard le|jusqu au|le)"
-    r"|(?:pagar|pagadero|pago|pague\w*|abon\w*)\b(?:\s+\S+){0,6}?\s+(?:antes del?|hasta el|el)"
+    r"|(?:pagar|pagadero|pago|pague\w*|abon\w*)\b(?:\s+\S+){0,6}?\s+(?:antes del?|hasta el|no mas tarde del?|"
+    r"a mas tardar el|el)"
     r"|(?:betalen|betaald|betaling|voldoen|voldaan|overmaken)\b(?:\s+\S+){0,6}?\s+(?:voor|uiterlijk(?: op)?|op)"
     r"|due(?: date)?(?: by| on| before)?|fallig(?: am| bis)?|echeance(?: le)?|vence el|vencimiento|vervalt op)\s*$")
 # The cue after the date: "Der Rechnungsbetrag ist am 17.06.2023 fällig", "gelieve … vóór
@@ -38,6 +40,7 @@ _TERMS_CUE = re.compile(r"(?:within|in|innerhalb|binnen|dans|sous|a|en|net|netto
                         r"plazo|delai)\b")
 _SENTENCE_SCORE, _TERMS_SCORE = 0.8, 0.55
 _DIGIT = re.compile(r"\d")
+_TIME = re.compile(r"^\W{0,3}\d{1,2}[:.]\d{2}(?!\d)")
 # Word stems of `_DUE_CUE`, as printed (lower case): no stem, no sentence to read for a date.
 _CUE_STEMS = ("pay", "paid", "remit", "settle", "zahl", "überweis", "uberweis", "begleich", "bezahl", "payer",
               "payé", "paye", "régl", "règl", "regl", "paiement", "virement", "pag", "abon", "betal", "voldo", "overmak",
@@ -46,9 +49,19 @@ _CUE_STEMS = ("pay", "paid", "remit", "settle", "zahl", "überweis", "uberweis",
               "à payer", "zu zahlen")
 
 
+# The document's own date in its title sentence: "Rechnung Nr. 471102 vom 13.11.2019", "Invoice
+# no. 123 dated 5 March 2024", "Facture n° 12 du 03/04/2024", "Factura nº 7 del 1/2/2024",
+# "Factuur 2024-01 van 12-03-2024". In `norm()` form, the text before the date.
+_TITLE_DATE = re.compile(r"(?:^|\s)\w*(?:rechnung|gutschrift|invoice|credit note|facture|avoir|factura|factuur|"
+                         r"creditnota)\w*(?:\s+[a-z]+)?\s+(?:nr|no|n|nummer|number|num|#)?\W{0,3}\s*\S*\d\S*\s+"
+                         r"(?:vom|dated|of|du|del|de|van)\s*$")
+_TITLE_SCORE = 0.8
+
+
 class DatesMixin:
     def _sentence_dates(self) -> None:
-        """Due dates after a paying verb, and day-counting terms, anywhere on the pages."""
+        """Due dates after a paying verb, and day-counting terms, anywhere on the pages; the
+        invoice date in the document's title sentence."""
         for layout in self.layouts:
             prev_text = ""
             for row in layout.rows:
@@ -62,6 +75,13 @@ class DatesMixin:
                     if not _DIGIT.search(seg.text):
                         before += " " + seg.text
                         continue
+                    if layout is self.layouts[0]:
+                        for raw, s, e in find_dates(seg.text):
+                            if _TITLE_DATE.search(norm((before + " " + seg.text[:s])[-80:])):
+                                self.cands.setdefault("invoice_date", []).append(Candidate(
+                                    "invoice_date", raw, _TITLE_SCORE * seg.confidence, seg.page,
+                                    sub_bbox(seg, s, e), row=(seg.page, seg.row)))
+                                break
                     for raw, s, e in (find_dates(seg.text) if cue else ()):
                         context = norm((before + " " + seg.text[:s])[-90:])
                         if _DUE_CUE.search(context) or _DUE_AFTER.search(norm(seg.text[e:e + 60])):
@@ -80,18 +100,24 @@ class DatesMixin:
     def _fallback_invoice_date(self, chosen: dict[str, Candidate | None]) -> Candidate | None:
         """No labelled invoice date: the first date in the top part of page 1 that no other
         label claims (order/delivery/due dates are claimed by theirs, due dates in a sentence
-        by it)."""
+        by it). A till receipt prints its date where the till does, often at the foot beside
+        the time: on a receipt the whole page counts, and a date printed with a time first."""
         claimed = {(h.seg.page, h.seg.row) for h in self.hits if h.key in ("_order_date", "_delivery_date", "due_date")}
         claimed |= self.due_sentence_rows
         layout = self.layouts[0] if self.layouts else None
         if layout is None:
             return None
+        receipt = self.doc_type.value == doctype.RECEIPT
+        first: Candidate | None = None
         for row in layout.rows:
-            if (layout.page.page_no, row.index) in claimed or row.bbox[1] > 0.5 * layout.page.height:
+            if (layout.page.page_no, row.index) in claimed or (row.bbox[1] > 0.5 * layout.page.height and not receipt):
                 continue
             for seg in row.segments:
                 ds = find_dates(seg.text)
                 if ds:
                     raw, s, e = ds[0]
-                    return Candidate("invoice_date", raw, 0.45 * seg.confidence, seg.page, sub_bbox(seg, s, e))
-        return None
+                    c = Candidate("invoice_date", raw, 0.45 * seg.confidence, seg.page, sub_bbox(seg, s, e))
+                    if not receipt or _TIME.search(seg.text[e:e + 12]):
+                        return c
+                    first = first or c
+        return first
