@@ -303,3 +303,12 @@ def test_the_invoice_date_in_the_title_sentence():
             doc.lines.remove(ln)
     pred, ex, ev = run(doc)
     assert ex.fields["invoice_date"].value == "2019-11-13"
+
+
+def test_a_slip_photographed_on_a_wide_page_is_a_receipt_by_its_tender_lines():
+    # No title, no rules, no till number, a page as wide as A4: the cash tendered and the change
+    # given, each on a line of its own, make it a till slip ("cash discount" in a sentence does not).
+    doc = page([line("Corner Bakery", 120, 40, cw=12, h=24), line("2 x Coffee", 20, 100), line("7.00", 380, 100),
+                line("TOTAL", 20, 130), line("7.00", 380, 130), line("CASH :", 20, 160), line("10.00", 380, 160),
+                line("Change :", 20, 190), line("3.00", 380, 190)], width=700, height=1000)
+    assert classify([doc]).value == "receipt"

@@ -84,7 +84,7 @@ def classify(pages: list[OcrPage], total: float | None = None, label_keys: set[s
     `label_keys`: the keys of the strong labels a reader already found on the pages (the local
     provider's), which spares matching every line again."""
     credit_title = receipt_title = None
-    tender = rules = till = 0
+    tender = rules = till = tender_lines = 0
     invoice_marks: set[str] = set()
     first = min(pages, key=lambda p: p.page_no) if pages else None
     for p in pages:
@@ -99,7 +99,10 @@ def classify(pages: list[OcrPage], total: float | None = None, label_keys: set[s
                     credit_title = (p, ln)
                 elif receipt_title is None and p is first and _title(text, _RECEIPT_TITLES, n):
                     receipt_title = (p, ln)
-            tender += len(_TENDER.findall(text))
+            found = _TENDER.findall(text)
+            tender += len(found)
+            # "CASH :", "Change (RM) :": a tender word opening a short line of its own, not a sentence
+            tender_lines += bool(found) and len(text.split()) <= 4 and bool(_TENDER.match(text.lstrip("*-: ")))
             rules += bool(_RULE_LINE.match(text))
             till += bool(_TILL_NUMBER.match(text))
             if label_keys is None:
@@ -114,7 +117,9 @@ def classify(pages: list[OcrPage], total: float | None = None, label_keys: set[s
     if total is not None and total < 0:
         return DocumentType(CREDIT_NOTE, 0.8, evidence="negative total")
     narrow = bool(first and first.width and first.height and first.width / first.height < 0.6)
-    slip = rules >= 2 or till >= 1  # the furniture of a till slip
+    # The furniture of a till slip: its rules, a till number, or the tendered cash and the change
+    # each on a line of its own.
+    slip = rules >= 2 or till >= 1 or tender_lines >= 2
     score = (2.0 if receipt_title else 0.0) + min(tender, 2) * 1.0 + (1.0 if narrow else 0.0) \
         + (1.0 if rules >= 2 else 0.0) + (1.0 if till else 0.0)
     score -= 1.5 * len(invoice_marks)
