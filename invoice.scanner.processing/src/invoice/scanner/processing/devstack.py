@@ -743,13 +743,14 @@ def main(argv: list[str] | None = None) -> int:
             STOP.wait()
             raise Interrupted("stopped")
         email, password = os.environ.get("DEMO_EMAIL", "demo@example.com"), os.environ.get("DEMO_PASSWORD", "demo-password")
-        _admin(env, "create-user", "--company", "Demo Company", "--email", email, "--password", password,
-               "--if-missing")
         if STOP.is_set():
             raise Interrupted("stopped before the workers started")
         stack = Stack(env, var / "logs", api_port=args.api_port, flower_port=args.flower_port)
         stack.start()
         print(f"starting workers ({', '.join(QUEUES)}), beat, Flower and the API; logs in {stack.log_dir}", flush=True)
+        # The demo login is made while the workers start (they need nothing of it; the demo does).
+        _admin(env, "create-user", "--company", "Demo Company", "--email", email, "--password", password,
+               "--if-missing")
         stack.wait_ready(180)
         print(f"Web:    http://127.0.0.1:{stack.api_port}/  (the web client; sign in with the demo login)\n"
               f"API:    http://127.0.0.1:{stack.api_port}  (Swagger UI: /docs)\n"
