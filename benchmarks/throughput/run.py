@@ -1,6 +1,6 @@
 """Throughput of the pipeline beside its orchestration floor, in one run.
 
-    python benchmarks/throughput/run.py [--docs 100] [--in-flight 25] [--lone 5]
+    python benchmarks/throughput/run.py [--docs 100] [--in-flight 25] [--lone 5] [--rounds 3]
                                         [--scanned-docs 20] [--kinds born_digital,scanned]
 
 1. **Floor** (benchmarks/throughput/floor.py): a Celery chain of no-op tasks through the same
@@ -17,8 +17,13 @@ pipeline at once (documents/min, median and p95 latency). Latency is measured by
 from the history rows. Completion is watched with one SQL query every 50 ms, never by polling
 the API, so the watcher does not load the API it measures.
 
-Prints a table per kind with the ratio project/floor; on a machine shared with other work, the
-ratio of one run is what to compare, not the absolute figures.
+Both stay up for the whole run and are measured `--rounds` times, alternated (floor, then each
+kind; fresh documents every round): a floor batch lasts 1-3 s, so its documents/min swings with
+the load from one batch to the next, and a ratio taken against the floor measured next to it,
+then the median over the rounds, is steadier than one batch's. Prints a table per kind (all
+rounds' samples pooled, CPU per document over all batches), the figures of each round, their
+medians and the median ratio; on a machine shared with other work, the ratios are what to
+compare, not the absolute figures. `--rounds 1` measures as before.
 """
 from __future__ import annotations
 
@@ -54,6 +59,7 @@ from invoice.scanner.processing.status import STAGES, TERMINAL_STATUSES  # noqa:
 
 TERMINAL = [s.value for s in TERMINAL_STATUSES]
 POLL_S = 0.05
+ROUND_SEED_STEP = 1_000_000  # invoice seeds of round r: base + r * ROUND_SEED_STEP
 
 
 def pct(values: list[float], q: float) -> float:
@@ -126,6 +132,49 @@ def measure(name: str, database_url: str, target: Target, lone: list, batch: lis
         result.batch_wall_s, result.batch_docs = wall, len(ids)
         result.batch_latencies = [lat for lat, _ in target.timings(ids).values()]
     return result
+
+
+def combine(name: str, rounds: list[Result]) -> Result:
+    """The rounds of one target pooled: lone and batch samples together, batch documents, wall
+    time and CPU summed (so `per_min` is the pooled rate)."""
+    out = Result(name)
+    for r in rounds:
+        out.latencies += r.latencies
+        out.overheads += r.overheads
+        for stage, values in r.stage_s.items():
+            out.stage_s.setdefault(stage, []).extend(values)
+        out.batch_latencies += r.batch_latencies
+        out.batch_wall_s += r.batch_wall_s
+        out.batch_docs += r.batch_docs
+        for part, seconds in r.batch_cpu_s.items():
+            out.batch_cpu_s[part] = out.batch_cpu_s.get(part, 0.0) + seconds
+    return out
+
+
+@dataclass
+class RoundsSummary:
+    floor_per_min: list[float]
+    project_per_min: list[float]
+    ratios: list[float]  # project/floor documents/min, round by round
+    lone_ratios: list[float]  # project's lone overhead / floor's lone latency, round by round
+
+    @property
+    def median_ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def median_lone_ratio(self) -> float:
+        return statistics.median(self.lone_ratios)
+
+
+def summarize_rounds(floors: list[Result], projects: list[Result]) -> RoundsSummary:
+    """Round i's project batch against round i's floor batch (measured next to each other)."""
+    if len(floors) != len(projects) or not floors:
+        raise ValueError("one floor result per project result, at least one round")
+    return RoundsSummary(
+        floor_per_min=[f.per_min for f in floors], project_per_min=[p.per_min for p in projects],
+        ratios=[p.per_min / f.per_min for f, p in zip(floors, projects)],
+        lone_ratios=[statistics.median(p.overheads) / statistics.median(f.latencies) for f, p in zip(floors, projects)])
 
 
 # -- the floor -----------------------------------------------------------------------------
@@ -209,7 +258,8 @@ class RealStack(Target):
         return {i: (latency[i], stages[i]) for i in ids}
 
 
-def print_results(kind: str, floor: Result | None, real: Result, in_flight: int) -> None:
+def print_results(kind: str, floor: Result | None, real: Result, in_flight: int,
+                  rounds: RoundsSummary | None = None) -> None:
     def row(label: str, f: float | None, r: float, unit: str, ratio: Callable[[float, float], float] | None):
         fs = f"{f:>12.3f}" if f is not None else f"{'-':>12}"
         rs = ratio(f, r) if (ratio and f) else None
@@ -241,7 +291,20 @@ def print_results(kind: str, floor: Result | None, real: Result, in_flight: int)
         ftotal = sum(fcpu.values()) / f.batch_docs * 1000 if fcpu else None
         rtotal = sum(real.batch_cpu_s.values()) / real.batch_docs * 1000
         print(f"    {'total':<58}{(f'{ftotal:12.1f}' if ftotal is not None else f'{chr(45):>12}')}{rtotal:12.1f}")
-    if f:
+    if rounds and len(rounds.ratios) > 1:
+        print(f"  rounds (floor batch, then project batch, alternated): {len(rounds.ratios)}")
+        for i, (fr, pr, r, lr) in enumerate(zip(rounds.floor_per_min, rounds.project_per_min, rounds.ratios,
+                                                rounds.lone_ratios), 1):
+            print(f"    round {i}: floor {fr:8.0f}  project {pr:8.0f} docs/min  throughput {r:6.1%}  lone {lr:5.2f} x")
+        print(f"    median:  floor {statistics.median(rounds.floor_per_min):8.0f}  project "
+              f"{statistics.median(rounds.project_per_min):8.0f} docs/min  throughput {rounds.median_ratio:6.1%}  "
+              f"lone {rounds.median_lone_ratio:5.2f} x")
+        # the lone line pools all rounds' lone documents (medians over every round's samples)
+        print(f"  ratios: throughput {rounds.median_ratio:.1%} of the floor (median of {len(rounds.ratios)} rounds; "
+              f"target >= 25 %); lone overhead "
+              f"{statistics.median(real.overheads) / statistics.median(f.latencies):.2f} x the floor's latency "
+              f"(all rounds' lone documents; target <= 2)")
+    elif f:
         print(f"  ratios: throughput {real.per_min / f.per_min:.1%} of the floor (target >= 25 %); lone overhead "
               f"{statistics.median(real.overheads) / statistics.median(f.latencies):.2f} x the floor's latency "
               f"(target <= 2)")
@@ -255,11 +318,16 @@ def main() -> None:
     parser.add_argument("--lone", type=int, default=5, help="documents measured one at a time, per kind")
     parser.add_argument("--kinds", default="born_digital,scanned")
     parser.add_argument("--embedded", action="store_true", help="start embedded PostgreSQL and Redis")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="floor and project batches alternated this many times (fresh documents each round); "
+                             "per-round figures, their medians and the median ratio are printed")
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="py-spy every process of the real stack while it is measured (raw stacks in DIR, "
                              "summary printed; benchmarks/profiling.py)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     kinds = [k for k in args.kinds.split(",") if k]
 
     root = Path(tempfile.mkdtemp(prefix="throughput-bench-"))
@@ -281,13 +349,18 @@ def main() -> None:
     stack_broker = redis_base._replace(path="/13").geturl()
 
     print("generating invoices ...", flush=True)
-    docs = {k: [generate(seed=700_000 + i + (0 if k == "born_digital" else 50_000), kind=k, pages=1)
-                for i in range((args.docs if k == "born_digital" else args.scanned_docs) + args.lone)] for k in kinds}
+    # round r's documents: seeds shifted by r * ROUND_SEED_STEP (the API rejects a duplicate upload);
+    # round 0 keeps the seeds of a one-round run
+    docs = {k: [[generate(seed=700_000 + r * ROUND_SEED_STEP + i + (0 if k == "born_digital" else 50_000), kind=k,
+                          pages=1)
+                 for i in range((args.docs if k == "born_digital" else args.scanned_docs) + args.lone)]
+                for r in range(args.rounds)] for k in kinds}
 
-    results: dict[str, Result] = {}
-    floor_result: Result | None = None
+    per_round: dict[str, list[Result]] = {k: [] for k in kinds}
+    floor_rounds: list[Result] = []
+    profiled: list = []
     try:
-        # 1. the floor
+        # 1. the floor's workers (kept up beside the stack, idle while the project is measured)
         env = {**os.environ, "FLOOR_BROKER_URL": floor_broker, "FLOOR_DATABASE_URL": db_url}
         os.environ.update({"FLOOR_BROKER_URL": floor_broker, "FLOOR_DATABASE_URL": db_url})
         procs = start_floor(env, root / "logs")
@@ -297,52 +370,56 @@ def main() -> None:
             expected = {f"floor-{q}@{os.uname().nodename}" for q in (ORCHESTRATOR_QUEUE, *STAGE_QUEUES)}
             wait_for(lambda: expected <= {n for r in (client.control.ping(timeout=1.0) or []) for n in r}, 120,
                      "the floor workers", interval=1.0)
-            target = Floor(db_url)
-            measure("warm-up", db_url, target, [None] * 3, [], 1)
+            floor_target = Floor(db_url)
+            measure("warm-up", db_url, floor_target, [None] * 3, [], 1)
             floor_cpu = CpuMeter({p.name: p.process.pid for p in procs}, db_url, floor_broker)
-            floor_result = measure("floor", db_url, target, [None] * args.lone, [None] * args.docs, args.in_flight,
-                                   floor_cpu)
-            print(f"floor: {floor_result.per_min:.0f} documents/min, lone {statistics.median(floor_result.latencies) * 1000:.0f} ms",
-                  flush=True)
+
+            # 2. the real stack
+            env = stack_env(services, root / "documents", {"REDIS_URL": stack_broker})
+            stack = Stack(env, root / "logs", api_port=free_port(), with_flower=False, with_beat=False)
+            stack.start()
+            try:
+                stack.wait_ready(300)
+                subprocess.run([sys.executable, "-m", "invoice.scanner.api.cli", "create-user", "--company", "Bench",
+                                "--email", "bench@example.com", "--password", "bench-password", "--if-missing"],
+                               env=env, check=True, capture_output=True)
+                base = f"http://127.0.0.1:{stack.api_port}"
+                s = requests.Session()
+                login = s.post(f"{base}/auth/login", json={"email": "bench@example.com", "password": "bench-password"})
+                s.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+                target = RealStack(db_url, base, s)
+                # warm-up: models loaded, connections open
+                measure("warm-up", db_url, target, [generate(seed=990_000 + i, kind=k, pages=1)
+                                                    for i, k in enumerate(kinds)], [], 1)
+                stack_cpu = CpuMeter({name: p.process.pid for name, p in stack.procs.items()
+                                      if p.process is not None}, db_url, stack_broker)
+                profiler = None
+                if args.profile:
+                    from profiling import Profiler
+
+                    profiler = Profiler(args.profile, {name: p.process.pid for name, p in stack.procs.items()
+                                                       if p.process is not None})
+                try:
+                    for r in range(args.rounds):
+                        tag = f"round {r + 1}/{args.rounds}: " if args.rounds > 1 else ""
+                        fr = measure("floor", db_url, floor_target, [None] * args.lone, [None] * args.docs,
+                                     args.in_flight, floor_cpu)
+                        floor_rounds.append(fr)
+                        print(f"{tag}floor: {fr.per_min:.0f} documents/min, lone "
+                              f"{statistics.median(fr.latencies) * 1000:.0f} ms", flush=True)
+                        for kind in kinds:
+                            items = docs[kind][r]
+                            res = measure(kind, db_url, target, items[: args.lone], items[args.lone:],
+                                          args.in_flight, stack_cpu)
+                            per_round[kind].append(res)
+                            print(f"{tag}{kind}: {res.per_min:.0f} documents/min", flush=True)
+                finally:
+                    profiled = profiler.stop() if profiler else []
+            finally:
+                stack.stop()
         finally:
             for p in procs:
                 p.stop()
-
-        # 2. the real stack
-        env = stack_env(services, root / "documents", {"REDIS_URL": stack_broker})
-        stack = Stack(env, root / "logs", api_port=free_port(), with_flower=False, with_beat=False)
-        stack.start()
-        try:
-            stack.wait_ready(300)
-            subprocess.run([sys.executable, "-m", "invoice.scanner.api.cli", "create-user", "--company", "Bench",
-                            "--email", "bench@example.com", "--password", "bench-password", "--if-missing"],
-                           env=env, check=True, capture_output=True)
-            base = f"http://127.0.0.1:{stack.api_port}"
-            s = requests.Session()
-            login = s.post(f"{base}/auth/login", json={"email": "bench@example.com", "password": "bench-password"})
-            s.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-            target = RealStack(db_url, base, s)
-            # warm-up: models loaded, connections open
-            measure("warm-up", db_url, target, [generate(seed=990_000 + i, kind=k, pages=1)
-                                                for i, k in enumerate(kinds)], [], 1)
-            stack_cpu = CpuMeter({name: p.process.pid for name, p in stack.procs.items() if p.process is not None},
-                                 db_url, stack_broker)
-            profiler = None
-            if args.profile:
-                from profiling import Profiler
-
-                profiler = Profiler(args.profile, {name: p.process.pid for name, p in stack.procs.items()
-                                                   if p.process is not None})
-            try:
-                for kind in kinds:
-                    items = docs[kind]
-                    results[kind] = measure(kind, db_url, target, items[: args.lone], items[args.lone:],
-                                            args.in_flight, stack_cpu)
-                    print(f"{kind}: {results[kind].per_min:.0f} documents/min", flush=True)
-            finally:
-                profiled = profiler.stop() if profiler else []
-        finally:
-            stack.stop()
     finally:
         from invoice.scanner.processing.db.connection import close_pools
 
@@ -351,8 +428,11 @@ def main() -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{urlparse(db_url).path[1:]}" WITH (FORCE)')
         services.stop()
     print(f"\nmachine: {os.cpu_count()} CPUs; PostgreSQL latency clock; floor and project in the same run")
-    for kind, res in results.items():
-        print_results(kind, floor_result, res, args.in_flight)
+    floor_result = combine("floor", floor_rounds) if floor_rounds else None
+    for kind, rounds in per_round.items():
+        if rounds:
+            print_results(kind, floor_result, combine(kind, rounds), args.in_flight,
+                          summarize_rounds(floor_rounds[: len(rounds)], rounds))
     if args.profile:
         from profiling import summarize
 
