@@ -165,17 +165,24 @@ def test_the_ingest_worker_polls_the_folder_on_its_own(api_config, api_database_
     env = {**os.environ, "DATABASE_URL": api_database_url, "REDIS_URL": api_redis_url, "BROKER_URL": "",
            "DOCUMENTS_DIR": str(tmp_path / "documents"), "INGEST_DIR": str(root), "INGEST_POLL_INTERVAL_S": "0.5",
            "INGEST_SETTLE_S": "0.3", "STORAGE_URL": ""}
-    worker = subprocess.Popen([sys.executable, "-m", "invoice.scanner.processing.worker", "--queue", "ingest",
-                               "--beat", "--loglevel", "INFO", "-s", str(tmp_path / "beat-schedule")],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    # Its output goes to a file: a pipe nobody reads fills up (beat logs every poll) and blocks the worker.
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "invoice.scanner.processing.worker", "--queue", "ingest",
+                                   "--beat", "--loglevel", "INFO", "-s", str(tmp_path / "beat-schedule")],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         (folder / "dropped.pdf").write_bytes(make_pdf())
         deadline = time.monotonic() + 60
         processed = folder / "processed"
         # The document commits, then the file moves: wait for both.
         while time.monotonic() < deadline and not (processed.is_dir() and list(processed.iterdir())):
-            assert worker.poll() is None, worker.stdout.read().decode()[-3000:]
+            assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
             time.sleep(0.3)
+        if not (processed.is_dir() and list(processed.iterdir())):
+            left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+            raise AssertionError(f"nothing in processed/ after 60 s; the folder holds {left}; the worker said:\n"
+                                 + log.read_text(errors="replace")[-4000:])
         (doc,) = _documents(repo, tenant.company_id)
         assert doc["source"] == "folder" and doc["original_filename"] == "dropped.pdf"
         assert len(list(processed.iterdir())) == 1 and not (folder / "dropped.pdf").exists()
