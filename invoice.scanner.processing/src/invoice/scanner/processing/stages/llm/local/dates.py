@@ -75,14 +75,16 @@ class DatesMixin:
                     if not _DIGIT.search(seg.text):
                         before += " " + seg.text
                         continue
-                    if layout is self.layouts[0]:
-                        for raw, s, e in find_dates(seg.text):
+                    title = layout is self.layouts[0]
+                    dates = find_dates(seg.text) if (title or cue) else ()
+                    if title:
+                        for raw, s, e in dates:
                             if _TITLE_DATE.search(norm((before + " " + seg.text[:s])[-80:])):
                                 self.cands.setdefault("invoice_date", []).append(Candidate(
                                     "invoice_date", raw, _TITLE_SCORE * seg.confidence, seg.page,
                                     sub_bbox(seg, s, e), row=(seg.page, seg.row)))
                                 break
-                    for raw, s, e in (find_dates(seg.text) if cue else ()):
+                    for raw, s, e in (dates if cue else ()):
                         context = norm((before + " " + seg.text[:s])[-90:])
                         if _DUE_CUE.search(context) or _DUE_AFTER.search(norm(seg.text[e:e + 60])):
                             self.cands.setdefault("due_date", []).append(Candidate(
