@@ -36,8 +36,10 @@ SIZING: dict[str, dict] = {
                       # Runtime thread each, or they fight over the pod's cores.
                       "env": {"WORKER_MAX_MEMORY_PER_CHILD_KB": "1500000", "OCR_THREADS": "1"}},
     "ocr": {"cpu": "2", "memory": "1536Mi", "memory_limit": "2Gi", "max_replicas": 10, "list_length": 2,
-            # One process (concurrency 1) with the pod's two cores as ONNX Runtime threads.
-            "env": {"WORKER_MAX_TASKS_PER_CHILD": "50", "WORKER_MAX_MEMORY_PER_CHILD_KB": "1300000", "OCR_THREADS": "2"},
+            # One process (concurrency 1) with the pod's two cores as ONNX Runtime threads; its
+            # recycling is the OCR policy's (celery_app.RECYCLING: 1,000 tasks or 1.3 GB), the
+            # GPU overlay sets Paddle's own.
+            "env": {"OCR_THREADS": "2"},
             "startup_s": 300},
     "llm": {"cpu": "250m", "memory": "512Mi", "memory_limit": "2Gi", "max_replicas": 10, "list_length": 10},
     "extraction": {"cpu": "250m", "memory": "512Mi", "memory_limit": "1Gi", "max_replicas": 6, "list_length": 20},

@@ -174,6 +174,10 @@ def test_gpu_overlay_puts_ocr_on_gpu_nodes():
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["OCR_ENGINE"] == "paddle" and env["OCR_USE_GPU"] == "true"
     assert "DATABASE_URL" in env, "the patch merged into the env list, it did not replace it"
+    # Paddle on the GPU keeps its own recycling (PaddleOCR #11639); the CPU base takes the policy's.
+    assert env["WORKER_MAX_TASKS_PER_CHILD"] == "50" and env["WORKER_MAX_MEMORY_PER_CHILD_KB"] == "5000000"
+    base_env = {e["name"] for e in container(by_kind(render("base"), "Deployment")["worker-ocr"])["env"]}
+    assert not {"WORKER_MAX_TASKS_PER_CHILD", "WORKER_MAX_MEMORY_PER_CHILD_KB"} & base_env
     # Everything else stays on CPU nodes, and no other overlay asks for a GPU.
     for target in ("base", "overlays/dev"):
         for d in by_kind(render(target), "Deployment").values():

@@ -75,6 +75,25 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class Recycling:
+    """When a worker's pool process is replaced by a fresh fork (Celery's
+    `worker_max_tasks_per_child` / `worker_max_memory_per_child`), per worker type.
+
+    The guard against a process that grows (OCR runtimes do: docs/LESSONS.md) costs a fresh
+    child's start-up each time: the OCR model (0.61 s of CPU), Saxon's stylesheets in evaluation
+    (1.2 s), the orchestrator's and the stages' first tasks; every 200 tasks that was 12-15 ms of
+    CPU per born-digital document (benchmarks/throughput, ARCHITECTURE.md "Capacity"). So each
+    worker type is recycled by its own measure: the text stages by size (a child whose peak
+    resident size passed `max_memory_kb` after a task), with a task count far above their
+    start-up's cost as a backstop against leaks that are not memory; OCR by size and by count.
+    `WORKER_MAX_TASKS_PER_CHILD` / `WORKER_MAX_MEMORY_PER_CHILD_KB` set one worker's values
+    over these (0: no limit by that measure)."""
+
+    max_tasks: int | None  # replaced after this many tasks; None: never by count
+    max_memory_kb: int | None  # replaced after a task that left its peak RSS above this (KiB); None: never by size
+
+
+@dataclass(frozen=True)
 class StagePolicy:
     """Everything about one stage's queue, in one place: its task (queue name = stage name =
     module name under stages/), retries, backoff, time limit, deadline and worker profile."""
@@ -82,16 +101,37 @@ class StagePolicy:
     retry: RetryPolicy  # the defaults; <STAGE>_MAX_RETRIES, _RETRY_BACKOFF_S, _TIME_LIMIT_S,
     #                     _DEADLINE_S override them (config.Settings.retry)
     concurrency: int  # worker processes per worker of this queue (docker-compose, make run, k8s)
+    recycling: Recycling  # when a pool process of this queue's worker is replaced
 
+
+# Recycling (see Recycling). Peak resident sizes of the pool processes in
+# benchmarks/throughput (born-digital, 316 documents, none replaced): evaluation 296 MB (Saxon's
+# stylesheets), llm 166 MB, OCR 181 MB with its model, every other text worker under 95 MB; a
+# forked child starts at its warmed parent's size (shared pages count). OCR on scans peaks at
+# 0.6-0.75 GiB per process (benchmarks/ocr), and the issue bounds it at 1.2 GiB; rendering big
+# scans is preprocessing's risk. Each limit is below its worker's container memory limit
+# (docker-compose, k8s; tests/unit/test_recycling.py). The task counts are a backstop for
+# leaks that are not memory: a re-fork's start-up (at most 1.2 s of CPU, evaluation's) over
+# 5,000 tasks, the OCR model's 0.61 s over 1,000, are under 0.3 and 0.7 ms per task.
+TEXT_MAX_TASKS = 5000
+TEXT_MAX_MEMORY_KB = 400_000
+PREPROCESSING_MAX_MEMORY_KB = 1_500_000
+OCR_MAX_TASKS = 1000
+OCR_MAX_MEMORY_KB = 1_300_000
+TEXT_RECYCLING = Recycling(max_tasks=TEXT_MAX_TASKS, max_memory_kb=TEXT_MAX_MEMORY_KB)
+PREPROCESSING_RECYCLING = Recycling(max_tasks=TEXT_MAX_TASKS, max_memory_kb=PREPROCESSING_MAX_MEMORY_KB)
+OCR_RECYCLING = Recycling(max_tasks=OCR_MAX_TASKS, max_memory_kb=OCR_MAX_MEMORY_KB)
 
 # Retries from the pipeline issue: preprocessing 2 from 60 s, ocr 3 from 120 s, llm 3 from
 # 300 s, extraction and evaluation 2 from 30 s.
 STAGE_POLICIES: dict[str, StagePolicy] = {
-    "preprocessing": StagePolicy(RetryPolicy(2, 60, 300, 900), concurrency=2),
-    "ocr": StagePolicy(RetryPolicy(3, 120, 900, 1800), concurrency=1),  # one model copy per process; one task at a time on a GPU
-    "llm": StagePolicy(RetryPolicy(3, 300, 600, 3600), concurrency=4),  # I/O bound with vendor providers
-    "extraction": StagePolicy(RetryPolicy(2, 30, 120, 600), concurrency=2),
-    "evaluation": StagePolicy(RetryPolicy(2, 30, 120, 600), concurrency=2),
+    "preprocessing": StagePolicy(RetryPolicy(2, 60, 300, 900), concurrency=2, recycling=PREPROCESSING_RECYCLING),
+    # one model copy per process; one task at a time on a GPU
+    "ocr": StagePolicy(RetryPolicy(3, 120, 900, 1800), concurrency=1, recycling=OCR_RECYCLING),
+    # I/O bound with vendor providers
+    "llm": StagePolicy(RetryPolicy(3, 300, 600, 3600), concurrency=4, recycling=TEXT_RECYCLING),
+    "extraction": StagePolicy(RetryPolicy(2, 30, 120, 600), concurrency=2, recycling=TEXT_RECYCLING),
+    "evaluation": StagePolicy(RetryPolicy(2, 30, 120, 600), concurrency=2, recycling=TEXT_RECYCLING),
 }
 assert tuple(STAGE_POLICIES) == STAGE_QUEUES, "one policy per stage, in pipeline order"
 DEFAULT_RETRY: dict[str, RetryPolicy] = {name: p.retry for name, p in STAGE_POLICIES.items()}
@@ -112,7 +152,8 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     **{task: {"queue": queue} for queue, task in STAGE_TASKS.items()},
 }
 
-# What each worker type should run with (docker-compose and `make run` use these).
+# What each worker type should run with (docker-compose, `make run` and k8s use these): its
+# processes, and when one of them is replaced (RECYCLING; worker.py passes it to Celery).
 WORKER_PROFILES: dict[str, dict[str, int]] = {
     ORCHESTRATOR_QUEUE: {"concurrency": 2},
     **{name: {"concurrency": p.concurrency} for name, p in STAGE_POLICIES.items()},
@@ -121,6 +162,20 @@ WORKER_PROFILES: dict[str, dict[str, int]] = {
     INGEST_QUEUE: {"concurrency": 1},  # one poll at a time; more workers on one folder are safe (claims)
     MAIL_QUEUE: {"concurrency": 1},  # one poll of all mailboxes at a time
 }
+RECYCLING: dict[str, Recycling] = {
+    **{q: TEXT_RECYCLING for q in QUEUES},
+    **{name: p.recycling for name, p in STAGE_POLICIES.items()},
+}
+
+
+def recycling(queue: str, settings: Settings) -> Recycling:
+    """The queue's recycling, with WORKER_MAX_TASKS_PER_CHILD / WORKER_MAX_MEMORY_PER_CHILD_KB
+    over it where set (0: no limit by that measure)."""
+    policy = RECYCLING[queue]
+    tasks, memory = settings.worker_max_tasks_per_child, settings.worker_max_memory_per_child_kb
+    return Recycling(max_tasks=policy.max_tasks if tasks is None else (tasks or None),
+                     max_memory_kb=policy.max_memory_kb if memory is None else (memory or None))
+
 
 # A module per queue: orchestrator, maintenance, webhooks, and the stage modules (whose tasks
 # go through runner.run_stage).
@@ -201,7 +256,9 @@ def configure(app: Celery, settings: Settings) -> None:
         # lengths show without them (heartbeats and the broker), at a seventh less CPU per document.
         worker_send_task_events=settings.task_events,
         task_send_sent_event=settings.task_events,
-        worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
+        # A worker started by worker.py gets its queue's recycling (RECYCLING) on its command
+        # line; these are the environment's values for one started otherwise.
+        worker_max_tasks_per_child=settings.worker_max_tasks_per_child or None,
         worker_max_memory_per_child=settings.worker_max_memory_per_child_kb or None,
         # A new pool process loads its OCR model in worker_process_init before it reports
         # "up"; Celery's default 4 s kills it and forks another, forever, on a busy host

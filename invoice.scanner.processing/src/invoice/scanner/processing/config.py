@@ -86,12 +86,14 @@ class Settings(BaseSettings):
     # Celery / broker
     # longer than the longest task with all its retries
     visibility_timeout_s: int = Field(7200, validation_alias="CELERY_VISIBILITY_TIMEOUT_S")
-    worker_max_tasks_per_child: int = 200
+    # Pool process recycling: unset, each worker type's own (celery_app.RECYCLING: the text
+    # stages by size, OCR by size and count); set, this worker's value over it; 0: no limit.
+    worker_max_tasks_per_child: int | None = Field(None, ge=0)
     # PostgreSQL connections a worker process keeps open (its pool: min = max). Two serve a
     # prefork child's task; the API's processes have API_DB_POOL_SIZE. A stack of this
     # repository's (a worker per queue) holds 8 x this; the test stacks run with 1.
     worker_db_pool_size: int = Field(2, ge=1, validation_alias="WORKER_DB_POOL_SIZE")
-    worker_max_memory_per_child_kb: int = 0  # 0 = unlimited; set for OCR workers
+    worker_max_memory_per_child_kb: int | None = Field(None, ge=0)  # KiB of peak RSS; as above
     # Celery task events (task-sent/received/started/succeeded for Flower's task list): four
     # broker messages per task, about 14 % of the pipeline's CPU per born-digital document
     # (benchmarks/throughput). Off: Flower still shows workers, queues and their lengths.

@@ -3,7 +3,9 @@
     python -m invoice.scanner.processing.worker --queue ocr [--concurrency N] [celery args...]
 
 A worker started for one queue consumes only that queue (`-Q <queue>`); a stage's worker
-consumes its recovery lane first (`-Q ocr.recovery,ocr`: celery_app.RECOVERY_QUEUES).
+consumes its recovery lane first (`-Q ocr.recovery,ocr`: celery_app.RECOVERY_QUEUES). Its pool
+processes are replaced by the queue's recycling policy (celery_app.RECYCLING, or
+WORKER_MAX_TASKS_PER_CHILD / WORKER_MAX_MEMORY_PER_CHILD_KB over it).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import socket
 import sys
 
 from invoice.scanner.processing.celery_app import (INGEST_QUEUE, INGEST_TASK_MODULE, MAIL_QUEUE, QUEUES,
-                                                   WORKER_PROFILES, app, consumed_queues)
+                                                   WORKER_PROFILES, app, consumed_queues, recycling)
 from invoice.scanner.processing.config import get_settings
 
 
@@ -24,6 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beat", action="store_true", help="also run the periodic sweeper schedule (one per deployment)")
     args, extra = parser.parse_known_args(argv)
     concurrency = args.concurrency or WORKER_PROFILES[args.queue]["concurrency"]
+    settings = get_settings()
+    recycle = recycling(args.queue, settings)
     celery_args = [
         "worker", "-Q", ",".join(consumed_queues(args.queue)), "-n", f"{args.queue}@{socket.gethostname()}",
         "--concurrency", str(concurrency), "--loglevel", args.loglevel, "--prefetch-multiplier", "1",
@@ -31,7 +35,10 @@ def main(argv: list[str] | None = None) -> None:
         # exchange of revoked task ids, which nothing here uses) cost broker traffic and CPU on
         # every worker, idle or not; heartbeats stay, so Flower sees who is up.
         "--without-gossip", "--without-mingle",
-        *(["-E"] if get_settings().task_events else []),
+        *(["-E"] if settings.task_events else []),
+        # When a pool process is replaced: the queue's own measure (celery_app.RECYCLING).
+        *(["--max-tasks-per-child", str(recycle.max_tasks)] if recycle.max_tasks else []),
+        *(["--max-memory-per-child", str(recycle.max_memory_kb)] if recycle.max_memory_kb else []),
     ]
     if args.beat:
         celery_args.append("--beat")
