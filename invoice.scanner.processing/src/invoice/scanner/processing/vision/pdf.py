@@ -118,14 +118,8 @@ def text_layer(page: pdfium.PdfPage, width: int, height: int) -> TextLayer:
     try:
         words: list[OcrWord] = []
         good = bad = 0
-        cur = ""
-        box: list[float] | None = None
-
-        def flush() -> None:
-            nonlocal cur, box
-            if cur and box is not None:
-                words.append(OcrWord(cur, (box[0], box[1], box[2], box[3]), 1.0))
-            cur, box = "", None
+        cur = ""  # the word so far; its box is x0, y0, x1, y1 while cur is not empty
+        x0 = y0 = x1 = y1 = 0.0
 
         # pdfium's own calls with their output structures made once per page: the helpers
         # (get_charbox, a new pair of c_ints per conversion) were most of the stage's time on a
@@ -144,17 +138,21 @@ def text_layer(page: pdfium.PdfPage, width: int, height: int) -> TextLayer:
         separable = page.get_rotation() in (0, 180)
         dev_x: dict[float, float] = {}
         dev_y: dict[float, float] = {}
-        bad_code: dict[int, bool] = {}
+        # Per code point, once per page: "" a word break (a space, or code 0), "\0" a bad
+        # character (never a good one: U+0000 is a break), else the character itself.
+        kinds: dict[int, str] = {}
         for i in range(textpage.count_chars()):
             code = get_unicode(raw_text, i)
-            ch = chr(code) if 0 < code < 0x110000 else "\ufffd"
-            if ch.isspace() or code == 0:
-                flush()
+            ch = kinds.get(code)
+            if ch is None:
+                c = chr(code) if 0 < code < 0x110000 else "\ufffd"
+                ch = kinds[code] = "" if c.isspace() or code == 0 else ("\0" if _is_bad(c) else c)
+            if not ch:
+                if cur:
+                    words.append(OcrWord(cur, (x0, y0, x1, y1), 1.0))
+                    cur = ""
                 continue
-            is_bad = bad_code.get(code)
-            if is_bad is None:
-                is_bad = bad_code[code] = _is_bad(ch)
-            if is_bad:
+            if ch == "\0":
                 bad += 1
                 continue
             good += 1
@@ -179,15 +177,28 @@ def text_layer(page: pdfium.PdfPage, width: int, height: int) -> TextLayer:
                 ax, ay = float(dx.value), float(dy.value)
                 to_device(raw_page, 0, 0, width, height, 0, right, bottom, dx_p, dy_p)
                 bx, by = float(dx.value), float(dy.value)
-            cx0, cx1, cy0, cy1 = min(ax, bx), max(ax, bx), min(ay, by), max(ay, by)
-            if box is not None and cx0 - box[2] > max(2.0, 0.3 * (cy1 - cy0)):
-                flush()  # a visible gap with no space character: a new word
-            if box is None:
-                box = [cx0, cy0, cx1, cy1]
+            cx0, cx1 = (ax, bx) if ax <= bx else (bx, ax)
+            cy0, cy1 = (ay, by) if ay <= by else (by, ay)
+            if cur:
+                gap = 0.3 * (cy1 - cy0)
+                if cx0 - x1 > (gap if gap > 2.0 else 2.0):
+                    # a visible gap with no space character: a new word
+                    words.append(OcrWord(cur, (x0, y0, x1, y1), 1.0))
+                    cur = ""
+            if cur:
+                if cx0 < x0:
+                    x0 = cx0
+                if cy0 < y0:
+                    y0 = cy0
+                if cx1 > x1:
+                    x1 = cx1
+                if cy1 > y1:
+                    y1 = cy1
+                cur += ch
             else:
-                box = [min(box[0], cx0), min(box[1], cy0), max(box[2], cx1), max(box[3], cy1)]
-            cur += ch
-        flush()
+                cur, x0, y0, x1, y1 = ch, cx0, cy0, cx1, cy1
+        if cur:
+            words.append(OcrWord(cur, (x0, y0, x1, y1), 1.0))
     finally:
         textpage.close()
     non_space = good + bad
