@@ -277,7 +277,9 @@ def start_worker():
         try:
             deadline = time.monotonic() + within_s
             node = f"{queue}@{socket.gethostname()}"
-            while not any(node in reply for reply in (app.control.ping(timeout=1.0) or [])):
+            # By name: the ping returns as soon as the worker answers (one to all waits out
+            # its whole timeout every round, the last one too).
+            while not any(node in reply for reply in (app.control.ping(destination=[node], timeout=1.0) or [])):
                 assert worker.poll() is None, log.read_text(errors="replace")[-4000:]
                 assert time.monotonic() < deadline, f"{node} did not answer within {within_s} s"
             yield worker
