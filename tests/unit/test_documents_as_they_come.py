@@ -133,6 +133,24 @@ def test_a_receipt_header_after_an_address_line_and_over_two_lines():
     assert v["vendor_name"] == "SUNRISE TRADING SDN BHD"
 
 
+def test_a_receipt_name_with_its_registration_number_on_the_same_line():
+    # The shop's name is the line that ends in its company registration number; the name is
+    # what precedes it, not the address under it.
+    doc = receipt([line("NORTHGATE CO. (M) BHD (126926-H)", 60, 40, cw=10, h=20),
+                   line("3RD FLR, NORTHGATE MALL", 80, 70), line("JLN MAWAR, TAMAN INDAH", 80, 100),
+                   line("GST ID : 002017394688", 80, 130)])
+    assert values(run(doc)[0])["vendor_name"] == "NORTHGATE CO. (M) BHD"
+
+
+def test_a_receipt_name_that_starts_with_a_number_and_ends_in_s_b():
+    # "99 ... S/B" is a name with its legal form (Sendirian Berhad), not "12 High Street"; the
+    # recognizer's "5/B" is the form's S read as 5; a registration number after the form is cut.
+    doc = receipt([line("88 QUICK MART 5/B (519537-X)", 60, 40, cw=10, h=20),
+                   line("LOT 2811, JALAN ANGSA,", 80, 70), line("TAMAN BERKELEY", 80, 100),
+                   line("41150 KLANG, SELANGOR", 80, 130)])
+    assert values(run(doc)[0])["vendor_name"] == "88 QUICK MART S/B"
+
+
 def test_an_a4_invoice_that_mentions_cash_is_not_a_receipt():
     doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
                        extra=[("Cash discount 2% within 10 days; change of address: see below", 80, 700)])

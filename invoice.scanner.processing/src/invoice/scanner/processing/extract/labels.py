@@ -184,7 +184,7 @@ LEGAL_FORMS = re.compile(
     r"(?i)(?<![\w])(dac|clg|sarl-s|sasu|s\.a\.u\.|sau|bvba|sprl|srl|v\.o\.f\.|c\.v\.|e\.v\.|s\.c\.|s\.n\.c\.|snc|kgaa|se|gmbh|ag|kg|ohg|ug|e\.?\s?k\.?|gbr|ltd\.?|limited|llc|l\.l\.c\.|inc\.?|corp\.?|corporation|co\.|"
     r"plc|llp|lp|pty|sarl|s\.a\.r\.l\.|s\.\s?[àa]\.?\s?r\.\s?l\.|sàrl|sas|s\.a\.s\.|sa|s\.a\.|eurl|sl|s\.l\.|s\.l\.u\.|slu|sociedad limitada|"
     r"bv|b\.v\.|nv|n\.v\.|vof|gmbh & co\.? kg|srl|s\.r\.l\.|spa|s\.p\.a\.|oy|ab|as|a/s|aps|kft|sp\. z o\.o\.|"
-    r"sdn\.?\s?bhd\.?|bhd\.?|berhad|pte\.?|pvt\.?|p/l)(?![\w])"
+    r"sdn\.?\s?bhd\.?|bhd\.?|berhad|s/b|pte\.?|pvt\.?|p/l)(?![\w])"
 )
 
 # Words that join the parts of a name in the five label languages; a name cannot end in one.
@@ -209,7 +209,7 @@ def looks_cut_off(value: object) -> bool:
 CANONICAL_LEGAL_FORMS = (
     "S.à r.l.", "Sàrl", "S.r.l.", "Srl", "SRL", "S.L.", "S.L.U.", "SL", "SLU", "S.A.", "SA", "S.A.S.", "SAS",
     "SARL", "SARL-S", "GmbH", "AG", "KG", "UG", "e.K.", "Ltd", "Ltd.", "Limited", "LLC", "LLP", "plc", "PLC",
-    "Inc.", "Corp.", "Co.", "B.V.", "BV", "N.V.", "NV", "V.O.F.", "BVBA", "S.p.A.", "SpA", "Oy", "AB",
+    "Inc.", "Corp.", "Co.", "B.V.", "BV", "N.V.", "NV", "V.O.F.", "BVBA", "S.p.A.", "SpA", "Oy", "AB", "S/B",
 )
 _GLYPH = str.maketrans({"I": "l", "1": "l", "|": "l", "0": "O"})
 
@@ -225,6 +225,8 @@ def fix_legal_form_glyphs(name: str) -> str:
         if tail in CANONICAL_LEGAL_FORMS:
             return name
         key = tail.translate(_GLYPH)
+        if "/" in tail:
+            key = key.replace("5", "S")  # "99 SPEED MART 5/B": S read as 5 in "S/B" (Sendirian Berhad)
         for form in CANONICAL_LEGAL_FORMS:
             if form.count(" ") == k - 1 and form != tail and form.translate(_GLYPH) == key:
                 return " ".join(words[:-k] + [form])

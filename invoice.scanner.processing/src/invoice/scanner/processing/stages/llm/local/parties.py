@@ -349,8 +349,15 @@ class PartiesMixin:
         out: list[Candidate] = []
         for i, row in enumerate(rows):
             text = row.text.strip()
+            if _table_heading(row):
+                continue  # "DESC  QTY  PRICE  AMOUNT": the items' column headings
             if not _header_name(text):
-                continue
+                # "AEON CO. (M) BHD (126926-H)", "KING'S CONFECTIONERY S/B 273500-U": the name
+                # with its company registration number after it; the name is what precedes it.
+                head = _without_registration(text)
+                if head is None or not _header_name(head):
+                    continue
+                text = head
             segs = row.segments
             name, box, conf = text, row.bbox, min(s.confidence for s in segs)
             if i + 1 < len(rows):
@@ -525,13 +532,39 @@ _REGISTRATION = re.compile(r"(?i)(\b(?:co\.?|company|comp)\s*(?:reg|no|registrat
 _GREETING = re.compile(r"(?i)^(welcome|thank you|thanks|willkommen|bienvenue|bienvenido|welkom|danke|merci|gracias)\b")
 
 
+# A company registration number after a name: "(126926-H)", "273500-U (GKJ)", "(Co. Reg. No. 12345)".
+_REGISTRATION_TAIL = re.compile(r"(?i)[\s,]*(?:\(\s*(?:co\.?\s*)?(?:reg(?:istration)?\.?\s*)?(?:no\.?\s*)?[:.]?\s*"
+                                r"\d[\d\s-]*[a-z]?\s*\)|(?<!\S)\d{4,}-?[a-z](?!\w))(?:\s*\([a-z]{2,5}\))?[\s.]*$")
+
+
+def _without_registration(text: str) -> str | None:
+    """The name before a registration number that ends the line; None when the line has no
+    such tail or nothing that could be a name before it."""
+    m = _REGISTRATION_TAIL.search(text)
+    if m is None or m.start() == 0:
+        return None
+    head = text[:m.start()].strip(" ,-")
+    return head if sum(ch.isalpha() for ch in head) >= 3 else None
+
+
+def _table_heading(row) -> bool:
+    """A row of a table's column headings (two kinds at least, one of them a number column)."""
+    from invoice.scanner.processing.extract.tables import _match_header_words
+    if len(row.words) < 2:
+        return False
+    keys = {c.key for c in _match_header_words(row.words) if not c.key.startswith("_")}
+    return len(keys) >= 2 and bool(keys & {"quantity", "unit_price", "amount"})
+
+
 def _header_name(text: str) -> bool:
     t = text.strip()
     n = norm(t)
     if len(n) < 3 or n in TITLE_WORDS or _looks_numeric(t) or _contact_line(t) or find_dates(t):
         return False
-    if doctype.is_title(t) or _address_like(t) or _REGISTRATION.search(t) or _GREETING.search(t):
+    if doctype.is_title(t) or _REGISTRATION.search(t) or _GREETING.search(t):
         return False
+    if _address_like(t) and not LEGAL_FORMS.search(fix_legal_form_glyphs(t)):
+        return False  # "12 High Street"; but "99 SPEED MART S/B" is a name
     if find_amounts(t) and has_decimals(t):
         return False  # an item or a total
     if sum(ch.isdigit() for ch in t) > max(2, 0.3 * len(t)):
