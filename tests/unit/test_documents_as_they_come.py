@@ -330,3 +330,12 @@ def test_a_slip_photographed_on_a_wide_page_is_a_receipt_by_its_tender_lines():
                 line("TOTAL", 20, 130), line("7.00", 380, 130), line("CASH :", 20, 160), line("10.00", 380, 160),
                 line("Change :", 20, 190), line("3.00", 380, 190)], width=700, height=1000)
     assert classify([doc]).value == "receipt"
+
+
+def test_a_receipt_items_column_headings_are_never_its_vendor():
+    # A till slip whose header is only an address: the row of the items' column headings
+    # ("DESC QTY PRICE AMOUNT") is not the shop's name.
+    doc = receipt([line("LOT 2811, JALAN ANGSA,", 80, 40), line("41150 KLANG, SELANGOR", 80, 70),
+                   line("DESC     QTY     PRICE     AMOUNT", 20, 100)])
+    v = values(run(doc)[0])
+    assert "QTY" not in (v.get("vendor_name") or "")

@@ -10,6 +10,7 @@ from invoice.scanner.processing.extract.labels import (LABELS, LEGAL_FORMS, TITL
                                                        match_label, norm)
 from invoice.scanner.processing.extract.layout import PageLayout, Segment, blocks, sub_bbox, union
 from invoice.scanner.processing.extract.normalize import IBAN_RE, VAT_RE, find_amounts, find_dates, has_decimals
+from invoice.scanner.processing.extract.tables import _match_header_words
 from invoice.scanner.processing.stages.llm.local.candidates import Candidate, clip, typed
 
 _POSTCODE_RE = re.compile(r"(?<!\d)(\d{4,5}|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{4}\s?[A-Z]{2})(?!\d)")
@@ -349,8 +350,6 @@ class PartiesMixin:
         out: list[Candidate] = []
         for i, row in enumerate(rows):
             text = row.text.strip()
-            if _table_heading(row):
-                continue  # "DESC  QTY  PRICE  AMOUNT": the items' column headings
             if not _header_name(text):
                 # "AEON CO. (M) BHD (126926-H)", "KING'S CONFECTIONERY S/B 273500-U": the name
                 # with its company registration number after it; the name is what precedes it.
@@ -358,6 +357,8 @@ class PartiesMixin:
                 if head is None or not _header_name(head):
                     continue
                 text = head
+            if _table_heading(row):
+                continue  # "DESC  QTY  PRICE  AMOUNT": the items' column headings
             segs = row.segments
             name, box, conf = text, row.bbox, min(s.confidence for s in segs)
             if i + 1 < len(rows):
@@ -549,7 +550,6 @@ def _without_registration(text: str) -> str | None:
 
 def _table_heading(row) -> bool:
     """A row of a table's column headings (two kinds at least, one of them a number column)."""
-    from invoice.scanner.processing.extract.tables import _match_header_words
     if len(row.words) < 2:
         return False
     keys = {c.key for c in _match_header_words(row.words) if not c.key.startswith("_")}
