@@ -60,10 +60,15 @@ def invoice_image():
 
 @pytest.fixture(scope="session")
 def ocr_settings():
-    """Settings with the default OCR model set, its engine loaded once for the session."""
+    """Settings with the default OCR model set, its engine loaded once for the session.
+
+    One ONNX Runtime thread (OCR_THREADS=1, as a worker given one core): with one per core its
+    threads spin while they wait for each other, and the suite runs three pytest workers on two
+    cores. test_preprocessing.py with test_ocr.py took 34.0-34.8 s user with two threads, 21.2-22.1 s
+    with one, the same wall time (76-78 s; load 11-17), every exact-pixel assertion passing."""
     from invoice.scanner.processing.config import Settings
     from invoice.scanner.processing.vision.engines import get_engine
 
-    settings = Settings()
+    settings = Settings().with_overrides(ocr_threads=1)
     get_engine(settings)
     return settings
