@@ -13,6 +13,7 @@ from functools import cached_property
 from statistics import median
 
 from invoice.scanner.processing.extract.labels import CANONICAL_LEGAL_FORMS
+from invoice.scanner.processing.extract.normalize import CURRENCY_CODES
 from invoice.scanner.processing.models import PDF_TEXT_ENGINE, BBox, OcrPage, OcrWord
 
 
@@ -122,6 +123,35 @@ def split_glued_legal_forms(words: list[OcrWord]) -> list[OcrWord]:
     return out
 
 
+# An amount with a currency sign or a tax-class letter glued on by the recognizer or the till
+# ("RM51.50", "Rp12.500,00", "S$4.20", "35.66S", "RM2.70S"): the amount is a word of its own, so it
+# reads as an amount. Only a currency's sign or code before it (the letter signs that no symbol
+# list holds: ringgit RM, rupiah Rp, rupee Rs; the ISO codes; "S$", "HK$") and one capital letter
+# after it (the column of tax codes a till prints beside each price), and only an amount with
+# cents: "INV2024.05" or "A4" stay whole.
+_CURRENCY_PREFIX = r"(?:RM|Rp|Rs\.?|[A-Z]{3}|(?:[A-Z]{1,2})?\$|[€£¥₹])"
+_GLUED_AMOUNT = re.compile(r"^(?P<pre>" + _CURRENCY_PREFIX + r")?(?P<amt>[-−]?\d{1,3}(?:[.,\u00a0]?\d{3})*[.,]\d{2})"
+                           r"(?P<post>[A-Z])?$")
+
+
+def split_glued_amounts(words: list[OcrWord]) -> list[OcrWord]:
+    out: list[OcrWord] = []
+    for w in words:
+        m = _GLUED_AMOUNT.match(w.text)
+        pre = m.group("pre") if m is not None else None
+        if m is None or not (m.group("post") or pre and (len(pre) > 1 or pre.isalpha())
+                             and (len(pre) != 3 or not pre.isalpha() or pre in CURRENCY_CODES)):
+            out.append(w)
+            continue
+        x0, y0, x1, y1 = w.bbox
+        per = (x1 - x0) / max(1, len(w.text))
+        for name in ("pre", "amt", "post"):
+            if m.group(name):
+                a, b = m.span(name)
+                out.append(OcrWord(w.text[a:b], (x0 + a * per, y0, x0 + b * per, y1), w.confidence))
+    return out
+
+
 def page_words(page: OcrPage, line_starts: set[int] | None = None) -> list[OcrWord]:
     """Words of a page; lines without word boxes are split with widths in proportion to
     their characters (good enough for column assignment). `line_starts` collects the ids of
@@ -142,7 +172,7 @@ def page_words(page: OcrPage, line_starts: set[int] | None = None) -> list[OcrWo
                 start = text.index(tok, pos)
                 pos = start + len(tok)
                 words.append(OcrWord(tok, (x0 + start * char_w, y0, x0 + pos * char_w, y1), line.confidence))
-        words = split_glued_legal_forms(words)
+        words = split_glued_amounts(split_glued_legal_forms(words))
         if line_starts is not None and words:
             line_starts.add(id(words[0]))
         out.extend(words)

@@ -18,8 +18,9 @@ arithmetic agreement; the evaluation stage turns them into the approval decision
 
 Modules: `candidates` (label hits and the typed values next to them), `dates`, `amounts`
 (net / VAT / total chosen together, currency), `parties` (vendor and customer blocks),
-`identifiers` (IBAN, BIC, tax ids), `line_items`, `calibration` (rule score -> probability)
-and `reader` (the document reader that runs them in order).
+`identifiers` (IBAN, BIC, tax ids), `line_items`, `tender` (a till's cash and change lines as a
+second reading of its total), `calibration` (rule score -> probability) and `reader` (the
+document reader that runs them in order).
 """
 from __future__ import annotations
 

@@ -16,12 +16,14 @@ from invoice.scanner.processing.stages.llm.local.line_items import LineItemsMixi
 from invoice.scanner.processing.stages.llm.local.parties import PartiesMixin
 from invoice.scanner.processing.stages.llm.local.scorer import (FEATURES, PARTY_FIELDS, Model, candidates_of, choose,
                                                                 score_all)
+from invoice.scanner.processing.stages.llm.local.tender import TenderMixin
 
 _I_CUSTOMER_NEAR = FEATURES.index("v_customer_near")
 UNDER_CUSTOMER_LABEL = 0.6  # the vendor name's confidence at most, when it sits under a customer label
 
 
-class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, IdentifiersMixin, LineItemsMixin):
+class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, IdentifiersMixin, LineItemsMixin,
+                     TenderMixin):
     def __init__(self, pages: list[OcrPage], model: Model | None = None):
         self.model = model  # the learned scorer (scorer.py); None: the rules alone
         self.learned: set[str] = set()
@@ -98,6 +100,8 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
             learned = choose(cands, early)
             chosen.update(learned)
             self.learned = set(learned)
+        # A till's payment lines are a second reading of its total (tender.py).
+        chosen["total"] = self._tender_total(chosen["total"])
         parties = self._parties()
         chosen.update(parties)
         self.rule_chosen["vendor_name"] = parties["vendor_name"]

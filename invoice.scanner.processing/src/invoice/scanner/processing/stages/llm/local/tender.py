@@ -1,0 +1,145 @@
+"""A till receipt's payment lines: the cash handed over and the change given back.
+
+What a customer paid is the cash tendered less the change, on every cash sale in every
+language, and it is the receipt's total after any rounding to the coin ("Total 49.39 /
+Rounding 0.01 / Total 49.40 / Cash 50.00 / Change 0.60"). The payment lines are read apart
+from the totals block, so the two are independent readings of one amount: where they agree
+the total is surer; where the total block's reading disagrees, the printed amount that the
+payment lines agree with is the total (a misread digit, a total taken from the subtotal,
+the rounding or the GST row), and where none does the total is doubtful.
+
+Which `_tender` label is which (`extract.labels`): the change words below are money given back,
+a line with a rounding word adjusts the total, every other tender word (and a "paid" label
+followed by the change) is money handed over. Where the cash and the change lines are printed
+the document is a cash sale whatever its title ("TAX INVOICE" on a till slip), so the check does
+not wait for the document type.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from invoice.scanner.processing.extract.labels import norm
+from invoice.scanner.processing.extract.layout import Segment, sub_bbox
+from invoice.scanner.processing.extract.normalize import find_amounts, has_decimals
+from invoice.scanner.processing.stages.llm.local.candidates import Candidate, LabelHit
+
+_CHANGE = ("change", "ruckgeld", "monnaie rendue", "cambio", "wisselgeld")
+_ROUNDING = ("rounding",)
+# A total and the cash handed over with no change that differ by more than a rounding to the
+# coin or a misread cent: the cash paid only part, another tender (a card, a voucher) the rest.
+_ADJUSTMENT = 0.10
+# The payment lines follow each other: the change at most this many rows under the cash.
+_MAX_ROWS = 4
+AGREED = 0.97  # the total's confidence at least, when the payment lines agree with it
+FOUND = 0.9  # a printed amount the payment lines agree with, the totals block's reading not
+CASH_EXACT = 0.55  # no change given: the cash handed over, unconfirmed by any other line (doubtful)
+DERIVED = 0.5  # tendered less change, printed nowhere
+DISAGREED = 0.5  # factor on the total's confidence when the payment lines say otherwise
+
+
+@dataclass
+class Payment:
+    tendered: float
+    change: float
+    page: int
+    rows: tuple[int, int]  # the cash row and the change row
+    cash_bbox: tuple[float, float, float, float]
+    cash_raw: str
+
+    @property
+    def paid(self) -> float:
+        return round(self.tendered - self.change, 2)
+
+
+def _kind(hit: LabelHit) -> str:
+    label = norm(hit.seg.text[:hit.rest_start])
+    if hit.key == "_paid":
+        return "tendered"  # "Paid Amount : 10.00 / Change : 2.60": paid over, change back
+    if any(w in label for w in _ROUNDING):
+        return "rounding"  # "Cash Rounding"
+    if any(label.startswith(w) for w in _CHANGE):
+        return "change"
+    return "tendered"
+
+
+class TenderMixin:
+    def _row_amount(self, hit: LabelHit) -> tuple[str, float, Segment, int, int] | None:
+        """The last amount with cents after the label on its row: (raw, value, segment, start, end)."""
+        row = hit.layout.rows[hit.seg.row]
+        sources = [(hit.seg, hit.rest_start)] + [(s, 0) for s in sorted(row.segments, key=lambda s: s.x0)
+                                                 if s.x0 >= hit.seg.x1 - 1 and s is not hit.seg]
+        found = None
+        for seg, off in sources:
+            for raw, v, st, en in find_amounts(seg.text[off:], self.decimal_sep):
+                if has_decimals(raw):
+                    found = (raw, v, seg, off + st, off + en)
+        return found
+
+    def _payment(self) -> Payment | None:
+        """The cash tendered and the change given, from the last such pair of lines."""
+        lines = []
+        for hit in self.hits:
+            if hit.key not in ("_tender", "_paid"):
+                continue
+            kind = _kind(hit)
+            if kind == "rounding":
+                continue
+            amt = self._row_amount(hit)
+            if amt is not None:
+                lines.append((kind, hit, amt))
+        best = None
+        for kind, hit, amt in lines:
+            if kind != "change" or amt[1] < 0:
+                continue
+            page, row = hit.seg.page, hit.seg.row
+            cash = [(h, a) for k, h, a in lines if k == "tendered" and h.seg.page == page
+                    and (0 < row - h.seg.row <= _MAX_ROWS or h.seg.row == row and h.seg.x1 <= hit.seg.x0)]
+            if not cash:
+                continue
+            h, a = min(cash, key=lambda p: row - p[0].seg.row)
+            tendered = abs(a[1])
+            if tendered <= 0 or amt[1] >= tendered:
+                continue
+            best = Payment(tendered, amt[1], page, (h.seg.row, row), sub_bbox(a[2], a[3], a[4]), a[0])
+        return best
+
+    def _tender_total(self, total: Candidate | None) -> Candidate | None:
+        """The receipt's total checked against its payment lines (module docstring)."""
+        pay = self._payment()
+        if pay is None or pay.paid <= 0:
+            return total
+        paid = pay.paid
+        if pay.change == 0 and total is not None and total.number is not None \
+                and abs(total.number) > paid + _ADJUSTMENT:
+            return total  # less handed over than the total, no change: another tender paid the rest
+        if total is not None and total.number is not None and abs(abs(total.number) - paid) <= 0.005:
+            return Candidate(total.field, total.value, max(total.score, AGREED), total.page, total.bbox,
+                             total.number, total.row)
+        # The printed amounts that equal what was paid, outside the payment lines; those under a
+        # total's label first, then the nearest above the cash line.
+        labelled = {(c.page, c.row, round(c.number, 2)) for name in ("total", "amount_due", "amount")
+                    for c in self.cands.get(name, []) if c.number is not None}
+        printed = []
+        for layout in self.layouts:
+            if layout.page.page_no != pay.page:
+                continue
+            for row in layout.rows:
+                if row.index in pay.rows or (pay.page, row.index) in self.table_rows:
+                    continue  # the payment lines themselves; an item's price
+                for seg in row.segments:
+                    for raw, v, st, en in find_amounts(seg.text, self.decimal_sep):
+                        if has_decimals(raw) and abs(v - paid) <= 0.005:
+                            key = (seg.page, (seg.page, seg.row), round(v, 2))
+                            above = row.index < pay.rows[0]
+                            printed.append(((key in labelled, above, row.index if above else -row.index),
+                                            Candidate("total", raw, FOUND * (0.5 + 0.5 * seg.confidence), seg.page,
+                                                      sub_bbox(seg, st, en), v, (seg.page, seg.row))))
+        if printed:
+            return max(printed, key=lambda p: p[0])[1]
+        if pay.change == 0:
+            return Candidate("total", pay.cash_raw, CASH_EXACT, pay.page, pay.cash_bbox, pay.tendered,
+                             (pay.page, pay.rows[0]))
+        if total is None:
+            return Candidate("total", f"{paid:.2f}", DERIVED, pay.page, pay.cash_bbox, paid, (pay.page, pay.rows[0]))
+        return Candidate(total.field, total.value, total.score * DISAGREED, total.page, total.bbox, total.number,
+                         total.row)

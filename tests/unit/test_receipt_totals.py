@@ -1,0 +1,111 @@
+"""A till receipt's total read twice: from its totals block and from its payment lines (the cash
+handed over less the change), and amounts that a till prints with a currency sign or a tax-class
+letter glued on. Each slip is built here by hand, so the laws are tested, not a corpus."""
+from __future__ import annotations
+
+from invoice.scanner.processing.config import Settings
+from invoice.scanner.processing.extract.layout import build_layout, split_glued_amounts
+from invoice.scanner.processing.models import OcrLine, OcrPage, OcrWord
+from invoice.scanner.processing.stages.evaluation import evaluate
+from invoice.scanner.processing.stages.extraction import extract
+from invoice.scanner.processing.stages.llm.local import LocalProvider
+
+
+def line(text: str, x: float, y: float, cw: float = 6.0, h: float = 12.0, conf: float = 0.98) -> OcrLine:
+    ws, pos = [], x
+    for tok in text.split(" "):
+        if tok:
+            ws.append(OcrWord(tok, (pos, y, pos + cw * len(tok), y + h), conf))
+        pos += cw * (len(tok) + 1)
+    return OcrLine(text, (x, y, pos - cw, y + h), conf, ws)
+
+
+def slip(rows: list[tuple[str, str]]) -> OcrPage:
+    """A narrow till slip: the shop's header, two items, then `rows` (label, amount) one a line."""
+    head = [line("Corner Bakery", 120, 40, cw=12, h=24), line("12 Market Street", 110, 70),
+            line("Date: 02/01/2019 14:35", 20, 110)]
+    body = [line("2 x Coffee", 20, 150), line("7.00", 380, 150), line("1 x Croissant", 20, 174), line("3.49", 380, 174)]
+    y = 210
+    for label, amount in rows:
+        body += [line(label, 20, y), line(amount, 380, y)]
+        y += 24
+    body.append(line("Thank you, come again", 60, y + 30))
+    return OcrPage(1, 480, 1000, "test", head + body)
+
+
+def run(page: OcrPage):
+    pred = LocalProvider(Settings()).predict([page], [])
+    ex = extract(pred, [page])
+    return pred, ex, evaluate(ex, 0.5)
+
+
+def test_the_total_after_rounding_is_what_the_payment_lines_say_was_paid():
+    # "Total 10.49 / Rounding 0.01 / Total 10.50 / Cash 20.00 / Change 9.50": the customer paid
+    # 10.50; the total before rounding is not the receipt's total.
+    _, ex, _ = run(slip([("Total Incl. GST", "10.49"), ("Rounding Adj", "0.01"), ("Total", "10.50"),
+                         ("CASH", "20.00"), ("CHANGE", "9.50")]))
+    assert ex.fields["total"].value == 10.5
+    assert ex.fields["total"].confidence >= 0.9
+
+
+def test_a_total_the_payment_lines_agree_with_is_kept_and_sure():
+    _, ex, _ = run(slip([("TOTAL", "10.49"), ("CASH", "50.00"), ("CHANGE", "39.51")]))
+    assert ex.fields["total"].value == 10.49
+    assert ex.fields["total"].confidence >= 0.9
+
+
+def test_a_total_printed_only_beside_its_currency_sign_is_read():
+    # "SUBTOTAL RM10.49": the sign glued to the amount; the payment lines confirm it is the total.
+    _, ex, _ = run(slip([("SUBTOTAL", "RM10.49"), ("CASH", "RM20.00"), ("CHANGE", "RM9.51")]))
+    assert ex.fields["total"].value == 10.49
+
+
+def test_a_cash_line_printed_as_a_negative_amount_still_counts():
+    _, ex, _ = run(slip([("Total RM Incl. of GST", "10.49"), ("Cash", "-50.00"), ("CHANGE", "39.51")]))
+    assert ex.fields["total"].value == 10.49
+
+
+def test_exact_cash_with_no_other_agreeing_line_is_the_total_but_doubtful():
+    # The totals block's reading (10.48) and the cash handed over with no change (10.49) differ by
+    # a cent: one of them is misread; what was paid wins, and stays unsure (no approval).
+    _, ex, ev = run(slip([("Total (RM) :", "10.48"), ("CASH :", "10.49"), ("Change (RM) :", "0.00")]))
+    assert ex.fields["total"].value == 10.49
+    assert ex.fields["total"].confidence < 0.9
+    assert not ev.approved
+
+
+def test_less_cash_than_the_total_and_no_change_is_a_split_payment():
+    # 5.00 in cash, no change, a total of 10.49: a card or voucher paid the rest; the total stands.
+    _, ex, _ = run(slip([("TOTAL", "10.49"), ("CASH", "5.00"), ("CHANGE", "0.00")]))
+    assert ex.fields["total"].value == 10.49
+
+
+def test_payment_lines_that_agree_with_no_printed_amount_make_the_total_doubtful():
+    # Cash 20.00 less change 9.00 = 11.00, printed nowhere: the total read (10.49) is kept but
+    # the disagreement keeps it from approval.
+    _, ex, ev = run(slip([("TOTAL", "10.49"), ("CASH", "20.00"), ("CHANGE", "9.00")]))
+    assert ex.fields["total"].value == 10.49
+    assert ex.fields["total"].confidence < 0.5
+    assert not ev.approved
+
+
+def test_paid_and_change_are_payment_lines_too():
+    _, ex, _ = run(slip([("Total Amt Incl GST :", "10.52"), ("Rounding Adjustment:", "(0.02)"),
+                         ("Total Amt Payable :", "10.50"), ("Paid Amount :", "20.00"), ("Change :", "9.50")]))
+    assert ex.fields["total"].value == 10.5
+
+
+def test_glued_currency_signs_and_tax_letters_are_split_from_the_amount():
+    def split(text: str) -> list[str]:
+        return [w.text for w in split_glued_amounts([OcrWord(text, (0, 0, 10 * len(text), 10), 0.9)])]
+
+    assert split("RM51.50") == ["RM", "51.50"]
+    assert split("RM2.70S") == ["RM", "2.70", "S"]
+    assert split("35.66S") == ["35.66", "S"]
+    assert split("S$4.20") == ["S$", "4.20"]
+    assert split("MYR1,234.50") == ["MYR", "1,234.50"]
+    # Not amounts with a sign: an identifier, a paper size, a version, a year, a tax code's letters.
+    for text in ("INV2024.05", "A4", "V1.20", "2016", "GST12.00", "ABC12.00", "12.00", "$4.20"):
+        assert split(text) == [text]
+    row = build_layout(OcrPage(1, 480, 200, "test", [line("SUBTOTAL RM53.60", 20, 20)])).rows[0]
+    assert row.text == "SUBTOTAL RM 53.60"
