@@ -625,7 +625,14 @@ class ChaosHarness:
         uploader.start()
         repo = Repository(self.database_url)
         next_report = 0.0
-        while self.now() < self.plan.duration_s and (faults.is_alive() or uploader.is_alive()):
+        # An explicit kill sequence is the plan's promise (every worker it names is killed): on a
+        # slow machine a broker restart can block the fault thread past the window, so the run
+        # waits for its remaining faults (up to three times the duration) before it stops them.
+        def faults_due() -> bool:
+            return (self.plan.kill_sequence is not None and faults.is_alive()
+                    and self.now() < 3 * self.plan.duration_s)
+
+        while (self.now() < self.plan.duration_s or faults_due()) and (faults.is_alive() or uploader.is_alive()):
             if self.now() >= next_report:
                 self.say(f"[{self.now():6.1f}s] {self._progress(repo)}")
                 next_report = self.now() + 15

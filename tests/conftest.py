@@ -78,6 +78,21 @@ def pytest_collection_modifyitems(config, items):
     return result
 
 
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """When the next test is in another module (or there is none), after this module's fixtures
+    are torn down: close this process's PostgreSQL pools (the API test client's, a module's
+    repository), so a worker never keeps a module's sessions open while it runs a stack. The
+    PostgreSQL budget (pgbudget.slots_for) counts on it; a pool is made again on first use."""
+    try:
+        return (yield)
+    finally:
+        if nextitem is None or getattr(nextitem, "module", None) is not getattr(item, "module", None):
+            connection = sys.modules.get("invoice.scanner.processing.db.connection")
+            if connection is not None:
+                connection.close_pools()
+
+
 def _xdist_worker() -> str:
     """The pytest-xdist worker this process is (`gw0`, `gw1`, ...), or ''."""
     return os.environ.get("PYTEST_XDIST_WORKER", "")

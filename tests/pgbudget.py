@@ -10,7 +10,9 @@ busy. Two things keep it there:
   `pg_stat_activity` after a document went through).
 - `StackSlots`: at most `slots` stacks on one PostgreSQL server at once across the workers of a
   run: a worker takes a slot (an flock on a file beside the run's var folder) before it starts a
-  stack and gives it back when its next test needs none. With an embedded PostgreSQL per worker
+  stack and gives it back when its next test needs none. A worker closes its own pools when it
+  moves to another module (tests/conftest.py), so it holds a stack's sessions or a module's,
+  not both. With an embedded PostgreSQL per worker
   each has its own server and slots of its own.
 """
 from __future__ import annotations
@@ -33,8 +35,16 @@ BUDGET_SHARE = 0.9  # of max_connections: room for psql, an admin connection, a 
 
 
 def slots_for(max_connections: int, workers: int) -> int:
-    """How many stacks may run at once when `workers` xdist workers share the server."""
-    return max(1, int((BUDGET_SHARE * max_connections - workers * WORKER_SESSIONS) // STACK_SESSIONS))
+    """How many stacks may run at once when `workers` xdist workers share the server.
+
+    A worker runs one test at a time and holds either a stack (STACK_SESSIONS, its own driving
+    sessions included) or an integration module's sessions (WORKER_SESSIONS), never both: it
+    closes its pools when it leaves a module (tests/conftest.py) and gives its slot back after
+    its stack's last test. So `slots` stacks and the other workers' modules must fit:
+    slots x STACK_SESSIONS + (workers - slots) x WORKER_SESSIONS <= the budget."""
+    budget = BUDGET_SHARE * max_connections
+    fit = int((budget - workers * WORKER_SESSIONS) // (STACK_SESSIONS - WORKER_SESSIONS))
+    return max(1, min(workers, fit))
 
 
 class StackSlots:

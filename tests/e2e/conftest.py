@@ -70,6 +70,15 @@ PATIENT_RETRIES = {f"{stage}_MAX_RETRIES": "8" for stage in ("PREPROCESSING", "O
 PATIENT_RETRIES["LLM_MAX_RETRIES"] = "3"
 VENDORS_ENV = {"LLM_TIMEOUT_S": "30", **PATIENT_RETRIES}
 
+# The default stack's tests are the longest unit of the suite (~330 s on one worker of a quiet
+# 2-core machine, more than the rest of the run on each of the others), so under pytest-xdist
+# they run on two stacks of the same settings at once: these modules on "default-b", the rest on
+# "default" (balanced by their measured durations). Serially there is one default stack: a
+# second would only cost a start.
+DEFAULT_STACKS = ("default", "default-b")
+DEFAULT_B_MODULES = {"test_schemathesis", "test_pipeline", "test_ingest_sources", "test_security_live",
+                     "test_logging_live"}
+
 
 class Api:
     def __init__(self, base: str):
@@ -168,9 +177,11 @@ def start_stack(services, fresh_database, drop_database, stack_slots, tmp_path_f
     request.session.e2e_stop_stack = stop_current
 
     def start(name: str, extra_env: dict[str, str] | None = None, beat: bool = False) -> RunningStack:
+        if name == "default":  # the running test's default stack (`_default_stack_of`)
+            name = getattr(getattr(request.session, "e2e_item", None), "e2e_stack_name", None) or name
         if name in current:
             return current[name]
-        if name == "default":  # beat: the folder's, the mailboxes' polls and the webhook relay
+        if name in DEFAULT_STACKS:  # beat: the folder's, the mailboxes' polls and the webhook relay
             beat, extra_env = True, {**WEBHOOK_ENV, **(extra_env or {})}
         stop_current()
         stack_slots.acquire()
@@ -210,18 +221,25 @@ def _stack_of(item) -> str | None:
     call in its function or (when the module names one) its module."""
     mark = item.get_closest_marker("e2e_stack")
     if mark is not None:
-        return mark.args[0]
+        return _default_stack_of(item, mark.args[0])
     if "vendors_stack" in getattr(item, "fixturenames", ()):
         return "vendors"
     if "stack" in getattr(item, "fixturenames", ()):
-        return "default"
+        return _default_stack_of(item, "default")
     try:
         names = set(_START_STACK.findall(inspect.getsource(item.function)))
         if not names:
             names = set(_START_STACK.findall(inspect.getsource(item.module)))
     except (OSError, TypeError):
         return None
-    return names.pop() if len(names) == 1 else None
+    return _default_stack_of(item, names.pop()) if len(names) == 1 else None
+
+
+def _default_stack_of(item, name: str) -> str:
+    """"default" -> which of DEFAULT_STACKS the test's module runs on (two only under xdist)."""
+    if name != "default" or not hasattr(item.config, "workerinput"):
+        return name
+    return "default-b" if item.module.__name__.rsplit(".", 1)[-1] in DEFAULT_B_MODULES else "default"
 
 
 def pytest_configure(config):
@@ -234,7 +252,7 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(session, config, items):
     """Group the end-to-end tests by stack (stable within a group), default first, so each
     stack starts once; tests that start no stack go last."""
-    groups: dict[str | None, int] = {"default": 0}
+    groups: dict[str | None, int] = {name: 0 for name in DEFAULT_STACKS}  # both first
     keyed = []
     xdist = hasattr(config, "workerinput")
     # Under pytest-xdist (`--dist loadgroup`, units handed out in this order) the end-to-end tests
@@ -259,7 +277,7 @@ def pytest_collection_modifyitems(session, config, items):
         elif _pg_use(item) is None:
             rank = 2  # own PostgreSQL (`make run`'s embedded one): no slot, runs beside the stacks
         else:
-            rank = 3 if own_pg_seen else 1  # the first takes the second slot at once
+            rank = 3 if own_pg_seen else 1  # the first takes the third slot at once
             own_pg_seen = True
         keyed.append(((rank, index), item))
     items[:] = [item for _, item in sorted(keyed, key=lambda k: k[0])]
@@ -281,6 +299,7 @@ def pytest_runtest_setup(item):
     """A test that starts its own stack on the session's PostgreSQL takes a slot before its
     fixtures (a module's may start that stack) are set up, and runs with `POOL_ENV` in the
     environment (unless it is set there), which the processes it starts inherit (`stack_env`)."""
+    item.session.e2e_item = item  # `start_stack("default")` starts this test's default stack
     if _pg_use(item) == ("own",):
         run_slots(item.config).acquire()
         item._pool_env_set = [key for key in POOL_ENV if key not in os.environ]
@@ -308,7 +327,7 @@ def pytest_runtest_teardown(item, nextitem):
 
 @pytest.fixture
 def stack(start_stack) -> RunningStack:
-    """The default stack: offline OCR and the `local` provider."""
+    """The default stack (the test's of DEFAULT_STACKS): offline OCR and the `local` provider."""
     return start_stack("default")
 
 
