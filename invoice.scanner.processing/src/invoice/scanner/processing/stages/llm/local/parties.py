@@ -224,7 +224,10 @@ class PartiesMixin:
             if score > vend_score:
                 vend, vend_score, vend_contact = p, score, is_contact_block(p)
         labelled_vendor = vend is not None and vend["role"] == "vendor_name"
-        receipt = self.doc_type.value == doctype.RECEIPT and not labelled_vendor
+        # A till slip titled "TAX INVOICE" is still a slip: a page narrower than any paper size
+        # of an invoice (A4, Letter) with no buyer named on it names its shop in the header too.
+        slip = pw / ph < _SLIP_ASPECT and res["customer_name"] is None
+        receipt = (self.doc_type.value == doctype.RECEIPT or slip) and not labelled_vendor
         footer = None if receipt or labelled_vendor else self._footer_vendor(
             [first] + ([self.layouts[-1]] if len(self.layouts) > 1 else []),
             res["customer_name"].value if res["customer_name"] is not None else None)
@@ -240,7 +243,8 @@ class PartiesMixin:
                                                                      "v_legal": 1.0}))
         # The options beyond the rules' own are read only where the learned scorer takes them.
         learned = self.all_vendor_options
-        receipt_names = self._receipt_vendors(first) if receipt or (learned and self.doc_type.value == doctype.RECEIPT) \
+        receipt_names = self._receipt_vendors(first) if receipt or (learned and (self.doc_type.value == doctype.RECEIPT
+                                                                                 or slip)) \
             else []
         for rank, rv in enumerate(receipt_names):
             options.append(VendorOption(rv, None, rv.score, {"v_source": 3.0, "v_header_rank": float(rank),
@@ -251,7 +255,11 @@ class PartiesMixin:
             options.append(VendorOption(cand("vendor_name", sender.text.strip(), sender, 0, 0.6 * sender.confidence),
                                         None, 0.0, {"v_source": 5.0}))
         if receipt and receipt_names:
-            res["vendor_name"] = receipt_names[0]
+            # A shop's sign above its company ("Chili's" / "T.A.S Leisure Sdn Bhd (256864-P)"): the
+            # business that sold is the one with the legal form, printed just under its brand.
+            legal = [c for c in receipt_names[:3] if LEGAL_FORMS.search(c.value)]
+            res["vendor_name"] = legal[0] if legal and not LEGAL_FORMS.search(receipt_names[0].value) \
+                else receipt_names[0]
         elif use_footer:
             c, fscore, _ = footer
             c.score = clip(0.45 + 0.25 * min(fscore, 2.0)) * (0.5 + 0.5 * c.score)  # c.score: the OCR confidence
@@ -533,6 +541,28 @@ _REGISTRATION = re.compile(r"(?i)(\b(?:co\.?|company|comp)\s*(?:reg|no|registrat
 _GREETING = re.compile(r"(?i)^(welcome|thank you|thanks|willkommen|bienvenue|bienvenido|welkom|danke|merci|gracias)\b")
 
 
+_SLIP_ASPECT = 0.6  # width / height: A4 is 0.71, Letter 0.77; a till slip is narrower
+
+# Words of a sentence to the customer, in the five label languages: a slogan, a thank-you or the
+# returns policy that a till prints at the foot ("GOODS SOLD ARE NOT RETURNABLE", "TQ FOR
+# SHOPPING WITH US", "Vielen Dank für Ihren Einkauf"), often seen at the top of a photographed slip
+# where the previous one was torn off. A name does not speak to its reader. One of the first set
+# (the reader addressed, thanks, please) or two of the second (a clause's verb and negation).
+_ADDRESSING = frozenset("""you your yours thank thanks tq please welcome visit again
+    danke dank bitte besuch vous votre vos merci bienvenue
+    usted ustedes gracias bienvenido favor uw jullie bedankt alstublieft graag""".split())
+_CLAUSE = frozenset("""are is not was were will be can may must no
+    ist sind nicht kein keine wird werden est sont pas ne sera es son sera esta zijn niet geen wordt""".split())
+
+
+def addressed(text: str) -> bool:
+    """A line that reads as a sentence to the customer (a slogan, thanks, a policy), not a name."""
+    words = re.findall(r"[^\W\d_]+", text.casefold())
+    if any(w in _ADDRESSING for w in words):
+        return True
+    return sum(w in _CLAUSE for w in words) >= 2
+
+
 # A company registration number after a name: "(126926-H)", "273500-U (GKJ)", "(Co. Reg. No. 12345)".
 _REGISTRATION_TAIL = re.compile(r"(?i)[\s,]*(?:\(\s*(?:co\.?\s*)?(?:reg(?:istration)?\.?\s*)?(?:no\.?\s*)?[:.]?\s*"
                                 r"\d[\d\s-]*[a-z]?\s*\)|(?<!\S)\d{4,}-?[a-z](?!\w))(?:\s*\([a-z]{2,5}\))?[\s.]*$")
@@ -559,9 +589,14 @@ def _table_heading(row) -> bool:
 def _header_name(text: str) -> bool:
     t = text.strip()
     n = norm(t)
-    if len(n) < 3 or n in TITLE_WORDS or _looks_numeric(t) or _contact_line(t) or find_dates(t):
+    # "T.A.S Leisure Sdn Bhd": initials that read as the "T" of a telephone line; a phone line
+    # carries its number.
+    lab = match_label(t, fuzzy=False)
+    phone_word = lab is not None and lab[0] == "_phone" and not re.search(r"\d", t)
+    if len(n) < 3 or n in TITLE_WORDS or _looks_numeric(t) or (_contact_line(t) and not phone_word) \
+            or find_dates(t):
         return False
-    if doctype.is_title(t) or _REGISTRATION.search(t) or _GREETING.search(t):
+    if doctype.is_title(t) or _REGISTRATION.search(t) or _GREETING.search(t) or addressed(t):
         return False
     if _address_like(t) and not LEGAL_FORMS.search(fix_legal_form_glyphs(t)):
         return False  # "12 High Street"; but "99 SPEED MART S/B" is a name
@@ -569,8 +604,7 @@ def _header_name(text: str) -> bool:
         return False  # an item or a total
     if sum(ch.isdigit() for ch in t) > max(2, 0.3 * len(t)):
         return False
-    lab = match_label(t, fuzzy=False)
-    return not (lab and (lab[0].startswith("_") or lab[1] >= 1.0))
+    return phone_word or not (lab and (lab[0].startswith("_") or lab[1] >= 1.0))
 
 
 def _continuation_beside(layout: PageLayout, seg: Segment) -> Segment | None:

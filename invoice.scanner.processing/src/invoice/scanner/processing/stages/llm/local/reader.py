@@ -13,7 +13,7 @@ from invoice.scanner.processing.stages.llm.local.candidates import Candidate, La
 from invoice.scanner.processing.stages.llm.local.dates import DatesMixin
 from invoice.scanner.processing.stages.llm.local.identifiers import IdentifiersMixin
 from invoice.scanner.processing.stages.llm.local.line_items import LineItemsMixin
-from invoice.scanner.processing.stages.llm.local.parties import PartiesMixin
+from invoice.scanner.processing.stages.llm.local.parties import PartiesMixin, addressed
 from invoice.scanner.processing.stages.llm.local.scorer import (FEATURES, PARTY_FIELDS, Model, candidates_of, choose,
                                                                 score_all)
 from invoice.scanner.processing.stages.llm.local.tender import TenderMixin
@@ -51,6 +51,10 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
         """The vendor's name among the party reading's options, by the learned scorer; its
         address follows the name when the model takes another block than the rules."""
         cands = candidates_of(self, parties, ("vendor_name",))
+        if self.doc_type.value == doctype.RECEIPT:
+            # A till's slogans, thanks and returns policy are printed big, often at the top of a
+            # torn-off slip: a sentence to the customer is never the shop's name.
+            cands["vendor_name"] = [c for c in cands["vendor_name"] if not addressed(c.span.raw)]
         score_all(self.model, cands)
         pick = choose(cands, ("vendor_name",))["vendor_name"]
         self.learned.add("vendor_name")

@@ -1,0 +1,73 @@
+"""A till slip's vendor is the shop named in its header, with no label: not a sentence the till
+prints to the customer, not the brand on the sign above the company that sold, not lost because
+the slip calls itself a tax invoice. Each slip is built here by hand."""
+from __future__ import annotations
+
+from invoice.scanner.processing.config import Settings
+from invoice.scanner.processing.models import OcrLine, OcrPage, OcrWord
+from invoice.scanner.processing.stages.extraction import extract
+from invoice.scanner.processing.stages.llm.local import LocalProvider
+from invoice.scanner.processing.stages.llm.local.parties import _header_name, addressed
+
+
+def line(text: str, x: float, y: float, cw: float = 6.0, h: float = 12.0, conf: float = 0.98) -> OcrLine:
+    ws, pos = [], x
+    for tok in text.split(" "):
+        if tok:
+            ws.append(OcrWord(tok, (pos, y, pos + cw * len(tok), y + h), conf))
+        pos += cw * (len(tok) + 1)
+    return OcrLine(text, (x, y, pos - cw, y + h), conf, ws)
+
+
+def slip(head: list[OcrLine], payment: tuple[str, str] = ("CASH", "CHANGE")) -> OcrPage:
+    y = 40 + 30 * len(head)
+    cash, change = payment
+    rows = [line("Date: 02/01/2019 14:35", 20, y), line("2 x Coffee", 20, y + 24), line("7.00", 380, y + 24),
+            line("1 x Croissant", 20, y + 48), line("3.50", 380, y + 48),
+            line("TOTAL", 20, y + 80), line("10.50", 380, y + 80)]
+    if cash:
+        rows += [line(cash, 20, y + 104), line("20.00", 380, y + 104)]
+    if change:
+        rows += [line(change, 20, y + 128), line("9.50", 380, y + 128)]
+    rows.append(line("Thank you, come again", 60, y + 170))
+    return OcrPage(1, 480, 1000, "test", head + rows)
+
+
+def vendor(page: OcrPage):
+    pred = LocalProvider(Settings()).predict([page], [])
+    return extract(pred, [page]).fields["vendor_name"].value
+
+
+def test_a_sentence_to_the_customer_is_never_the_shop():
+    # The foot of the slip before, torn off above this one's header.
+    page = slip([line("GOODS SOLD ARE NOT RETURNABLE, THANK YOU", 40, 40),
+                 line("NORTHGATE TRADING", 100, 70, cw=10, h=20), line("12 Market Street", 110, 100)])
+    assert vendor(page) == "NORTHGATE TRADING"
+    for text in ("GOODS SOLD ARE NOT RETURNABLE", "Vielen Dank für Ihren Einkauf", "Merci de votre visite",
+                 "Please come again", "Gracias por su compra"):
+        assert addressed(text), text
+    for text in ("NORTHGATE TRADING", "Bäckerei Sonnenschein GmbH", "Café de la Paix", "Not Just Noodles"):
+        assert not addressed(text), text
+
+
+def test_the_company_under_the_shops_sign_is_the_vendor():
+    # The brand on the sign, then the company with its legal form and registration number.
+    page = slip([line("Sunny's", 140, 40, cw=12, h=24), line("Sunny's Grill & Bar KLCC", 100, 70),
+                 line("T.A.S Leisure Sdn Bhd (256864-P)", 60, 100), line("Tel:03-2164 1400", 100, 130)])
+    assert vendor(page) == "T.A.S Leisure Sdn Bhd"
+
+
+def test_initials_are_a_name_and_a_phone_line_carries_its_number():
+    assert _header_name("T.A.S Leisure Sdn Bhd")
+    assert not _header_name("Tel: 03-2164 1400")
+
+
+def test_a_narrow_slip_titled_tax_invoice_names_its_shop_in_the_header():
+    # No cash and change lines (paid by card), titled "TAX INVOICE": not classified a receipt,
+    # but a page narrower than any invoice paper with no buyer on it is a slip all the same: its
+    # header's company, not the sign and the slogan above it read as one block.
+    page = slip([line("Sunny's", 150, 40, cw=14, h=40), line("GRILLED CHICKEN", 120, 90),
+                 line("Sunny's Chickenland Malaysia", 90, 115), line("Sdn Bhd", 170, 129),
+                 line("Unit G-13, Ground Floor, No.1", 80, 170), line("50480 Kuala Lumpur", 110, 195),
+                 line("TAX INVOICE", 150, 230)], payment=("", ""))
+    assert vendor(page) == "Sunny's Chickenland Malaysia Sdn Bhd"
