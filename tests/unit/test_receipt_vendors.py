@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.models import OcrLine, OcrPage, OcrWord
+from invoice.scanner.processing.stages.evaluation import evaluate
 from invoice.scanner.processing.stages.extraction import extract
 from invoice.scanner.processing.stages.llm.local import LocalProvider
 from invoice.scanner.processing.stages.llm.local.parties import _header_name, addressed
@@ -22,7 +23,7 @@ def line(text: str, x: float, y: float, cw: float = 6.0, h: float = 12.0, conf: 
 def slip(head: list[OcrLine], payment: tuple[str, str] = ("CASH", "CHANGE")) -> OcrPage:
     y = 40 + 30 * len(head)
     cash, change = payment
-    rows = [line("Date: 02/01/2019 14:35", 20, y), line("2 x Coffee", 20, y + 24), line("7.00", 380, y + 24),
+    rows = [line("Date: 25/01/2019 14:35", 20, y), line("2 x Coffee", 20, y + 24), line("7.00", 380, y + 24),
             line("1 x Croissant", 20, y + 48), line("3.50", 380, y + 48),
             line("TOTAL", 20, y + 80), line("10.50", 380, y + 80)]
     if cash:
@@ -71,3 +72,17 @@ def test_a_narrow_slip_titled_tax_invoice_names_its_shop_in_the_header():
                  line("Unit G-13, Ground Floor, No.1", 80, 170), line("50480 Kuala Lumpur", 110, 195),
                  line("TAX INVOICE", 150, 230)], payment=("", ""))
     assert vendor(page) == "Sunny's Chickenland Malaysia Sdn Bhd"
+
+
+def test_a_receipt_whose_header_names_no_shop_is_not_approved():
+    # Only a slogan and an address above the items: no vendor, so no approval, however sure the
+    # date and the total (the same slip with its shop's name is approved).
+    def approved(head: list[OcrLine]) -> tuple[object, bool]:
+        page = slip(head)
+        ex = extract(LocalProvider(Settings()).predict([page], []), [page])
+        return ex.fields["vendor_name"].value, evaluate(ex, 0.5).approved
+
+    assert approved([line("NORTHGATE TRADING", 100, 40, cw=10, h=20), line("12 Market Street", 110, 70)]) \
+        == ("NORTHGATE TRADING", True)
+    assert approved([line("GOODS SOLD ARE NOT RETURNABLE, THANK YOU", 40, 40),
+                     line("12 Market Street", 110, 70)]) == (None, False)

@@ -30,10 +30,12 @@ _ROUNDING = ("rounding",)
 _ADJUSTMENT = 0.10
 # The payment lines follow each other: the change at most this many rows under the cash.
 _MAX_ROWS = 4
+# Below the evaluation's MIN_FIELD_CONFIDENCE (0.5), a total that only one reading supports
+# blocks approval: a person looks.
 AGREED = 0.97  # the total's confidence at least, when the payment lines agree with it
 FOUND = 0.9  # a printed amount the payment lines agree with, the totals block's reading not
-CASH_EXACT = 0.55  # no change given: the cash handed over, unconfirmed by any other line (doubtful)
-DERIVED = 0.5  # tendered less change, printed nowhere
+CASH_EXACT = 0.45  # no change given: the cash handed over, unconfirmed by any other line (review)
+DERIVED = 0.45  # tendered less change, printed nowhere (review)
 DISAGREED = 0.5  # factor on the total's confidence when the payment lines say otherwise
 
 
