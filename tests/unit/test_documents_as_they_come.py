@@ -339,3 +339,53 @@ def test_a_receipt_items_column_headings_are_never_its_vendor():
                    line("DESC     QTY     PRICE     AMOUNT", 20, 100)])
     v = values(run(doc)[0])
     assert "QTY" not in (v.get("vendor_name") or "")
+
+
+# --- the title sentence names the document's number --------------------------------------------
+
+@pytest.mark.parametrize("title, number, date", [
+    ("Handelsrechnung (380) Nr. 471102 vom 05.03.2018", "471102", "2018-03-05"),
+    ("Rechnung des Versicherers (575) Nr. 00.123.456.7-2018-1 vom 11.03.2018", "00.123.456.7-2018-1", "2018-03-11"),
+    ("Rechnungskorrektur Nr. RK21012345 vom 16.09.2019", "RK21012345", "2019-09-16"),
+    ("Commercial Invoice No. INV-7731 dated 5 March 2024", "INV-7731", "2024-03-05"),
+    ("Facture d'acompte n° FA-2024-12 du 03/04/2024", "FA-2024-12", "2024-04-03"),
+])
+def test_the_invoice_number_in_the_title_sentence(title, number, date):
+    # No number label: the title names the number; a "Nummer" under the seller heading is the
+    # seller's own number, and a settlement period's year is no invoice number.
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[
+        ("Formular-Version: 2.1 vom 24.03.2020", 80, 40), (title, 80, 70),
+        ("Abrechnung 2010", 800, 100),
+        ("Verkäufer", 80, 130), ("Nummer:", 80, 150), ("549910", 300, 150),
+        line("Nordwind Handel GmbH", 300, 170, cw=11, h=22), ("Hafenstraße 7, 20457 Hamburg", 300, 200)])
+    for ln in doc.lines[:]:
+        if ln.text in ("Rechnungsnummer:", "RE-2024-0042", "Rechnungsdatum:", "15.03.2024"):
+            doc.lines.remove(ln)
+    pred, ex, ev = run(doc)
+    assert ex.fields["invoice_number"].value == number
+    assert ex.fields["invoice_date"].value == date
+
+
+def test_the_title_date_on_the_row_under_a_long_title():
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[
+        ("Stylesheet-Version: 2.0 vom 18.10.2018", 80, 40),
+        ("Rechnung des Versicherers Nr. 00.123.456.7-2018-1 vom", 80, 70), ("11.03.2018", 80, 90),
+        line("Nordwind Handel GmbH", 80, 130, cw=11, h=22), ("Hafenstraße 7, 20457 Hamburg", 80, 160)])
+    for ln in doc.lines[:]:
+        if ln.text in ("Rechnungsdatum:", "15.03.2024"):
+            doc.lines.remove(ln)
+    assert run(doc)[1].fields["invoice_date"].value == "2018-03-11"
+
+
+@pytest.mark.parametrize("text", [
+    "Rechnung gemäß Bestellung Nr. 2013-471331 vom 01.03.2013",  # the order's number
+    "Gutschrift zu Rechnung Nr. 2013-471331",  # the corrected invoice's number
+    "Rechnungsempfänger Nr. 2013-471331",  # the recipient's number
+])
+def test_a_title_that_refers_to_another_document_does_not_name_the_number(text):
+    from invoice.scanner.processing.stages.llm.local.candidates import _title_number
+
+    assert _title_number(text) is None
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], extra=[(text, 800, 320)])
+    assert run(doc)[1].fields["invoice_number"].value == "RE-2024-0042"
+

@@ -54,6 +54,12 @@ class LabelsMixin:
                     continue
                 for seg in row.segments:
                     hit = self._match(seg)
+                    title = _title_number(seg.text)
+                    if title is not None and (hit is None or hit[1] < 1.0 or hit[0] == "invoice_number"):
+                        # "Handelsrechnung (380) Nr. 471102 vom 05.03.2018": the document's own
+                        # number in its title sentence, whatever words stand between.
+                        self.hits.append(LabelHit("invoice_number", 1.0, seg, seg.text[title:], title, layout))
+                        continue
                     while hit is not None:
                         key, strength, rest, start = hit
                         # "Rechnungs-Nr. Leistungs- und Rechnungsdatum Fälligkeitsdatum" read as
@@ -194,6 +200,33 @@ class LabelsMixin:
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+# A document's title with its number: a word for the document (a compound that ends in it:
+# "Handelsrechnung", "Schlussrechnung"; or the correction of one: "Rechnungskorrektur"), an
+# attribute before it or a genitive after it ("Commercial invoice", "Rechnung des Versicherers",
+# "Facture d'acompte"), a type code ("(380)"), then a word for "number". Words that refer to
+# another document ("Rechnung gemäß Bestellung Nr.", "Gutschrift zu Rechnung Nr. 4711") make a
+# reference, not this document's title.
+_DOC_WORD = r"(?:rechnung|gutschrift|invoice|facture|avoir|factura|factuur|creditnota|creditfactuur)"
+_REFERRING = (r"(?:gem(?:a|ä)(?:ss|ß)|gem|laut|lt|zu|zur|zum|f(?:u|ü)r|aus|siehe|bezug|see|re|per|for|to|as|"
+              r"selon|pour|voir|seg(?:u|ú)n|ver|zie|volgens|bij|ref|reference|referenz|your|ihre|votre|su|uw)")
+_TITLE_NUMBER = re.compile(
+    r"(?i)^\s*(?:(?!" + _REFERRING + r"\b)(?!\S*" + _DOC_WORD + r")[^\W\d]+\s+)?[^\W\d]*" + _DOC_WORD
+    + r"(?:s?korrektur)?"
+    r"(?:\s+(?:des|der|de|du|del|d['’])\s*(?!\S*" + _DOC_WORD + r")[^\W\d]+)?"
+    r"\s*(?:\(\s*\d{1,3}\s*\)\s*)?(?:nr|no|n[°º]|nº|num|number|nummer|#)(?![^\W\d])\s*[.:]?\s*(?=\S*\d)")
+
+
+def _title_number(text: str) -> int | None:
+    """Where the number starts in a title sentence that names it ("Rechnung Nr. 12 vom ..."),
+    else None."""
+    if not _DIGIT_ANY.search(text):
+        return None
+    m = _TITLE_NUMBER.match(text)
+    return m.end() if m else None
+
+
+_DIGIT_ANY = re.compile(r"\d")
 
 def typed(kind: str | None, text: str, decimal_sep: str | None, field_name: str | None
            ) -> list[tuple[str, int, int, float, float | None]]:

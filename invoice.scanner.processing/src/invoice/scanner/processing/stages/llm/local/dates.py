@@ -51,9 +51,12 @@ _CUE_STEMS = ("pay", "paid", "remit", "settle", "zahl", "überweis", "uberweis",
 
 # The document's own date in its title sentence: "Rechnung Nr. 471102 vom 13.11.2019", "Invoice
 # no. 123 dated 5 March 2024", "Facture n° 12 du 03/04/2024", "Factura nº 7 del 1/2/2024",
-# "Factuur 2024-01 van 12-03-2024". In `norm()` form, the text before the date.
+# "Factuur 2024-01 van 12-03-2024", "Handelsrechnung (380) Nr. 471102 vom ...", "Rechnung des
+# Versicherers Nr. 00.123.456.7-2018-1 vom ..." (a genitive and a type code between, a number
+# that `norm()` splits at its dots). In `norm()` form, the text before the date.
 _TITLE_DATE = re.compile(r"(?:^|\s)\w*(?:rechnung|gutschrift|invoice|credit note|facture|avoir|factura|factuur|"
-                         r"creditnota)\w*(?:\s+[a-z]+)?\s+(?:nr|no|n|nummer|number|num|#)?\W{0,3}\s*\S*\d\S*\s+"
+                         r"creditnota)\w*(?:\s+(?:des|der|de|du|del|d)\s+[a-z]+)?(?:\s+[a-z]+)?(?:\s+\d{1,3})?"
+                         r"\s+(?:nr|no|n|nummer|number|num|#)?\W{0,3}\s*\S*\d\S*(?:\s+\S*\d\S*){0,4}\s+"
                          r"(?:vom|dated|of|du|del|de|van)\s*$")
 _TITLE_SCORE = 0.8
 
