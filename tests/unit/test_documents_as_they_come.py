@@ -389,3 +389,14 @@ def test_a_title_that_refers_to_another_document_does_not_name_the_number(text):
     doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], extra=[(text, 800, 320)])
     assert run(doc)[1].fields["invoice_number"].value == "RE-2024-0042"
 
+
+def test_a_date_that_ends_a_clause_before_a_comma():
+    from invoice.scanner.processing.extract.normalize import find_dates
+
+    text = "Zahlbar innerhalb 30 Tagen netto bis 04.07.2013, 3% Skonto innerhalb 10 Tagen bis 15.06.2013"
+    assert [r for r, _, _ in find_dates(text)] == ["04.07.2013", "15.06.2013"]
+    assert find_dates("12.03.2024,50") == []  # a comma and a digit: part of a number
+    pred, ex, ev = run(invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                                    extra=[(text, 80, 700)]))
+    assert ex.fields["due_date"].value == "2013-07-04"
+

@@ -192,7 +192,9 @@ _MONTH_ALT = "|".join(sorted((re.escape(m) for m in MONTHS), key=len, reverse=Tr
 
 DATE_PATTERNS: tuple[re.Pattern, ...] = (
     re.compile(r"(?<!\d)(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?!\d)"),  # ISO-like
-    re.compile(r"(?<![\d.,])(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})(?![\d,]|\.\d|:\d)"),  # numeric d/m/y or m/d/y
+    # numeric d/m/y or m/d/y; a comma after it ends a clause ("bis 04.07.2013, 3% Skonto"), a
+    # comma and a digit make it part of a number
+    re.compile(r"(?<![\d.,])(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})(?!\d|[.,]\d|:\d)"),
     re.compile(rf"(?i)(?<!\w)(\d{{1,2}})(?:st|nd|rd|th|er|º|°)?\.?\s*(?:de\s+)?({_MONTH_ALT})\.?,?\s*(?:de\s+)?(\d{{4}})(?!\d)"),
     re.compile(rf"(?i)(?<!\w)({_MONTH_ALT})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,\s*|\s+)(\d{{4}})(?!\d)"),
     re.compile(rf"(?i)(?<!\w)(\d{{1,2}})[-/ ]({_MONTH_ALT})[-/ ](\d{{2,4}})(?!\d)"),
