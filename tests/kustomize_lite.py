@@ -27,6 +27,9 @@ from typing import Any
 
 import yaml
 
+# libyaml's parser where PyYAML was built with it (the wheels are): the same documents, parsed
+# about ten times faster than by the pure-Python SafeLoader.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
               "volumeMounts": "mountPath", "ports": "containerPort"}
 KNOWN = {"apiVersion", "kind", "resources", "patches", "images", "namespace", "labels"}
@@ -38,7 +41,7 @@ POD_SPEC_PATHS = {
 
 
 def load_all(path: Path) -> list[dict]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return [d for d in yaml.load_all(path.read_text(), Loader=_LOADER) if d]
 
 
 def strategic_merge(base: Any, patch: Any, field: str | None = None) -> Any:
@@ -126,7 +129,7 @@ def _set_images(doc: dict, images: list[dict]) -> None:
 
 def build(folder: Path) -> list[dict]:
     folder = Path(folder)
-    kust = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    kust = yaml.load((folder / "kustomization.yaml").read_text(), Loader=_LOADER)
     unknown = set(kust) - KNOWN
     if unknown:
         raise ValueError(f"{folder}: kustomization fields {sorted(unknown)} are outside the supported subset")
@@ -143,7 +146,7 @@ def build(folder: Path) -> list[dict]:
                     raise ValueError(f"patch {patch['path']} matches {len(hits)} resources")
                 docs[hits[0]] = strategic_merge(docs[hits[0]], smp)
         else:
-            ops = yaml.safe_load(patch["patch"])
+            ops = yaml.load(patch["patch"], Loader=_LOADER)
             if not isinstance(ops, list):
                 raise ValueError("inline patches must be JSON 6902 operation lists here")
             hits = [i for i, d in enumerate(docs) if _selects(patch.get("target", {}), d)]

@@ -2,6 +2,8 @@
 Kubernetes API schemas (kubernetes-validate) and KEDA's own CRD schemas (tests/data/keda/)."""
 from __future__ import annotations
 
+import copy
+import functools
 import shutil
 import subprocess
 import sys
@@ -23,8 +25,24 @@ KUBERNETES_VERSION = "1.30.0"  # the oldest release the manifests promise to wor
 KEDA_CRDS = REPO / "tests" / "data" / "keda"
 
 
-def render(target: str) -> list[dict]:
+@functools.cache
+def _rendered(target: str) -> list[dict]:
     return build(K8S / target)
+
+
+def render(target: str) -> list[dict]:
+    """The target's resources: rendered once per session, a copy of them for each caller."""
+    return copy.deepcopy(_rendered(target))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _schemas_read_once():
+    """kubernetes-validate reads and parses a kind's schema and the 1.3 MB `_definitions.json`
+    on every validate call (87 here); the files do not change, so each is read once."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kubernetes_validate.utils, "schema_contents",
+                   functools.cache(kubernetes_validate.utils.schema_contents))
+        yield
 
 
 def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
@@ -63,6 +81,7 @@ def test_every_resource_is_valid_for_kubernetes(target):
     assert checked >= 2 * len(QUEUES) + 5  # a Deployment and a budget per queue; api, beat, job, config
 
 
+@functools.cache
 def _crd_schema(kind: str) -> dict:
     for path in KEDA_CRDS.glob("*.yaml"):
         crd = yaml.safe_load(path.read_text())
