@@ -110,3 +110,19 @@ def test_glued_currency_signs_and_tax_letters_are_split_from_the_amount():
         assert split(text) == [text]
     row = build_layout(OcrPage(1, 480, 200, "test", [line("SUBTOTAL RM53.60", 20, 20)])).rows[0]
     assert row.text == "SUBTOTAL RM 53.60"
+
+
+def test_a_till_number_or_a_label_over_a_number_is_no_us_state_and_zip():
+    # "03/02/2018" on a slip whose invoice number is "CS 24198" (or whose "NO" label stands over
+    # "10256"): nothing says month first, so it is not read as March 2.
+    from invoice.scanner.processing.stages.extraction import _US_HINTS
+
+    assert not _US_HINTS.search("Invoice No: CS 24198")
+    assert not _US_HINTS.search("NO\n10256")
+    assert _US_HINTS.search("San Francisco, CA 94103")
+    assert _US_HINTS.search("Austin, TX 78701-1234")
+    page = OcrPage(1, 480, 1000, "test", [
+        line("Corner Hardware Trading", 60, 40, cw=10, h=20), line("Invoice No: CS 24198", 20, 80),
+        line("Date 03/02/2018 15:28", 20, 104), line("TOTAL", 20, 140), line("7.00", 380, 140)])
+    _, ex, _ = run(page)
+    assert ex.fields["invoice_date"].value == "2018-02-03"

@@ -76,8 +76,12 @@ def _reference_year(raws: list[str]) -> int | None:
     return max(set(years), key=years.count) if years else None
 
 
+# A state's code and its ZIP on one line ("Austin, TX 78701"): only the states' own codes, so an
+# invoice number ("CS 24198") or a label over a number on the next line ("NO" / "10256") is none.
+_US_STATES = ("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
+              "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY").split()
 _US_HINTS = re.compile(r"\b(?:[Rr]outing|ROUTING|ABA|EIN|Federal Tax ID|Sales Tax|SALES TAX)\b"
-                       r"|\b[A-Z]{2}\s\d{5}(?:-\d{4})?\b")
+                       r"|\b(?:" + "|".join(_US_STATES) + r")[ \t]\d{5}(?:-\d{4})?\b")
 
 
 def _vendor_country(prediction: Prediction, all_text: str) -> str | None:
