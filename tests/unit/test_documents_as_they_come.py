@@ -400,3 +400,16 @@ def test_a_date_that_ends_a_clause_before_a_comma():
                                     extra=[(text, 80, 700)]))
     assert ex.fields["due_date"].value == "2013-07-04"
 
+
+def test_a_breakdown_of_bases_and_taxes_without_the_gross():
+    # "Steuerbasisbetrag USt. 7 %  275,00  19,25": each rate row prints its base and its tax, the
+    # gross is printed once; the document's VAT is printed nowhere, it is the rows' sum.
+    pred, ex, ev = run(invoice_body([
+        ("Rechnungssumme Netto", 760, 560), ("473,00", 1000, 560),
+        ("Steuerbasisbetrag USt. 7%", 600, 580), ("275,00", 860, 580), ("19,25", 1000, 580),
+        ("Steuerbasisbetrag USt. 19%", 600, 600), ("198,00", 860, 600), ("37,62", 1000, 600),
+        ("Rechnungssumme Brutto", 760, 620), ("529,87", 1000, 620),
+        ("3% Skonto", 600, 640), ("529,87", 860, 640), ("15,90", 1000, 640),  # a discount, no tax
+    ]))
+    f = ex.fields
+    assert (f["amount"].value, f["vat"].value, f["total"].value) == (473.0, 56.87, 529.87)

@@ -5,6 +5,7 @@ import itertools
 import re
 from collections import Counter
 
+from invoice.scanner.processing.extract import doctype
 from invoice.scanner.processing.extract.labels import norm
 from invoice.scanner.processing.extract.layout import Segment, make_segment, sub_bbox, union
 from invoice.scanner.processing.extract.normalize import (CURRENCY_CODES, currency_in, find_amounts, has_decimals,
@@ -25,11 +26,13 @@ class AmountsMixin:
         headings say; several rate rows add up. A law of every VAT invoice, so it holds where
         the totals block prints only the gross amount."""
         rows: list[tuple[Candidate, Candidate, Candidate]] = []
+        pairs: list[tuple[Candidate, ...]] = []  # "USt. 7 %  275,00  19,25": a rate, its base and its tax
+        receipt = self.doc_type.value == doctype.RECEIPT
         for layout in self.layouts:
             for row in layout.rows:
                 text = row.text
-                if "%" not in text or len(_CENTS.findall(text)) < 3:
-                    continue  # a breakdown row prints a rate and three amounts with cents
+                if "%" not in text or len(_CENTS.findall(text)) < 2:
+                    continue  # a breakdown row prints a rate and two or three amounts with cents
                 rates = [float(m.group(1).replace(",", ".")) for m in _RATE.finditer(text)]
                 if not rates:
                     continue
@@ -44,20 +47,37 @@ class AmountsMixin:
                     if any(abs(net * r / 100 - vat) <= max(0.011, 0.005 * vat) for r in rates if r > 0):
                         found = (a, b, c)
                         break
-                if found is None:
-                    continue
                 conf = seg.confidence
+                if found is None:
+                    # Not on a till slip: its tax summary ("T @ 6%  19.79  1.19") adds up to the
+                    # amount before the cash rounding, and the slip's total is the one after it.
+                    # The row names the tax it breaks down ("Steuerbasisbetrag USt. 7 %", "VAT 20 %"):
+                    # a rate and two amounts alone are as often an item or a discount.
+                    low = norm(text)
+                    pair = (_base_and_tax(vals, rates) if not receipt and _TAX_WORD.search(low)
+                            and not _DISCOUNT.search(low) else None)
+                    if pair is not None:
+                        pairs.append(tuple(Candidate(name, raw, _BREAKDOWN_SCORE * (0.5 + 0.5 * conf), seg.page,
+                                                     sub_bbox(seg, st, en), v, (seg.page, seg.row))
+                                           for name, (raw, v, st, en) in zip(("amount", "vat"), pair)))
+                    continue
                 trio = tuple(Candidate(name, raw, _BREAKDOWN_SCORE * (0.5 + 0.5 * conf), seg.page,
                                        sub_bbox(seg, st, en), v, (seg.page, seg.row))
                              for name, (raw, v, st, en) in zip(("amount", "vat", "total"), found))
                 rows.append(trio)
+        self._breakdown_candidates(rows, ("amount", "vat", "total"))
+        # Rows that print the rate, the base and the tax but no gross (the gross is printed once,
+        # in the totals block): the same law, net x rate = VAT, and the rows add up the same way.
+        self._breakdown_candidates(pairs, ("amount", "vat"))
+
+    def _breakdown_candidates(self, rows: list[tuple[Candidate, ...]], names: tuple[str, ...]) -> None:
         for trio in rows:
             for c in trio:
                 # With several rate rows, one row is only a part of the document.
                 self.cands.setdefault(c.field, []).append(scaled(c, 0.9) if len(rows) >= 2 else c)
         if len(rows) >= 2:
             # One rate per row: the document's net, VAT and gross are the sums of the rows.
-            for idx, name in enumerate(("amount", "vat", "total")):
+            for idx, name in enumerate(names):
                 total = round(sum(t[idx].number for t in rows), 2)
                 first = rows[0][idx]
                 same_page = [t[idx].bbox for t in rows if t[idx].page == first.page]
@@ -190,6 +210,28 @@ class AmountsMixin:
         start = seg.text.find(tok)
         bbox = sub_bbox(seg, start, start + len(tok)) if start >= 0 else seg.bbox
         return Candidate("currency", tok, min(score, 0.99) * (0.5 + 0.5 * seg.confidence), seg.page, bbox)
+
+
+# A rate row that takes something off is a discount, not a tax: "3 % Skonto 15,00 von 500,00".
+_DISCOUNT = re.compile(r"\b(?:skonto|rabatt|nachlass|abzgl|abzuglich|discount|less|remise|escompte|descuento|"
+                       r"korting)")
+
+
+_TAX_WORD = re.compile(r"\b(?:vat|tax|gst|hst|mwst|ust|umsatzsteuer|mehrwertsteuer|steuer\w*|\w+steuer|tva|iva|btw|"
+                       r"igic)\b")
+
+
+def _base_and_tax(vals: list[tuple], rates: list[float]) -> tuple[tuple, tuple] | None:
+    """The (base, tax) of a breakdown row that prints no gross: the first pair of its amounts
+    where base x rate = tax to the cent. With no sum to check it against, the rate alone must
+    hold exactly: an item row's quantity, unit price and amount come close by chance."""
+    for a, b in itertools.combinations(vals, 2):
+        base, tax = a[1], b[1]
+        if tax >= base:
+            continue
+        if any(abs(base * r / 100 - tax) <= 0.0051 for r in rates if r > 0):
+            return a, b
+    return None
 
 
 def _format_like(value: float, example: str) -> str:
