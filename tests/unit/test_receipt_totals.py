@@ -126,3 +126,19 @@ def test_a_till_number_or_a_label_over_a_number_is_no_us_state_and_zip():
         line("Date 03/02/2018 15:28", 20, 104), line("TOTAL", 20, 140), line("7.00", 380, 140)])
     _, ex, _ = run(page)
     assert ex.fields["invoice_date"].value == "2018-02-03"
+
+
+def test_exact_cash_with_no_change_line_confirms_a_labelled_total():
+    # No change line: the cash equal to the amount under a total's label says it was exact; an
+    # amount under a label that only starts like a total ("Total Savings 0.00") is not the total.
+    _, ex, _ = run(slip([("Total RM Incl. of GST", "10.49"), ("Total Savings", "0.00"), ("Cash", "-10.49")]))
+    assert ex.fields["total"].value == 10.49
+    assert ex.fields["total"].confidence >= 0.9
+
+
+def test_a_total_read_from_the_cash_line_itself_is_not_confirmed_by_it():
+    # Only the cash handed over and no change: one reading, not two; a person looks.
+    _, ex, ev = run(slip([("CASH", "10.49"), ("CHANGE", "0.00")]))
+    assert ex.fields["total"].value == 10.49
+    assert ex.fields["total"].confidence < 0.5
+    assert not ev.approved

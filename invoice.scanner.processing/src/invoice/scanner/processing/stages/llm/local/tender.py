@@ -42,7 +42,7 @@ DISAGREED = 0.5  # factor on the total's confidence when the payment lines say o
 @dataclass
 class Payment:
     tendered: float
-    change: float
+    change: float | None  # None: no change line printed
     page: int
     rows: tuple[int, int]  # the cash row and the change row
     cash_bbox: tuple[float, float, float, float]
@@ -50,7 +50,7 @@ class Payment:
 
     @property
     def paid(self) -> float:
-        return round(self.tendered - self.change, 2)
+        return round(self.tendered - (self.change or 0.0), 2)
 
 
 def _kind(hit: LabelHit) -> str:
@@ -103,6 +103,12 @@ class TenderMixin:
             if tendered <= 0 or amt[1] >= tendered:
                 continue
             best = Payment(tendered, amt[1], page, (h.seg.row, row), sub_bbox(a[2], a[3], a[4]), a[0])
+        if best is None and not any(k == "change" for k, _, _ in lines):
+            # Cash handed over with no change line: what was paid, if it was exact.
+            cash = [(h, a) for k, h, a in lines if k == "tendered" and abs(a[1]) > 0]
+            if cash:
+                h, a = cash[-1]
+                best = Payment(abs(a[1]), None, h.seg.page, (h.seg.row, h.seg.row), sub_bbox(a[2], a[3], a[4]), a[0])
         return best
 
     def _tender_total(self, total: Candidate | None) -> Candidate | None:
@@ -111,10 +117,14 @@ class TenderMixin:
         if pay is None or pay.paid <= 0:
             return total
         paid = pay.paid
-        if pay.change == 0 and total is not None and total.number is not None \
+        if not pay.change and total is not None and total.number is not None \
                 and abs(total.number) > paid + _ADJUSTMENT:
             return total  # less handed over than the total, no change: another tender paid the rest
-        if total is not None and total.number is not None and abs(abs(total.number) - paid) <= 0.005:
+        # The total read from the payment line itself is no second reading.
+        own_line = total is not None and total.row is not None and total.row[0] == pay.page \
+            and total.row[1] in pay.rows
+        if total is not None and total.number is not None and abs(abs(total.number) - paid) <= 0.005 \
+                and not own_line:
             return Candidate(total.field, total.value, max(total.score, AGREED), total.page, total.bbox,
                              total.number, total.row)
         # The printed amounts that equal what was paid, outside the payment lines; those under a
@@ -136,6 +146,11 @@ class TenderMixin:
                             printed.append(((key in labelled, above, row.index if above else -row.index),
                                             Candidate("total", raw, FOUND * (0.5 + 0.5 * seg.confidence), seg.page,
                                                       sub_bbox(seg, st, en), v, (seg.page, seg.row))))
+        if pay.change is None:
+            # No change printed: the cash may exceed the total; only a total's label over the
+            # very amount handed over says it was exact.
+            printed = [p for p in printed if p[0][0]]
+            return max(printed, key=lambda p: p[0])[1] if printed else total
         if printed:
             return max(printed, key=lambda p: p[0])[1]
         if pay.change == 0:
