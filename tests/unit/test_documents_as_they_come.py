@@ -413,3 +413,19 @@ def test_a_breakdown_of_bases_and_taxes_without_the_gross():
     ]))
     f = ex.fields
     assert (f["amount"].value, f["vat"].value, f["total"].value) == (473.0, 56.87, 529.87)
+
+
+def test_a_title_word_broken_by_the_text_layer_still_names_the_number():
+    # A PDF that kerns a word is read with a space inside it ("Rechnungskor rektur"): the rest of
+    # the word in lower case before "Nr." closes the break.
+    from invoice.scanner.processing.stages.llm.local.candidates import _title_number
+
+    text = "Rechnungskor rektur Nr. RK21012345 vom 16.09.2019"
+    assert text[_title_number(text):].startswith("RK21012345")
+    assert _title_number("Rechnung gemäß bestellung Nr. 5") is None  # still a reference
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[
+        (text, 80, 70), line("Nordwind Handel GmbH", 80, 130, cw=11, h=22), ("Hafenstraße 7, 20457 Hamburg", 80, 160)])
+    for ln in doc.lines[:]:
+        if ln.text in ("Rechnungsnummer:", "RE-2024-0042"):
+            doc.lines.remove(ln)
+    assert run(doc)[1].fields["invoice_number"].value == "RK21012345"

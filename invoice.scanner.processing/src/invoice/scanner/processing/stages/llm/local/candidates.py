@@ -219,14 +219,26 @@ _TITLE_NUMBER = re.compile(
 
 def _title_number(text: str) -> int | None:
     """Where the number starts in a title sentence that names it ("Rechnung Nr. 12 vom ..."),
-    else None."""
+    else None. A text layer may break a word where the PDF kerns it ("Rechnungskor rektur Nr.",
+    the rest of the word in lower case): read again with such breaks closed."""
     if not _DIGIT_ANY.search(text):
         return None
     m = _TITLE_NUMBER.match(text)
-    return m.end() if m else None
+    if m:
+        return m.end()
+    head = text[:60]
+    breaks = [b.start() for b in _WORD_BREAK.finditer(head)]
+    if not breaks:
+        return None
+    m = _TITLE_NUMBER.match(_WORD_BREAK.sub("", head) + text[60:])
+    if not m:
+        return None
+    # Back to the original text: one character for each break closed before the match's end.
+    return m.end() + sum(1 for k, b in enumerate(breaks) if b - k < m.end())
 
 
 _DIGIT_ANY = re.compile(r"\d")
+_WORD_BREAK = re.compile(r"(?<=[^\W\d]{3}) (?=[a-zäöüßéèàç]{2,}[^\s.]*\s+(?i:nr|no|n[°º]|number|nummer|num)\b)")
 
 def typed(kind: str | None, text: str, decimal_sep: str | None, field_name: str | None
            ) -> list[tuple[str, int, int, float, float | None]]:
