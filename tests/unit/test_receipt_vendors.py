@@ -86,3 +86,23 @@ def test_a_receipt_whose_header_names_no_shop_is_not_approved():
         == ("NORTHGATE TRADING", True)
     assert approved([line("GOODS SOLD ARE NOT RETURNABLE, THANK YOU", 40, 40),
                      line("12 Market Street", 110, 70)]) == (None, False)
+
+
+def test_the_returns_policy_is_a_sentence_and_a_name_may_end_in_a_comma():
+    from invoice.scanner.processing.stages.llm.local.parties import _without_registration
+
+    assert addressed("Goods Sold Ar: Not Returnable. TO")  # misread, still the policy
+    assert addressed("Umtausch nur mit Kassenbon")
+    # "URBAN IDEA SDN BHD (417940-M),": the registration number, then the line's comma.
+    assert _without_registration("URBAN IDEA SDN BHD (417940-M),") == "URBAN IDEA SDN BHD"
+
+
+def test_a_digit_read_for_a_capital_inside_a_name_is_mended():
+    from invoice.scanner.processing.stages.llm.local.parties import _letter_glyphs
+
+    assert _letter_glyphs("MR. D.1.Y. (M) SDN BHD") == "MR. D.I.Y. (M) SDN BHD"
+    assert _letter_glyphs("G0LDEN BAKERY") == "GOLDEN BAKERY"
+    for name in ("1UTAMA CAFE", "3M MALAYSIA", "7ELEVEN", "1ST AVENUE", "99 SPEED MART S/B", "R2D2"):
+        assert _letter_glyphs(name) == name
+    page = slip([line("MR. D.1.Y. (M) SDN BHD", 60, 40, cw=10, h=20), line("12 Market Street", 110, 70)])
+    assert vendor(page) == "MR. D.I.Y. (M) SDN BHD"

@@ -382,7 +382,7 @@ class PartiesMixin:
                     name, box = f"{text} {nt}", union([row.bbox, nxt.bbox])
                     conf = min(conf, min(s.confidence for s in nxt.segments))
             score = (0.75 + (0.15 if LEGAL_FORMS.search(name) else 0.0)) * (0.5 + 0.5 * conf)
-            out.append(Candidate("vendor_name", fix_legal_form_glyphs(name), score, layout.page.page_no, box,
+            out.append(Candidate("vendor_name", _letter_glyphs(fix_legal_form_glyphs(name)), score, layout.page.page_no, box,
                                  row=(layout.page.page_no, row.index)))
             if len(out) == 4:
                 break
@@ -547,8 +547,10 @@ _SLIP_ASPECT = 0.6  # width / height: A4 is 0.71, Letter 0.77; a till slip is na
 # returns policy that a till prints at the foot ("GOODS SOLD ARE NOT RETURNABLE", "TQ FOR
 # SHOPPING WITH US", "Vielen Dank für Ihren Einkauf"), often seen at the top of a photographed slip
 # where the previous one was torn off. A name does not speak to its reader. One of the first set
-# (the reader addressed, thanks, please) or two of the second (a clause's verb and negation).
-_ADDRESSING = frozenset("""you your yours thank thanks tq please welcome visit again
+# (the reader addressed, thanks, please, the returns policy) or two of the second (a clause's verb
+# and negation).
+_ADDRESSING = frozenset("""you your yours thank thanks tq please welcome visit again returnable refundable
+    exchangeable umtausch
     danke dank bitte besuch vous votre vos merci bienvenue
     usted ustedes gracias bienvenido favor uw jullie bedankt alstublieft graag""".split())
 _CLAUSE = frozenset("""are is not was were will be can may must no
@@ -565,7 +567,20 @@ def addressed(text: str) -> bool:
 
 # A company registration number after a name: "(126926-H)", "273500-U (GKJ)", "(Co. Reg. No. 12345)".
 _REGISTRATION_TAIL = re.compile(r"(?i)[\s,]*(?:\(\s*(?:co\.?\s*)?(?:reg(?:istration)?\.?\s*)?(?:no\.?\s*)?[:.]?\s*"
-                                r"\d[\d\s-]*[a-z]?\s*\)|(?<!\S)\d{4,}-?[a-z](?!\w))(?:\s*\([a-z]{2,5}\))?[\s.]*$")
+                                r"\d[\d\s-]*[a-z]?\s*\)|(?<!\S)\d{4,}-?[a-z](?!\w))(?:\s*\([a-z]{2,5}\))?[\s.,]*$")
+
+
+# A digit the recognizer read for a look-alike capital inside a name set in capitals: "MR. D.1.Y."
+# (an initial between dots: I), "G0LDEN" (O between capitals). A number that starts a word keeps
+# its digit ("1UTAMA", "3M", "7ELEVEN", "1ST"): brands are spelled so.
+_ONE_FOR_I = re.compile(r"(?<=[A-Z]\.)1(?=\.[A-Z])")
+_ZERO_FOR_O = re.compile(r"(?<=[A-Z])0(?=[A-Z])")
+
+
+def _letter_glyphs(name: str) -> str:
+    if not any(ch.isdigit() for ch in name):
+        return name
+    return _ZERO_FOR_O.sub("O", _ONE_FOR_I.sub("I", name))
 
 
 def _without_registration(text: str) -> str | None:
