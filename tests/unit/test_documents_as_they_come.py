@@ -429,3 +429,23 @@ def test_a_title_word_broken_by_the_text_layer_still_names_the_number():
         if ln.text in ("Rechnungsnummer:", "RE-2024-0042"):
             doc.lines.remove(ln)
     assert run(doc)[1].fields["invoice_number"].value == "RK21012345"
+
+
+@pytest.mark.parametrize("sentence, due", [
+    ("Der Betrag in Höhe von EUR 1.000,00 wird am 20.04.2024 von Ihrem Konto per SEPA-Lastschrift eingezogen.",
+     "2024-04-20"),
+    ("Wir buchen den Betrag am 22.04.2024 von Ihrem Konto ab.", "2024-04-22"),
+    ("The amount will be debited from your account on 25 April 2024.", "2024-04-25"),
+    ("Le montant sera prélevé sur votre compte le 26/04/2024.", "2024-04-26"),
+])
+def test_a_direct_debit_date_is_the_due_date(sentence, due):
+    pred, ex, ev = run(invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                                    extra=[(sentence, 80, 700)]))
+    assert ex.fields["due_date"].value == due
+    assert ex.fields["invoice_date"].value == "2024-03-15"
+
+
+def test_a_delivery_or_pickup_date_in_a_sentence_is_no_due_date():
+    pred, ex, ev = run(invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                                    extra=[("Die Ware wird am 20.04.2024 geliefert.", 80, 700)]))
+    assert ex.fields["due_date"].value != "2024-04-20"

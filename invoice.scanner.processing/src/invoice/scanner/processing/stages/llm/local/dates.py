@@ -30,6 +30,14 @@ _DUE_CUE = re.compile(
     r"|(?:pagar|pagadero|pago|pague\w*|abon\w*)\b(?:\s+\S+){0,6}?\s+(?:antes del?|hasta el|no mas tarde del?|"
     r"a mas tardar el|el)"
     r"|(?:betalen|betaald|betaling|voldoen|voldaan|overmaken)\b(?:\s+\S+){0,6}?\s+(?:voor|uiterlijk(?: op)?|op)"
+    # A direct debit: the day the amount is taken from the buyer's account is the day it is due
+    # ("Der Betrag ... wird am 20.03.2014 ... eingezogen", "will be debited from your account on").
+    r"|\b(?:betrag|rechnungsbetrag|summe)\b(?:\s+\S+){0,8}?\s+wird\s+(?:am|zum)"
+    r"|\b(?:abbuch\w*|buchen|lastschrift\w*|einzug|belastung)\b(?:\s+\S+){0,6}?\s+(?:am|zum)"
+    r"|\b(?:debit\w*|charged)\b(?:\s+\S+){0,6}?\s+(?:on|by)"
+    r"|\b(?:preleve\w*|prelevement)\b(?:\s+\S+){0,6}?\s+(?:le|a partir du)"
+    r"|\b(?:cargar\w*|cargo|domicili\w*)\b(?:\s+\S+){0,6}?\s+el"
+    r"|\b(?:bedrag|incasso|afschrijving)\b(?:\s+\S+){0,8}?\s+wordt\s+(?:\S+\s+){0,3}?op"
     r"|due(?: date)?(?: by| on| before)?|fallig(?: am| bis)?|echeance(?: le)?|vence el|vencimiento|vervalt op)\s*$")
 # The cue after the date: "Der Rechnungsbetrag ist am 17.06.2023 fällig", "gelieve … vóór
 # 2025-06-02 over te maken", "the amount of … on 3 May 2024 is due".
@@ -46,7 +54,9 @@ _CUE_STEMS = ("pay", "paid", "remit", "settle", "zahl", "überweis", "uberweis",
               "payé", "paye", "régl", "règl", "regl", "paiement", "virement", "pag", "abon", "betal", "voldo", "overmak",
               "due", "fällig", "fallig", "échéance", "echeance", "vence", "vencimiento", "vervalt", "uiterlijk",
               "spätestens", "spatestens", "avant", "antes", "before", "until", " by ", " bis ", "te maken", "a payer",
-              "à payer", "zu zahlen")
+              "à payer", "zu zahlen", "wird am", "wird zum", "abbuch", "buchen", "lastschrift", "einzug", "belastung",
+              "debit", "charged", "prélev", "prelev", "cargar", "cargo", "domicili", "bedrag", "incasso",
+              "afschrijving")
 
 
 # The document's own date in its title sentence: "Rechnung Nr. 471102 vom 13.11.2019", "Invoice
