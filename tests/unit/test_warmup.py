@@ -2,6 +2,7 @@
 stages' answers do not depend on it."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -26,8 +27,15 @@ print(json.dumps({"done": done, "dateparser": "dateparser" in sys.modules, "ligh
 
 
 def run(queues: list[str], **env: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(queues)], capture_output=True, text=True,
-                         check=True, env={**os.environ, "LLM_PROVIDER": "local", "LLM_FALLBACK": "", **env})
+    """What a fresh worker process warmed for these queues and answered (one process per set of
+    queues and env in this module: each start imports and warms the text stages)."""
+    return _run(tuple(queues), tuple(sorted(env.items())))
+
+
+@functools.cache
+def _run(queues: tuple[str, ...], env: tuple[tuple[str, str], ...]) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(list(queues))], capture_output=True, text=True,
+                         check=True, env={**os.environ, "LLM_PROVIDER": "local", "LLM_FALLBACK": "", **dict(env)})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -53,4 +61,6 @@ def test_lightgbm_stays_out_where_the_local_model_is_off():
 
 
 def test_answers_are_the_same_warm_or_cold():
-    assert run(["extraction"])["answers"] == run(["ocr"])["answers"]
+    warm, cold = run(["llm", "llm.recovery"]), run(["ocr", "evaluation"])  # the processes of the tests above
+    assert warm["done"] and not cold["done"]
+    assert warm["answers"] == cold["answers"]
