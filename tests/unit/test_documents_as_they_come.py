@@ -449,3 +449,19 @@ def test_a_delivery_or_pickup_date_in_a_sentence_is_no_due_date():
     pred, ex, ev = run(invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
                                     extra=[("Die Ware wird am 20.04.2024 geliefert.", 80, 700)]))
     assert ex.fields["due_date"].value != "2024-04-20"
+
+
+@pytest.mark.parametrize("title, number", [
+    ("Selbst ausgestellte Rechnung (389) Nr. SB-4711 vom 05.03.2018", "SB-4711"),
+    ("Korrigierte Rechnung (384) Nr. K-2018-1 vom 05.03.2018", "K-2018-1"),
+    ("Gutschriftsanzeige (381) Nr. G-12 vom 05.03.2018", "G-12"),
+])
+def test_the_titles_of_the_e_invoice_document_types_name_the_number(title, number):
+    # EN 16931's document types (UNTDID 1001) as a visualization prints them: attributes before
+    # the document word, a notice after it.
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[
+        (title, 80, 70), line("Nordwind Handel GmbH", 80, 130, cw=11, h=22), ("Hafenstraße 7, 20457 Hamburg", 80, 160)])
+    for ln in doc.lines[:]:
+        if ln.text in ("Rechnungsnummer:", "RE-2024-0042"):
+            doc.lines.remove(ln)
+    assert run(doc)[1].fields["invoice_number"].value == number

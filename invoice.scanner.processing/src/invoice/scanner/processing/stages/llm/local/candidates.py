@@ -202,17 +202,19 @@ class LabelsMixin:
 # --- helpers ----------------------------------------------------------------------------
 
 # A document's title with its number: a word for the document (a compound that ends in it:
-# "Handelsrechnung", "Schlussrechnung"; or the correction of one: "Rechnungskorrektur"), an
-# attribute before it or a genitive after it ("Commercial invoice", "Rechnung des Versicherers",
-# "Facture d'acompte"), a type code ("(380)"), then a word for "number". Words that refer to
+# "Handelsrechnung", "Schlussrechnung"; or the correction, notice or information of one:
+# "Rechnungskorrektur", "Gutschriftsanzeige"), up to two attributes before it or a genitive after
+# it ("Commercial invoice", "Selbst ausgestellte Rechnung", "Rechnung des Versicherers", "Facture
+# d'acompte": the titles of EN 16931's document types, UNTDID 1001), a type code ("(380)"), then
+# a word for "number". Words that refer to
 # another document ("Rechnung gemäß Bestellung Nr.", "Gutschrift zu Rechnung Nr. 4711") make a
 # reference, not this document's title.
 _DOC_WORD = r"(?:rechnung|gutschrift|invoice|facture|avoir|factura|factuur|creditnota|creditfactuur)"
 _REFERRING = (r"(?:gem(?:a|ä)(?:ss|ß)|gem|laut|lt|zu|zur|zum|f(?:u|ü)r|aus|siehe|bezug|see|re|per|for|to|as|"
               r"selon|pour|voir|seg(?:u|ú)n|ver|zie|volgens|bij|ref|reference|referenz|your|ihre|votre|su|uw)")
 _TITLE_NUMBER = re.compile(
-    r"(?i)^\s*(?:(?!" + _REFERRING + r"\b)(?!\S*" + _DOC_WORD + r")[^\W\d]+\s+)?[^\W\d]*" + _DOC_WORD
-    + r"(?:s?korrektur)?"
+    r"(?i)^\s*(?:(?!" + _REFERRING + r"\b)(?!\S*" + _DOC_WORD + r")[^\W\d]+\s+){0,2}[^\W\d]*" + _DOC_WORD
+    + r"(?:s?(?:korrektur|anzeige|information))?"
     r"(?:\s+(?:des|der|de|du|del|d['’])\s*(?!\S*" + _DOC_WORD + r")[^\W\d]+)?"
     r"\s*(?:\(\s*\d{1,3}\s*\)\s*)?(?:nr|no|n[°º]|nº|num|number|nummer|#)(?![^\W\d])\s*[.:]?\s*(?=\S*\d)")
 
