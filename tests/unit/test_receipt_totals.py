@@ -142,3 +142,30 @@ def test_a_total_read_from_the_cash_line_itself_is_not_confirmed_by_it():
     assert ex.fields["total"].value == 10.49
     assert ex.fields["total"].confidence < 0.5
     assert not ev.approved
+
+
+def test_a_total_line_under_two_parts_it_adds_up_is_the_whole():
+    # A slip that totals each tax rate apart: "Total 6% supplies (Inc. GST)" is itself net + VAT,
+    # but the line under it that adds it to the 0 % part is the total payable.
+    page = OcrPage(1, 480, 1000, "test", [
+        line("Corner Bakeries Sdn Bhd", 60, 40, cw=10, h=20), line("Cash Inv No.: 7805F712", 20, 80),
+        line("Date: 25/01/2019", 20, 104),
+        line("WHITE BREAD", 20, 140), line("8.52", 380, 140), line("WHOLEMEAL", 20, 164), line("3.16", 380, 164),
+        line("Total 0% supplies:", 20, 188), line("11.68", 380, 188),
+        line("BUTTERSCOTCH", 20, 212), line("7.20", 380, 212),
+        line("Total 6% supplies (excl. GST):", 20, 236), line("7.20", 380, 236),
+        line("GST:", 20, 260), line("0.43", 380, 260),
+        line("Total 6% supplies (Inc. GST):", 20, 284), line("7.63", 380, 284),
+        line("Total 0% supplies:", 20, 308), line("11.68", 380, 308),
+        line("Total Payable:", 20, 332), line("19.31", 380, 332),
+        line("Received above goods in good order condition.", 20, 380)])
+    _, ex, _ = run(page)
+    assert ex.fields["document_type"].value == "receipt"
+    assert ex.fields["total"].value == 19.31
+
+
+def test_total_payable_is_a_total_label_of_its_own():
+    from invoice.scanner.processing.extract.labels import match_label
+
+    assert match_label("Total Payable:", fuzzy=False)[:3] == ("total", 1.0, 2)
+    assert match_label("Total Amount Payable", fuzzy=False)[:3] == ("total", 1.0, 3)

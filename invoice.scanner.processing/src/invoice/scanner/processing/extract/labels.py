@@ -77,7 +77,8 @@ LABELS: dict[str, tuple[str, ...]] = {
         "total a payer", "gesamtbetrag", "gesamtsumme", "rechnungsbetrag", "bruttobetrag", "brutto", "summe brutto",
         "gesamt brutto", "endbetrag", "gesamt", "summe", "total general", "importe total", "total factura",
         "totaal", "totaal incl btw", "totaalbedrag", "totaal inclusief btw", "bedrag incl btw", "factuurbedrag",
-     "net a payer ttc", "total toutes taxes comprises", "total con iva", "total ttc", "montant total ttc", "gesamtbetrag brutto", "total amount due", "totaal te betalen",),
+     "net a payer ttc", "total toutes taxes comprises", "total con iva", "total ttc", "montant total ttc", "gesamtbetrag brutto", "total amount due", "totaal te betalen", "total payable",
+     "total amount payable",),
     "amount_due": (
         "amount due", "balance due", "total due", "amount payable", "balance", "amount to pay", "please pay",
         "zu zahlen", "zahlbetrag", "offener betrag", "restbetrag", "noch zu zahlen", "zahlbarer betrag",

@@ -104,7 +104,10 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
             learned = choose(cands, early)
             chosen.update(learned)
             self.learned = set(learned)
-        # A till's payment lines are a second reading of its total (tender.py).
+        # A till's payment lines are a second reading of its total (tender.py); on a slip, a total
+        # line under two others that it adds up is the whole.
+        if self.doc_type.value == doctype.RECEIPT:
+            chosen["total"] = self._sum_of_parts(chosen["total"])
         chosen["total"] = self._tender_total(chosen["total"])
         parties = self._parties()
         chosen.update(parties)

@@ -111,6 +111,25 @@ class TenderMixin:
                 best = Payment(abs(a[1]), None, h.seg.page, (h.seg.row, h.seg.row), sub_bbox(a[2], a[3], a[4]), a[0])
         return best
 
+    def _sum_of_parts(self, total: Candidate | None) -> Candidate | None:
+        """A total line printed under two others that it adds up ("Total 6% supplies (Inc. GST)
+        32.05 / Total 0% supplies 19.83 / Total Payable 51.88") is the document's total, not
+        one of its parts (which net + VAT = part makes look whole)."""
+        if total is None or total.number is None or total.row is None:
+            return total
+        lines: dict[tuple[int, int], Candidate] = {}
+        for c in self.cands.get("total", []):
+            if c.number is not None and c.row is not None and c.row[1] >= 0 and c.row[0] == total.row[0]:
+                if c.row not in lines or lines[c.row].score < c.score:
+                    lines[c.row] = c
+        for s in sorted(lines.values(), key=lambda c: c.row):
+            if s.row[1] <= total.row[1] or s.number <= 0 or abs(s.number - total.number) <= 0.005:
+                continue
+            for p in lines.values():
+                if p.row[1] < s.row[1] and p.row != total.row and abs(total.number + p.number - s.number) <= 0.005:
+                    return Candidate("total", s.value, max(s.score, total.score), s.page, s.bbox, s.number, s.row)
+        return total
+
     def _tender_total(self, total: Candidate | None) -> Candidate | None:
         """The receipt's total checked against its payment lines (module docstring)."""
         pay = self._payment()
