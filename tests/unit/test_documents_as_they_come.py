@@ -465,3 +465,28 @@ def test_the_titles_of_the_e_invoice_document_types_name_the_number(title, numbe
         if ln.text in ("Rechnungsnummer:", "RE-2024-0042"):
             doc.lines.remove(ln)
     assert run(doc)[1].fields["invoice_number"].value == number
+
+
+@pytest.mark.parametrize("model", ["bundled", "off"])  # the rules' reading is a feature of the learned one
+def test_a_party_word_with_a_legal_form_is_the_whole_vendor_name(model, monkeypatch):
+    # "Lieferant GmbH" (a sample supplier's name): the word that opens a seller's block and the
+    # legal form after it are the name, not a label and its value.
+    if model == "off":
+        monkeypatch.setenv("LOCAL_MODEL_PATH", "off")
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[
+        ("Rechnungsersteller", 80, 60), line("Lieferant GmbH", 80, 80, cw=11, h=22),
+        ("Lieferantenstraße 20", 80, 110), ("80333 München", 80, 126)])
+    assert values(run(doc)[0])["vendor_name"] == "Lieferant GmbH"
+
+
+def test_a_party_block_of_keys_and_values_names_the_party_right_of_its_key():
+    doc = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)], head=[
+        ("Verkäufer", 80, 40), ("Name:", 80, 70), line("Grundbesitz GmbH & Co. KG", 400, 70),
+        ("Anschrift:", 80, 90), ("Musterstraße 42", 400, 90), ("75645 Frankfurt", 400, 106)])
+    from invoice.scanner.processing.stages.llm.local.parties import _value_beside_key
+    from invoice.scanner.processing.extract.layout import build_layout
+
+    lay = build_layout(doc)
+    key = next(s for r in lay.rows for s in r.segments if s.text == "Name:")
+    assert _value_beside_key(lay, key).text == "Grundbesitz GmbH & Co. KG"
+    assert values(run(doc)[0])["vendor_name"] == "Grundbesitz GmbH & Co. KG"

@@ -57,7 +57,12 @@ class PartiesMixin:
             if m and m[0] in ("customer_name", "vendor_name", "_ship_to"):
                 key, strength, rest, start = m
                 role = key
-                if rest and not typed("date", rest, None, None) and not match_label(rest, fuzzy=False):
+                if ":" not in head.text[:start] and _word_and_legal_form(m):
+                    # "Lieferant GmbH", "Kunde AG": the party's word and a legal form are its whole
+                    # name, the word still says whose block it is.
+                    inline = (head.text.strip(), 0)
+                    body = list(b)
+                elif rest and not typed("date", rest, None, None) and not match_label(rest, fuzzy=False):
                     inline = (rest, start)
                     body = list(b)
                 else:
@@ -99,6 +104,9 @@ class PartiesMixin:
                         p["inline"][1], None)
             seg = p["body"][0]
             lay = lay_of[seg.page]
+            # "Name: | Grundbesitz GmbH & Co.": a party block of keys and values names the party
+            # to the right of its key.
+            seg = _value_beside_key(lay, seg) or seg
             text = seg.text.strip()
             beside = _continuation_beside(lay, seg) if looks_cut_off(text) else None
             if beside is not None:
@@ -172,7 +180,8 @@ class PartiesMixin:
             if len(nt) < 2 or nt in TITLE_WORDS or _looks_numeric(t) or _contact_line(t) or find_dates(t):
                 continue
             lab = match_label(t, fuzzy=False)
-            if lab and (lab[0].startswith("_") or lab[1] >= 1.0) and p["inline"] is None:
+            if lab and (lab[0].startswith("_") or lab[1] >= 1.0) and p["inline"] is None \
+                    and not _word_and_legal_form(self._match_text(t, 0)):
                 continue
             y_rel = seg.y0 / ph if seg.page == first.page.page_no else 1.0
             if p["role"] != "vendor_name" and seg.page != first.page.page_no:
@@ -620,6 +629,25 @@ def _header_name(text: str) -> bool:
     if sum(ch.isdigit() for ch in t) > max(2, 0.3 * len(t)):
         return False
     return phone_word or not (lab and (lab[0].startswith("_") or lab[1] >= 1.0))
+
+
+def _word_and_legal_form(m: tuple | None) -> bool:
+    """A label match whose rest is a legal form alone ("Lieferant GmbH"): a name, not a label."""
+    return m is not None and m[0] in ("customer_name", "vendor_name") and bool(m[2]) \
+        and LEGAL_FORMS.fullmatch(m[2].strip()) is not None
+
+
+_NAME_KEY = re.compile(r"(?i)^(?:name|firma|company(?: name)?|nom|raison sociale|nombre|razon social|naam|"
+                       r"bedrijfsnaam)\s*:$")
+
+
+def _value_beside_key(layout: PageLayout, seg: Segment) -> Segment | None:
+    """The value printed right of a name key ("Name:", "Firma:", "Company:", "Nom :") on the
+    same row, if the segment is such a key."""
+    if not _NAME_KEY.match(seg.text.strip()):
+        return None
+    right = sorted((s for s in layout.rows[seg.row].segments if s.x0 >= seg.x1 - 1), key=lambda s: s.x0)
+    return right[0] if right and not right[0].text.strip().endswith(":") else None
 
 
 def _continuation_beside(layout: PageLayout, seg: Segment) -> Segment | None:
