@@ -106,3 +106,15 @@ def test_a_digit_read_for_a_capital_inside_a_name_is_mended():
         assert _letter_glyphs(name) == name
     page = slip([line("MR. D.1.Y. (M) SDN BHD", 60, 40, cw=10, h=20), line("12 Market Street", 110, 70)])
     assert vendor(page) == "MR. D.I.Y. (M) SDN BHD"
+
+
+def test_sdn_bhd_misread_with_a_look_alike_glyph_is_mended():
+    from invoice.scanner.processing.extract.labels import fix_legal_form_glyphs
+
+    assert fix_legal_form_glyphs("Broadview Marketing 5dn Bhd") == "Broadview Marketing Sdn Bhd"
+    assert fix_legal_form_glyphs("SUN VICTORY SON BHD") == "SUN VICTORY SDN BHD"
+    assert fix_legal_form_glyphs("MR. D.I.Y. (M) SIN BHD") == "MR. D.I.Y. (M) SDN BHD"
+    for name in ("ABC SDN BHD", "TRENDYMAX (M) SDN. BHD.", "AEON CO. (M) BHD", "KEDAI SIN HUAT"):
+        assert fix_legal_form_glyphs(name) == name
+    page = slip([line("SUN VICTORY SON BHD", 60, 40, cw=10, h=20), line("12 Market Street", 110, 70)])
+    assert vendor(page) == "SUN VICTORY SDN BHD"

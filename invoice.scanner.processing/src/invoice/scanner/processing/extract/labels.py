@@ -215,9 +215,18 @@ CANONICAL_LEGAL_FORMS = (
 _GLYPH = str.maketrans({"I": "l", "1": "l", "|": "l", "0": "O"})
 
 
+# "Sdn Bhd" (Sendirian Berhad) with a look-alike glyph: S read as 5, D as O, I or 0, B as 8.
+_SDN_BHD = re.compile(r"(?i)(?<![\w])[s5][doi0]n(\.?\s*)[b8]hd(\.?)$")
+
+
 def fix_legal_form_glyphs(name: str) -> str:
     """Restore a legal form at the end of a company name that the recognizer misread with a
-    look-alike glyph ("Dupont S.à r.I." -> "Dupont S.à r.l."); anything else is unchanged."""
+    look-alike glyph ("Dupont S.à r.I." -> "Dupont S.à r.l.", "Broadview Marketing 5dn Bhd" ->
+    "... Sdn Bhd"); anything else is unchanged."""
+    m = _SDN_BHD.search(name)
+    if m is not None and not re.fullmatch(r"(?i)sdn\.?\s*bhd\.?", m.group(0)):
+        upper = m.group(0)[-3:].isupper()
+        return name[:m.start()] + ("SDN" if upper else "Sdn") + m.group(1) + ("BHD" if upper else "Bhd") + m.group(2)
     words = name.split()
     for k in (2, 1):
         if len(words) <= k:
