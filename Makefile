@@ -29,9 +29,9 @@ run: setup
 	$(PY) -m invoice.scanner.processing.devstack run $(RUN_ARGS)
 
 # `make test`: the whole suite on TEST_WORKERS pytest-xdist workers (tests/README.md, "Parallel
-# runs": the stacks' PostgreSQL slots, why 3 on 2 cores); TEST_WORKERS=0 runs it serially.
+# runs": the stacks' PostgreSQL slots, why 4 on 2 cores); TEST_WORKERS=0 runs it serially.
 # PYTEST_ARGS goes to pytest (a path, -k, --durations=30).
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 PYTEST_ARGS ?=
 test: setup
 	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
