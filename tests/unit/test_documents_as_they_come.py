@@ -11,21 +11,13 @@ from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.extract.doctype import classify
 from invoice.scanner.processing.extract.normalize import expand_year, parse_date, terms_days
 from invoice.scanner.processing.fields import DOCUMENT_TYPE
-from invoice.scanner.processing.models import OcrLine, OcrPage, OcrWord
+from invoice.scanner.processing.models import OcrLine, OcrPage
 from invoice.scanner.processing.stages.evaluation import evaluate
 from invoice.scanner.processing.stages.extraction import extract
 from invoice.scanner.processing.stages.llm.local import LocalProvider
+from ocrpage import line
 
 W, H = 1240, 1754
-
-
-def line(text: str, x: float, y: float, cw: float = 6.0, h: float = 12.0, conf: float = 0.98) -> OcrLine:
-    ws, pos = [], x
-    for tok in text.split(" "):
-        if tok:
-            ws.append(OcrWord(tok, (pos, y, pos + cw * len(tok), y + h), conf))
-        pos += cw * (len(tok) + 1)
-    return OcrLine(text, (x, y, pos - cw, y + h), conf, ws)
 
 
 def page(items: list, width: int = W, height: int = H) -> OcrPage:

@@ -6,21 +6,11 @@ from __future__ import annotations
 import pytest
 
 from invoice.scanner.processing.config import Settings
-from invoice.scanner.processing.models import OcrLine, OcrPage, OcrWord
+from invoice.scanner.processing.models import OcrLine, OcrPage
 from invoice.scanner.processing.stages.llm.local import LocalProvider
+from ocrpage import line
 
 W, H = 1240, 1754
-
-
-def line(text: str, x: float, y: float, cw: float = 6.0, h: float = 12.0, conf: float = 0.98,
-         words: bool = True) -> OcrLine:
-    """One OCR line at (x, y) with word boxes of `cw` pixels per character."""
-    ws, pos = [], x
-    for tok in text.split(" "):
-        if tok:
-            ws.append(OcrWord(tok, (pos, y, pos + cw * len(tok), y + h), conf))
-        pos += cw * (len(tok) + 1)
-    return OcrLine(text, (x, y, pos - cw, y + h), conf, ws if words else [])
 
 
 def page(items: list, no: int = 1, words: bool = True) -> OcrPage:

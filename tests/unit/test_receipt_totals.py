@@ -5,19 +5,11 @@ from __future__ import annotations
 
 from invoice.scanner.processing.config import Settings
 from invoice.scanner.processing.extract.layout import build_layout, split_glued_amounts
-from invoice.scanner.processing.models import OcrLine, OcrPage, OcrWord
+from invoice.scanner.processing.models import OcrPage, OcrWord
 from invoice.scanner.processing.stages.evaluation import evaluate
 from invoice.scanner.processing.stages.extraction import extract
 from invoice.scanner.processing.stages.llm.local import LocalProvider
-
-
-def line(text: str, x: float, y: float, cw: float = 6.0, h: float = 12.0, conf: float = 0.98) -> OcrLine:
-    ws, pos = [], x
-    for tok in text.split(" "):
-        if tok:
-            ws.append(OcrWord(tok, (pos, y, pos + cw * len(tok), y + h), conf))
-        pos += cw * (len(tok) + 1)
-    return OcrLine(text, (x, y, pos - cw, y + h), conf, ws)
+from ocrpage import line
 
 
 def slip(rows: list[tuple[str, str]]) -> OcrPage:

@@ -4,20 +4,12 @@ the slip calls itself a tax invoice. Each slip is built here by hand."""
 from __future__ import annotations
 
 from invoice.scanner.processing.config import Settings
-from invoice.scanner.processing.models import OcrLine, OcrPage, OcrWord
+from invoice.scanner.processing.models import OcrLine, OcrPage
 from invoice.scanner.processing.stages.evaluation import evaluate
 from invoice.scanner.processing.stages.extraction import extract
 from invoice.scanner.processing.stages.llm.local import LocalProvider
 from invoice.scanner.processing.stages.llm.local.parties import _header_name, addressed
-
-
-def line(text: str, x: float, y: float, cw: float = 6.0, h: float = 12.0, conf: float = 0.98) -> OcrLine:
-    ws, pos = [], x
-    for tok in text.split(" "):
-        if tok:
-            ws.append(OcrWord(tok, (pos, y, pos + cw * len(tok), y + h), conf))
-        pos += cw * (len(tok) + 1)
-    return OcrLine(text, (x, y, pos - cw, y + h), conf, ws)
+from ocrpage import line
 
 
 def slip(head: list[OcrLine], payment: tuple[str, str] = ("CASH", "CHANGE")) -> OcrPage:
