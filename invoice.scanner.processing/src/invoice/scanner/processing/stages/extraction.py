@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 from invoice.scanner.processing.extract import doctype
-from invoice.scanner.processing.extract.labels import detect_language, match_label
+from invoice.scanner.processing.extract.labels import detect_language, match_label, norm
 from invoice.scanner.processing.extract.normalize import (CURRENCY_CODES, clean_text, currency_in,
                                                           date_order_from_dates, detect_decimal_separator,
                                                           find_dates, parse_amount, parse_date, plausible_year,
@@ -225,6 +225,9 @@ def _mark_unread_labels(fields: dict[str, NormalizedField], pages: list[OcrPage]
 # date do), so such a date leaves the document incomplete.
 _UNPLACED = "a later date that no field took"
 _DUE_WINDOW_DAYS = 120
+# Labels that name a date other than the due date ("Lieferdatum", "Leistungszeitraum", "Order
+# date", "Rechnungsdatum"): a date under one of them is taken by its label, not left unplaced.
+_OTHER_DATE_LABELS = frozenset({"invoice_date", "_order_date", "_delivery_date"})
 
 
 def _mark_unplaced_due_date(fields: dict[str, NormalizedField], pages: list[OcrPage], doc_type: str,
@@ -244,7 +247,10 @@ def _mark_unplaced_due_date(fields: dict[str, NormalizedField], pages: list[OcrP
         for ln in p.lines:
             if not any(ch.isdigit() for ch in ln.text):
                 continue
-            for raw, _, _ in find_dates(ln.text):
+            found = find_dates(ln.text)
+            if found and _claimed_by_label(p, ln, found[0][1]):
+                continue  # "Lieferdatum: 30.06.2018", "Leistungszeitraum" over "01.03. - 31.03.2024"
+            for raw, _, _ in found:
                 parsed = parse_date(raw, conv.date_order, (conv.language,), conv.ref_year)
                 if parsed is None or parsed.iso in taken:
                     continue
@@ -256,6 +262,36 @@ def _mark_unplaced_due_date(fields: dict[str, NormalizedField], pages: list[OcrP
                     due.error = f"{_UNPLACED}: {ln.text.strip()[:60]!r} on page {p.page_no}"
                     due.page = p.page_no
                     return
+
+
+def _claimed_by_label(page: OcrPage, line, start: int) -> bool:
+    """True when the dates of `line` (the first at `start`) are the value of a label that names
+    another date than the due date: the label opens the line before the date, or, when the date
+    opens it, the label is a line of its own, the nearest to its left on the same row or else
+    the nearest just above it."""
+    head = line.text[:start]
+    if re.search(r"[^\W\d]", head):
+        m = match_label(head, fuzzy=False)
+        return m is not None and m[0] in _OTHER_DATE_LABELS
+    x0, y0, x1, y1 = line.bbox
+    h = max(1.0, y1 - y0)
+    left, above = [], []
+    for other in page.lines:
+        if other is line:
+            continue
+        ox0, oy0, ox1, oy1 = other.bbox
+        if min(y1, oy1) - max(y0, oy0) > 0.5 * h and ox1 <= x0 + 1 and x0 - ox1 < 20 * h:
+            left.append((x0 - ox1, other))
+        elif 0 <= y0 - oy1 <= 2.0 * h and min(x1, ox1) - max(x0, ox0) > 0:
+            above.append((y0 - oy1, other))
+    for near in (left, above):
+        if not near:
+            continue
+        label = min(near, key=lambda t: t[0])[1]
+        m = match_label(label.text, fuzzy=False)
+        if m is not None and m[2] >= len(norm(label.text).split()):
+            return m[0] in _OTHER_DATE_LABELS  # a label alone on its line: this date's
+    return False
 
 
 def _next_line(page: OcrPage, line) -> str:
