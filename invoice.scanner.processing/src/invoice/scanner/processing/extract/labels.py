@@ -183,7 +183,7 @@ TITLE_WORDS = frozenset({"invoice", "tax invoice", "rechnung", "facture", "factu
                          "commercial invoice", "proforma", "credit note", "gutschrift"})
 
 LEGAL_FORMS = re.compile(
-    r"(?i)(?<![\w])(dac|clg|sarl-s|sasu|s\.a\.u\.|sau|bvba|sprl|srl|v\.o\.f\.|c\.v\.|e\.v\.|s\.c\.|s\.n\.c\.|snc|kgaa|se|gmbh|ag|kg|ohg|ug|e\.?\s?k\.?|gbr|ltd\.?|limited|llc|l\.l\.c\.|inc\.?|corp\.?|corporation|co\.|"
+    r"(?i)(?<![\w])(dac|clg|sarl-s|sasu|s\.a\.u\.|sau|bvba|sprl|srl|v\.o\.f\.|c\.v\.|e\.v\.|a\.\s?g\.|vvag|s\.c\.|s\.n\.c\.|snc|kgaa|se|gmbh|ag|kg|ohg|ug|e\.?\s?k\.?|gbr|ltd\.?|limited|llc|l\.l\.c\.|inc\.?|corp\.?|corporation|co\.|"
     r"plc|llp|lp|pty|sarl|s\.a\.r\.l\.|s\.\s?[àa]\.?\s?r\.\s?l\.|sàrl|sas|s\.a\.s\.|sa|s\.a\.|eurl|sl|s\.l\.|s\.l\.u\.|slu|sociedad limitada|"
     r"bv|b\.v\.|nv|n\.v\.|vof|gmbh & co\.? kg|srl|s\.r\.l\.|spa|s\.p\.a\.|oy|ab|as|a/s|aps|kft|sp\. z o\.o\.|"
     r"sdn\.?\s?bhd\.?|bhd\.?|berhad|s/b|pte\.?|pvt\.?|p/l)(?![\w])"

@@ -50,7 +50,7 @@ class PartiesMixin:
         used_blocks: set[int] = set()
         for bi, b in enumerate(blks):
             head = b[0]
-            m = self._match(head)
+            m = self._match(head) or _spaced_party_label(head)
             if m and m[1] < 1.0 and m[2] and ":" not in head.text[:m[3]]:
                 m = None  # "Van Dijk B.V.", "To Go Ltd": a weak label word opening a name, not a label
             role, body, inline = None, list(b), None
@@ -78,6 +78,10 @@ class PartiesMixin:
                             used_blocks.add(i)
             elif m and not m[2]:
                 continue  # a block that starts with another label: key/value pairs, not a party
+            # "GLN 4333741000005 Lief-Nr:", "Nummer: 549910", "Globale Nummer: 4000001123452 (GLN)":
+            # the party's identifiers printed above its name are not the name.
+            while body and _identifier_line(lay_of[body[0].page], body[0]):
+                body = body[1:]
             if not body:
                 continue
             had_sender = False
@@ -106,8 +110,14 @@ class PartiesMixin:
             lay = lay_of[seg.page]
             # "Name: | Grundbesitz GmbH & Co.": a party block of keys and values names the party
             # to the right of its key.
-            seg = _value_beside_key(lay, seg) or seg
+            value = _value_beside_key(lay, seg)
+            seg = value or seg
             text = seg.text.strip()
+            above = _name_line_above(lay, value) if value is not None else None
+            if above is not None:
+                # "MVM Musterhafter" / "Name: | Versicherungsverein Musterstadt a.G.": a name of
+                # two lines whose key stands beside the second.
+                text = f"{above.text.strip()} {text}"
             beside = _continuation_beside(lay, seg) if looks_cut_off(text) else None
             if beside is not None:
                 # "Smith, Jones and" | "Partners LLP": the detector boxed one name as two phrases.
@@ -118,6 +128,15 @@ class PartiesMixin:
 
         def address_of(p: dict, wrapped: list[Segment] | None) -> list[Segment]:
             lines = p["body"] if p["inline"] is not None else p["body"][1:]
+            if p["inline"] is None and p["role"] == "vendor_name" \
+                    and not [s for s in lines if not (wrapped and any(s is w for w in wrapped))]:
+                # Under a seller label, the name alone in its block: its address is the block
+                # right under it, set apart by a blank line.
+                last = p["body"][-1]
+                below = [c for c in blks if c[0].page == last.page and c[0].row > last.row
+                         and 0 <= c[0].y0 - last.y1 < 2.5 * lh and abs(c[0].x0 - last.x0) < 0.8 * lh]
+                if below:
+                    lines = min(below, key=lambda c: c[0].y0)
             out = []
             for s in lines:
                 if wrapped and any(s is w for w in wrapped):
@@ -485,6 +504,20 @@ class VendorOption:
 
 # The seller labels with their spaces taken out: "Ver käufer:" (letter-spaced) is "verkaufer".
 _SELLER_COMPACT = frozenset(label.replace(" ", "") for label in LABELS["vendor_name"] if " " not in label)
+_BUYER_COMPACT = frozenset(label.replace(" ", "") for label in LABELS["customer_name"] if " " not in label)
+
+
+def _spaced_party_label(seg: Segment) -> tuple[str, float, str, int] | None:
+    """A party label alone on its line that the text layer set letter-spaced ("Ver käufer:",
+    "K ä u f e r"), as a label match with nothing after it; None otherwise."""
+    text = seg.text.strip()
+    if len(text) > 24 or " " not in text:
+        return None
+    compact = norm(text).replace(" ", "")
+    for key, labels in (("vendor_name", _SELLER_COMPACT), ("customer_name", _BUYER_COMPACT)):
+        if compact in labels:
+            return key, 1.0, "", len(seg.text)
+    return None
 _NAME_PREFIX = re.compile(r"(?i)^\s*(?:name|nom|nombre|naam|firma|raison sociale)\s*:\s*")
 
 
@@ -631,6 +664,30 @@ def _header_name(text: str) -> bool:
     return phone_word or not (lab and (lab[0].startswith("_") or lab[1] >= 1.0))
 
 
+_DIGIT_RUN = re.compile(r"\d{5,}")
+
+
+def _identifier_line(layout: PageLayout, seg: Segment) -> bool:
+    """A line of the party's identifiers (a global location number, the supplier number the
+    buyer gave it: "GLN 4333741000005 Lief-Nr:", "Nummer: 549910", "Globale Nummer:" |
+    "4000001123452 (GLN)"): a number of five digits or more under at most three words of key,
+    no legal form. A name key ("Name:") is never one."""
+    text = seg.text.strip()
+    if LEGAL_FORMS.search(text) or _NAME_KEY.match(text):
+        return False
+    value = ""
+    right = sorted((s for s in layout.rows[seg.row].segments if s.x0 >= seg.x1 - 1), key=lambda s: s.x0)
+    if right and (text.endswith(":") or right[0].text.strip().startswith(":")):
+        # A key: its value is the next phrase on the row ("Nummer" | ":" | "549910").
+        rest = [s for s in right[:2] if s.text.strip(" :")]
+        value = rest[0].text.strip(" :") if rest else ""
+    whole = f"{text} {value}"
+    if not _DIGIT_RUN.search(whole.replace(" ", "")) or LEGAL_FORMS.search(value):
+        return False
+    words = re.findall(r"[^\W\d_]{2,}", whole)
+    return len(words) <= 3
+
+
 def _word_and_legal_form(m: tuple | None) -> bool:
     """A label match whose rest is a legal form alone ("Lieferant GmbH"): a name, not a label."""
     return m is not None and m[0] in ("customer_name", "vendor_name") and bool(m[2]) \
@@ -648,6 +705,29 @@ def _value_beside_key(layout: PageLayout, seg: Segment) -> Segment | None:
         return None
     right = sorted((s for s in layout.rows[seg.row].segments if s.x0 >= seg.x1 - 1), key=lambda s: s.x0)
     return right[0] if right and not right[0].text.strip().endswith(":") else None
+
+
+_SALUTATION = re.compile(r"(?i)^(herrn?|frau|firma|mr|mrs|ms|miss|dr|m|mme|mlle|monsieur|madame|sr|sra|dhr|mevr)\.?$")
+
+
+def _name_line_above(layout: PageLayout, value: Segment) -> Segment | None:
+    """The first line of a name whose key ("Name:") stands beside its second: alone on the row
+    right above the value, in its column and font, closer than the rows of keys are apart, no
+    digits, no key, no salutation ("Herrn"), no name of its own (a legal form)."""
+    if value.row == 0:
+        return None
+    row = layout.rows[value.row - 1]
+    if len(row.segments) != 1:
+        return None
+    s = row.segments[0]
+    t = s.text.strip()
+    if abs(s.x0 - value.x0) > 0.5 * value.height or not 0 <= value.y0 - s.y1 < 0.6 * value.height \
+            or abs(s.height - value.height) > 0.25 * value.height:
+        return None
+    if re.search(r"\d", t) or t.endswith(":") or _contact_line(t) or match_label(t, fuzzy=False) \
+            or _SALUTATION.match(t) or LEGAL_FORMS.search(t) or len(norm(t)) < 2:
+        return None
+    return s
 
 
 def _continuation_beside(layout: PageLayout, seg: Segment) -> Segment | None:
