@@ -110,3 +110,15 @@ def test_sdn_bhd_misread_with_a_look_alike_glyph_is_mended():
         assert fix_legal_form_glyphs(name) == name
     page = slip([line("SUN VICTORY SON BHD", 60, 40, cw=10, h=20), line("12 Market Street", 110, 70)])
     assert vendor(page) == "SUN VICTORY SDN BHD"
+
+
+def test_thanks_glued_to_the_next_word_and_malay_thanks_are_sentences():
+    # "TQFOR SHOPPING WITH myNEWS.com": the till's narrow font glued "TQ" to "FOR".
+    for text in ("TQFOR SHOPPING WITH myNEWS.com", "THANKYOU PLEASE COME AGAIN", "TERIMA KASIH",
+                 "SILA DATANG LAGI"):
+        assert addressed(text), text
+    for text in ("THANKSGIVING FOODS SDN BHD", "KASIHAN ENTERPRISE", "UNITED FORYOU TRADING"):
+        assert not addressed(text), text
+    page = slip([line("TQFOR SHOPPING WITH myNEWS.com", 40, 40),
+                 line("PAGOH REST AND SERVICE AREA", 60, 70, cw=10, h=20), line("LOT R1, KWS REHAT PAGOH", 60, 100)])
+    assert vendor(page) == "PAGOH REST AND SERVICE AREA"

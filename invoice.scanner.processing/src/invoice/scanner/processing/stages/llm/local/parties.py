@@ -594,7 +594,10 @@ _SLIP_ASPECT = 0.6  # width / height: A4 is 0.71, Letter 0.77; a till slip is na
 _ADDRESSING = frozenset("""you your yours thank thanks tq please welcome visit again returnable refundable
     exchangeable umtausch
     danke dank bitte besuch vous votre vos merci bienvenue
-    usted ustedes gracias bienvenido favor uw jullie bedankt alstublieft graag""".split())
+    usted ustedes gracias bienvenido favor uw jullie bedankt alstublieft graag
+    kasih sila""".split())  # Malay: "terima kasih" (thank you), "sila datang lagi" (please come again)
+# Thanks glued to the next word by the till's narrow font or the recognizer: "TQFOR", "THANKYOU".
+_GLUED_THANKS = re.compile(r"(?:tq|thank|thanks|thx)(?:for|you|u)")
 _CLAUSE = frozenset("""are is not was were will be can may must no
     ist sind nicht kein keine wird werden est sont pas ne sera es son sera esta zijn niet geen wordt""".split())
 
@@ -602,7 +605,7 @@ _CLAUSE = frozenset("""are is not was were will be can may must no
 def addressed(text: str) -> bool:
     """A line that reads as a sentence to the customer (a slogan, thanks, a policy), not a name."""
     words = re.findall(r"[^\W\d_]+", text.casefold())
-    if any(w in _ADDRESSING for w in words):
+    if any(w in _ADDRESSING or _GLUED_THANKS.fullmatch(w) for w in words):
         return True
     return sum(w in _CLAUSE for w in words) >= 2
 
