@@ -122,3 +122,20 @@ def test_thanks_glued_to_the_next_word_and_malay_thanks_are_sentences():
     page = slip([line("TQFOR SHOPPING WITH myNEWS.com", 40, 40),
                  line("PAGOH REST AND SERVICE AREA", 60, 70, cw=10, h=20), line("LOT R1, KWS REHAT PAGOH", 60, 100)])
     assert vendor(page) == "PAGOH REST AND SERVICE AREA"
+
+
+def test_an_umlaut_in_an_english_slips_name_is_a_speck_over_its_letter():
+    from invoice.scanner.processing.stages.llm.local.parties import _stray_umlauts
+
+    assert _stray_umlauts("Gerbang Alaf Restäurants Sdn Bhd") == "Gerbang Alaf Restaurants Sdn Bhd"
+    assert _stray_umlauts("Corner Café") == "Corner Café"  # an acute is English's loanwords' own
+    page = slip([line("Gerbang Alaf Restäurants Sdn Bhd", 60, 40, cw=10, h=20),
+                 line("Lot 1, Jalan Mahkota, Cheras", 60, 70)])
+    assert vendor(page) == "Gerbang Alaf Restaurants Sdn Bhd"
+    # A German slip keeps its umlauts.
+    page = OcrPage(1, 480, 1000, "test", [
+        line("Bäckerei Müller GmbH", 60, 40, cw=10, h=20), line("Hauptstraße 5, 10115 Berlin", 60, 70),
+        line("Datum: 25.01.2019 14:35", 20, 130), line("2 x Brötchen", 20, 154), line("1,20", 380, 154),
+        line("SUMME", 20, 190), line("1,20", 380, 190), line("BAR", 20, 214), line("5,00", 380, 214),
+        line("RÜCKGELD", 20, 238), line("3,80", 380, 238), line("Vielen Dank für Ihren Einkauf", 40, 280)])
+    assert vendor(page) == "Bäckerei Müller GmbH"

@@ -10,6 +10,7 @@ from invoice.scanner.processing.extract.labels import (LABELS, LEGAL_FORMS, TITL
                                                        match_label, norm)
 from invoice.scanner.processing.extract.layout import PageLayout, Segment, blocks, sub_bbox, union
 from invoice.scanner.processing.extract.normalize import IBAN_RE, VAT_RE, find_amounts, find_dates, has_decimals
+from invoice.scanner.processing.models import PDF_TEXT_ENGINE
 from invoice.scanner.processing.extract.tables import _match_header_words
 from invoice.scanner.processing.stages.llm.local.candidates import Candidate, clip, typed
 
@@ -334,6 +335,10 @@ class PartiesMixin:
                 conf = clip(0.35 + 0.3 * best_s) * (0.5 + 0.5 * seg.confidence)
                 res["customer_name"] = cand("customer_name", text, seg, off, conf)
                 res["customer_address"] = addr_cand("customer_address", address_of(best_c, wrapped), conf * 0.9)
+        if self.language == "en" and first.page.engine != PDF_TEXT_ENGINE:
+            for c in [o.candidate for o in options] + [res["vendor_name"]]:
+                if c is not None:
+                    c.value = _stray_umlauts(c.value)
         return res
 
     @staticmethod
@@ -626,6 +631,16 @@ def _letter_glyphs(name: str) -> str:
     if not any(ch.isdigit() for ch in name):
         return name
     return _ZERO_FOR_O.sub("O", _ONE_FOR_I.sub("I", name))
+
+
+_UMLAUT = str.maketrans("äöüÄÖÜ", "aouAOU")
+
+
+def _stray_umlauts(name: str) -> str:
+    """"Gerbang Alaf Restäurants Sdn Bhd": on a page in English read by the recognizer, an umlaut
+    in a name is a speck of the paper over its a, o or u; English spells no word with one (an
+    acute, "Corner Café", is left as read)."""
+    return name.translate(_UMLAUT) if any(ch in "äöüÄÖÜ" for ch in name) else name
 
 
 def _without_registration(text: str) -> str | None:
