@@ -308,7 +308,7 @@ def test_worker_queues_are_declared_in_the_routing_table(services):
 def test_worker_commands_consume_only_their_queue(services, monkeypatch):
     """Run each service's worker command line through worker.py and look at the Celery argv."""
     captured: list[list[str]] = []
-    monkeypatch.setattr(worker_module.app, "worker_main", lambda argv: captured.append(argv))
+    monkeypatch.setattr(worker_module, "run_celery_worker", lambda argv: captured.append(argv))
     for name, queue in worker_services(services).items():
         argv = _command(services[name])
         worker_module.main(argv[argv.index(WORKER_MODULE) + 1:])

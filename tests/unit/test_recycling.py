@@ -54,7 +54,7 @@ def test_zero_in_the_environment_means_no_limit_by_that_measure():
 
 def _celery_argv(monkeypatch, queue: str, env: dict[str, str]) -> list[str]:
     captured: list[list[str]] = []
-    monkeypatch.setattr(worker_module.app, "worker_main", lambda argv: captured.append(argv))
+    monkeypatch.setattr(worker_module, "run_celery_worker", lambda argv: captured.append(argv))
     monkeypatch.setattr(worker_module, "get_settings", lambda: Settings.from_env(env))
     worker_module.main(["--queue", queue])
     [argv] = captured

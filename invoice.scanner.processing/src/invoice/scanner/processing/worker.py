@@ -18,7 +18,7 @@ from invoice.scanner.processing.celery_app import (INGEST_QUEUE, INGEST_TASK_MOD
 from invoice.scanner.processing.config import get_settings
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queue", required=True, choices=QUEUES)
     parser.add_argument("--concurrency", type=int, default=None)
@@ -44,8 +44,30 @@ def main(argv: list[str] | None = None) -> None:
         celery_args.append("--beat")
     if args.queue in (INGEST_QUEUE, MAIL_QUEUE):  # their tasks run the API's upload path (the API package)
         app.conf.include = [*app.conf.include, INGEST_TASK_MODULE]
-    app.worker_main([*celery_args, *extra])
+    return run_celery_worker([*celery_args, *extra])
+
+
+def run_celery_worker(argv: list[str]) -> int:
+    """`celery worker ...` on our app (argv as `app.worker_main` takes it: "worker", then its
+    options), through Celery's own `worker` command (celery.bin.worker: the same options, parsing
+    and start-up) but not the `celery` command group that `app.worker_main` goes through.
+    Importing that group loads every sub-command and every installed plugin, `celery amqp`'s REPL
+    (click_repl, prompt_toolkit) and Flower's command (Flower, Tornado): ~40 % of a worker's
+    start-up CPU (py-spy, 2026-12-02), paid on every worker start and restart. For `worker` the
+    group makes the context object made here and adds the app's user and preload options; an app
+    that declares some goes through `worker_main`. Returns the worker's exit code."""
+    if argv[:1] != ["worker"]:
+        raise ValueError(f"not a worker command line: {argv[:1]}")
+    if app.user_options.get("worker") or app.user_options.get("preload"):
+        app.worker_main(argv)
+        return 0
+    from celery.bin.base import CLIContext
+    from celery.bin.worker import worker as worker_command
+
+    code = worker_command.main(args=argv[1:], prog_name="celery worker", standalone_mode=False,
+                               obj=CLIContext(app=app, no_color=None, workdir=None, quiet=False))
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
