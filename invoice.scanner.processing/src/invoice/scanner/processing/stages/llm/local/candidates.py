@@ -58,7 +58,8 @@ class LabelsMixin:
                     if title is not None and (hit is None or hit[1] < 1.0 or hit[0] == "invoice_number"):
                         # "Handelsrechnung (380) Nr. 471102 vom 05.03.2018": the document's own
                         # number in its title sentence, whatever words stand between.
-                        self.hits.append(LabelHit("invoice_number", 1.0, seg, seg.text[title:], title, layout))
+                        strength = OTHER_DOCUMENT if _names_another_document(seg.text[:title]) else 1.0
+                        self.hits.append(LabelHit("invoice_number", strength, seg, seg.text[title:], title, layout))
                         continue
                     while hit is not None:
                         key, strength, rest, start = hit
@@ -69,6 +70,8 @@ class LabelsMixin:
                         head, tail = (_split_segment(seg, start) if nxt is not None and nxt[1] >= 1.0
                                       and nxt[3] > 0 and len(rest) > 3 else (seg, None))
                         if tail is None:
+                            if key == "invoice_number" and _names_another_document(_label_part(rest)):
+                                strength *= OTHER_DOCUMENT  # "Réf. facture d'origine : FA20235759"
                             self.hits.append(LabelHit(key, strength, seg, rest, start, layout))
                             break
                         self.hits.append(LabelHit(key, strength, head, "", len(head.text), layout))
@@ -217,6 +220,27 @@ _TITLE_NUMBER = re.compile(
     + r"(?:s?(?:korrektur|anzeige|information))?"
     r"(?:\s+(?:des|der|de|du|del|d['’])\s*(?!\S*" + _DOC_WORD + r")[^\W\d]+)?"
     r"\s*(?:\(\s*\d{1,3}\s*\)\s*)?(?:nr|no|n[°º]|nº|num|number|nummer|#)(?![^\W\d])\s*[.:]?\s*(?=\S*\d)")
+
+
+# An invoice-number label that names another document than this one: the invoice a credit note
+# or correction refers to ("Réf. facture d'origine", "Facture initiale n°", "Ursprüngliche
+# Rechnung Nr.", "Original invoice no.", "Factura rectificada"), in `norm()` form. Its value is
+# kept, far weaker than this document's own number.
+_ANOTHER_DOCUMENT = re.compile(
+    r"(?:^|\s)(?:d\s+)?(?:origine|originale?|originally|initiale?|precedente?|corrigee|rectifiee|annulee|"
+    r"preceding|previous|cancelled|corrected|related|referenced|urspr\w*|vorherige\w*|stornierte\w*|"
+    r"berichtigte\w*|korrigierte\w*|bezugs\w*|rectificada|anulada|oorspronkelijke|originele)(?:\s|$)")
+OTHER_DOCUMENT = 0.4
+
+
+def _names_another_document(label_text: str) -> bool:
+    return bool(_ANOTHER_DOCUMENT.search(norm(label_text)))
+
+
+def _label_part(rest: str) -> str:
+    """The words after a label up to its value (the first word with a digit)."""
+    m = re.search(r"\S*\d", rest)
+    return rest[:m.start()] if m else rest
 
 
 def _title_number(text: str) -> int | None:
