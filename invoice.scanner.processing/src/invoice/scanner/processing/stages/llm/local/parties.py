@@ -197,7 +197,8 @@ class PartiesMixin:
             text, seg, off, wrapped = name_of(p)
             t = text.strip()
             nt = norm(t)
-            if len(nt) < 2 or nt in TITLE_WORDS or _looks_numeric(t) or _contact_line(t) or find_dates(t):
+            if len(nt) < 2 or nt in TITLE_WORDS or _looks_numeric(t) or _contact_line(t) or find_dates(t) \
+                    or _till_line(t):
                 continue
             lab = match_label(t, fuzzy=False)
             if lab and (lab[0].startswith("_") or lab[1] >= 1.0) and p["inline"] is None \
@@ -335,10 +336,15 @@ class PartiesMixin:
                 conf = clip(0.35 + 0.3 * best_s) * (0.5 + 0.5 * seg.confidence)
                 res["customer_name"] = cand("customer_name", text, seg, off, conf)
                 res["customer_address"] = addr_cand("customer_address", address_of(best_c, wrapped), conf * 0.9)
-        if self.language == "en" and first.page.engine != PDF_TEXT_ENGINE:
-            for c in [o.candidate for o in options] + [res["vendor_name"]]:
-                if c is not None:
-                    c.value = _stray_umlauts(c.value)
+        umlauts = self.language == "en" and first.page.engine != PDF_TEXT_ENGINE
+        for c in [o.candidate for o in options] + [res["vendor_name"]]:
+            if c is None:
+                continue
+            if umlauts:
+                c.value = _stray_umlauts(c.value)
+            head = _without_registration(c.value)
+            if head is not None and LEGAL_FORMS.search(head):
+                c.value = head  # "THE TOAST F&B SDN BHD (965752-T)": the name, not its registration
         return res
 
     @staticmethod
@@ -415,7 +421,8 @@ class PartiesMixin:
                     name, box = f"{text} {nt}", union([row.bbox, nxt.bbox])
                     conf = min(conf, min(s.confidence for s in nxt.segments))
             score = (0.75 + (0.15 if LEGAL_FORMS.search(name) else 0.0)) * (0.5 + 0.5 * conf)
-            out.append(Candidate("vendor_name", _letter_glyphs(fix_legal_form_glyphs(name)), score, layout.page.page_no, box,
+            out.append(Candidate("vendor_name", _letter_glyphs(fix_legal_form_glyphs(_stray_tail(name))), score,
+                                 layout.page.page_no, box,
                                  row=(layout.page.page_no, row.index)))
             if len(out) == 4:
                 break
@@ -541,6 +548,15 @@ def _cut_after_legal_form(text: str) -> str:
     return text
 
 
+def _stray_tail(text: str) -> str:
+    """"BEMED (SP) SDN. BHD. P": one character alone after the legal form that ends the name is a
+    speck or a stamp the recognizer read as a letter."""
+    m = re.fullmatch(r"(.*\S)\s+[^\s&(]", text)
+    if m is not None and LEGAL_FORMS.search(m.group(1)) and LEGAL_FORMS.search(m.group(1)).end() == len(m.group(1)):
+        return m.group(1)
+    return text
+
+
 def _looks_numeric(text: str) -> bool:
     letters = sum(c.isalpha() for c in text)
     return letters < 2
@@ -586,6 +602,21 @@ _REGISTRATION = re.compile(r"(?i)(\b(?:co\.?|company|comp)\s*(?:reg|no|registrat
                            r"|\b(?:gst|sst|vat|tax|tin|abn|uen|roc|ssm|nif|cif|ust|btw|tva|iva|siret|kvk)\b"
                            r"|\(\s*\d[\d\s-]*[a-z]?\s*\)|\d{5,}-[a-z]\b)")
 _GREETING = re.compile(r"(?i)^(welcome|thank you|thanks|willkommen|bienvenue|bienvenido|welkom|danke|merci|gracias)\b")
+
+
+# A till's own lines, never the shop's name: who served and at which till ("Cashier [P.NISANTHI]
+# Machine [003]", "Served by ASHOK", "Kasir: 03"), the copy's status ("POSTED", "CUSTOMER COPY",
+# "REPRINT", "DUPLICATE"), a banner between rules of stars or equals signs ("**** PROMO ****").
+_TILL_WORDS = re.compile(r"(?i)^\W*(?:cashier|kasir|kassierer|caissier|cajero|operator|served by|server|"
+                         r"salesperson|sales person|counter|machine|terminal|till|pos\s*(?:no|id|#)|"
+                         r"reg(?:ister)?\s*(?:no|#)|table|meja)\b")
+_COPY_STATUS = re.compile(r"(?i)^\W*(?:posted|reprint(?:ed)?|duplicate|copy|customer copy|merchant copy|"
+                          r"original|void|cancel+ed|training|kopie|duplikat|copie|duplicata|copia)\W*$")
+_BANNER = re.compile(r"^\s*([*=#~+-])\1{2,}.*\1{3,}\s*$")
+
+
+def _till_line(text: str) -> bool:
+    return bool(_TILL_WORDS.search(text) or _COPY_STATUS.match(text) or _BANNER.match(text))
 
 
 _SLIP_ASPECT = 0.6  # width / height: A4 is 0.71, Letter 0.77; a till slip is narrower
@@ -671,7 +702,7 @@ def _header_name(text: str) -> bool:
     if len(n) < 3 or n in TITLE_WORDS or _looks_numeric(t) or (_contact_line(t) and not phone_word) \
             or find_dates(t):
         return False
-    if doctype.is_title(t) or _REGISTRATION.search(t) or _GREETING.search(t) or addressed(t):
+    if doctype.is_title(t) or _REGISTRATION.search(t) or _GREETING.search(t) or addressed(t) or _till_line(t):
         return False
     if _address_like(t) and not LEGAL_FORMS.search(fix_legal_form_glyphs(t)):
         return False  # "12 High Street"; but "99 SPEED MART S/B" is a name
