@@ -52,3 +52,15 @@ def test_the_invoice_a_credit_note_refers_to_is_not_its_number(ref):
     head = [("AVOIR", 600, 120), ("Numéro d'avoir", 800, 160), ("AV-2023-58641", 800, 178),
             ("Date d'émission", 1000, 160), ("11/11/2023", 1000, 178), (ref, 80, 330)]
     assert number(head) == "AV-2023-58641"
+
+
+def test_the_rules_decide_a_number_a_strong_label_names():
+    from invoice.scanner.processing.stages.llm.local.candidates import Candidate
+    from invoice.scanner.processing.stages.llm.local.reader import RULES_SURE, DocumentReader
+
+    sure = Candidate("invoice_number", "4711", RULES_SURE, 1, (0, 0, 1, 1))
+    unsure = Candidate("invoice_number", "4711", RULES_SURE - 0.1, 1, (0, 0, 1, 1))
+    assert DocumentReader._rules_sure("invoice_number", {"invoice_number": sure})
+    assert not DocumentReader._rules_sure("invoice_number", {"invoice_number": unsure})
+    assert not DocumentReader._rules_sure("invoice_number", {"invoice_number": None})
+    assert not DocumentReader._rules_sure("total", {"total": sure})  # the amounts stay the model's
