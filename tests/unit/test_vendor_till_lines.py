@@ -54,3 +54,22 @@ def test_a_speck_after_the_legal_form_and_the_registration_number_are_not_the_na
     assert vendor(page) == "BEMED (SP) SDN. BHD."
     page = slip([line("THE TOAST F&B SDN BHD (965752-T)", 40, 40, cw=10, h=20), line("LOT 1, JALAN 2, 50000 KL", 60, 70)])
     assert vendor(page) == "THE TOAST F&B SDN BHD"
+
+
+def test_the_title_over_the_letterhead_is_not_its_first_line():
+    # A slip photographed on a page of invoice proportions (not narrow, so not read as a slip):
+    # "TAX INVOICE" set right over the shop's name in one block.
+    page = OcrPage(1, 1240, 1754, "test", [
+        line("TAX INVOICE", 500, 100, cw=10, h=20), line("DOMINO'S PIZZA", 480, 126, cw=10, h=20),
+        line("GST REF NO : 001694261248", 420, 170), line("30, Jln Kebudayaan 7, Tmn Universiti", 400, 200),
+        line("Order", 100, 300), line("1 x Pizza", 100, 330), line("25.00", 900, 330),
+        line("TOTAL", 100, 380), line("25.00", 900, 380), line("CASH", 100, 410), line("30.00", 900, 410),
+        line("CHANGE", 100, 440), line("5.00", 900, 440)])
+    assert vendor(page) == "DOMINO'S PIZZA"
+
+
+def test_an_exclamation_mark_between_capitals_is_an_i():
+    from invoice.scanner.processing.stages.llm.local.parties import _letter_glyphs
+
+    assert _letter_glyphs("GARDEN!A BAKERIES (KL) SDN BHD") == "GARDENIA BAKERIES (KL) SDN BHD"
+    assert _letter_glyphs("YAHOO! CAFE") == "YAHOO! CAFE"

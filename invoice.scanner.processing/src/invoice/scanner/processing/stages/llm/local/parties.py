@@ -50,6 +50,8 @@ class PartiesMixin:
         sender: Segment | None = None
         used_blocks: set[int] = set()
         for bi, b in enumerate(blks):
+            if len(b) > 1 and (norm(b[0].text) in TITLE_WORDS or doctype.is_title(b[0].text)):
+                b = b[1:]  # "TAX INVOICE" / "DOMINO'S PIZZA": the title set over the letterhead's name
             head = b[0]
             m = self._match(head) or _spaced_party_label(head)
             if m and m[1] < 1.0 and m[2] and ":" not in head.text[:m[3]]:
@@ -336,10 +338,13 @@ class PartiesMixin:
                 conf = clip(0.35 + 0.3 * best_s) * (0.5 + 0.5 * seg.confidence)
                 res["customer_name"] = cand("customer_name", text, seg, off, conf)
                 res["customer_address"] = addr_cand("customer_address", address_of(best_c, wrapped), conf * 0.9)
-        umlauts = self.language == "en" and first.page.engine != PDF_TEXT_ENGINE
+        ocr = first.page.engine != PDF_TEXT_ENGINE
+        umlauts = self.language == "en" and ocr
         for c in [o.candidate for o in options] + [res["vendor_name"]]:
             if c is None:
                 continue
+            if ocr:
+                c.value = _letter_glyphs(c.value)  # the header's look-alike glyphs, on every option
             if umlauts:
                 c.value = _stray_umlauts(c.value)
             head = _without_registration(c.value)
@@ -656,9 +661,12 @@ _REGISTRATION_TAIL = re.compile(r"(?i)[\s,]*(?:\(\s*(?:co\.?\s*)?(?:reg(?:istrat
 # its digit ("1UTAMA", "3M", "7ELEVEN", "1ST"): brands are spelled so.
 _ONE_FOR_I = re.compile(r"(?<=[A-Z]\.)1(?=\.[A-Z])")
 _ZERO_FOR_O = re.compile(r"(?<=[A-Z])0(?=[A-Z])")
+_BANG_FOR_I = re.compile(r"(?<=[A-Z])!(?=[A-Z])")  # "GARDEN!A BAKERIES": I read as "!" between capitals
 
 
 def _letter_glyphs(name: str) -> str:
+    if "!" in name:
+        name = _BANG_FOR_I.sub("I", name)
     if not any(ch.isdigit() for ch in name):
         return name
     return _ZERO_FOR_O.sub("O", _ONE_FOR_I.sub("I", name))
