@@ -57,3 +57,21 @@ def test_a_later_date_under_no_label_still_blocks():
     _, ex, ev = run(invoice([("Bitte beachten:", 800, 282), ("14.04.2024", 950, 282)]))
     assert "later date" in (ex.fields["due_date"].error or "")
     assert ev.checks["labelled_values_read"]["passed"] is False
+
+
+@pytest.mark.parametrize("terms, due", [
+    ("Bei Zahlung bis 25.03.2024 2 % Skonto, bis 14.04.2024 netto.", "2024-04-14"),
+    ("Zahlbar innerhalb 30 Tagen netto bis 14.04.2024, 3% Skonto innerhalb 10 Tagen bis 25.03.2024", "2024-04-14"),
+    ("3% Skonto innerhalb 10 Tagen bis 25.03.2024, zahlbar bis 14.04.2024 ohne Abzug", "2024-04-14"),
+    ("Zahlungstermin: 14.04.2024", "2024-04-14"),
+    ("Zahlbar bis 14.04.2024 ohne Abzug.", "2024-04-14"),
+])
+def test_the_net_date_is_the_due_date_not_the_discount_date(terms, due):
+    _, ex, _ = run(invoice([(terms, 80, 700)]))
+    assert ex.fields["due_date"].value == due
+
+
+def test_day_counting_terms_give_a_derived_due_date():
+    _, ex, _ = run(invoice([("Zahlungsziel: 14 Tage", 80, 700)]))
+    due = ex.fields["due_date"]
+    assert due.value == "2024-03-29" and due.raw_value is None  # derived from the invoice date

@@ -71,6 +71,28 @@ _TITLE_DATE = re.compile(r"(?:^|\s)\w*(?:rechnung|gutschrift|invoice|credit note
 _TITLE_SCORE = 0.8
 
 
+# A cash discount's date is not the due date: "3% Skonto innerhalb 10 Tagen bis 15.03.2013",
+# "bei Zahlung bis 25.03.2024 2 % Skonto", "2% discount if paid by ...", "escompte de 2 % pour
+# paiement avant le ...". Its clause (from the last comma, semicolon or date before it to the
+# next after it) names the discount; the net date's does not.
+_DISCOUNT = re.compile(r"\b(?:skonto\w*|discount\w*|escompte\w*|descuento\w*|pronto pago|korting\w*|"
+                       r"betalingskorting)\b")
+_CLAUSE_END = re.compile(r"[,;]|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}")
+
+
+# "…, bis 14.04.2024 netto", "by 14/04/2024 net", "avant le 14/04/2024 sans escompte": the day
+# the whole amount is due, after a discount's terms.
+_BY = re.compile(r"(?:^|\s)(?:bis(?: zum)?|by|until|before|avant(?: le)?|jusqu au|antes del?|voor)\s*$")
+_NET_AFTER = re.compile(r"^\W*(?:netto|rein netto|ohne abzug|net|strictly net|without deduction|sans escompte|"
+                        r"neto|sin descuento|zonder korting)\b")
+
+
+def _discount_date(text_before: str, text_after: str) -> bool:
+    before = _CLAUSE_END.split(text_before[-120:])[-1]
+    after = _CLAUSE_END.split(text_after[:120])[0]
+    return bool(_DISCOUNT.search(norm(before)) or _DISCOUNT.search(norm(after)))
+
+
 class DatesMixin:
     def _sentence_dates(self) -> None:
         """Due dates after a paying verb, and day-counting terms, anywhere on the pages; the
@@ -99,7 +121,10 @@ class DatesMixin:
                                 break
                     for raw, s, e in (dates if cue else ()):
                         context = norm((before + " " + seg.text[:s])[-90:])
-                        if _DUE_CUE.search(context) or _DUE_AFTER.search(norm(seg.text[e:e + 60])):
+                        if _discount_date(before + " " + seg.text[:s], seg.text[e:]):
+                            continue  # "bei Zahlung bis 25.03.2024 2 % Skonto": the net date is the due date
+                        if _DUE_CUE.search(context) or _DUE_AFTER.search(norm(seg.text[e:e + 60])) \
+                                or (_BY.search(context) and _NET_AFTER.search(norm(seg.text[e:e + 30]))):
                             self.cands.setdefault("due_date", []).append(Candidate(
                                 "due_date", raw, _SENTENCE_SCORE * seg.confidence, seg.page,
                                 sub_bbox(seg, s, e), row=(seg.page, seg.row)))
