@@ -5,9 +5,10 @@ busy. Two things keep it there:
 
 - `POOL_ENV`: the pools of the processes tests start (a stack, a `start_worker` worker). A stage
   worker of concurrency 1 keeps one connection (`WORKER_DB_POOL_SIZE`, 2 in a deployment), an
-  API process one per gunicorn thread (`API_DB_POOL_SIZE`: 4, 8 in a deployment; the ingest and
-  mail workers read it too). A test stack then holds 24 sessions, not 48 (measured with
-  `pg_stat_activity` after a document went through).
+  API process 3 for its 4 gunicorn threads (`API_DB_POOL_SIZE`, 8 in a deployment; the ingest
+  and mail workers read it too). A test stack then holds 19-20 sessions, not 48 (measured with
+  `pg_stat_activity` after documents went through, the driving test's own included; 23-24 with
+  an API pool of 4, which left room for 3 stacks at once, not 4).
 - `StackSlots`: at most `slots` stacks on one PostgreSQL server at once across the workers of a
   run: a worker takes a slot (an flock on a file beside the run's var folder) before it starts a
   stack and gives it back when its next test needs none. A worker closes its own pools when it
@@ -24,12 +25,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-POOL_ENV = {"WORKER_DB_POOL_SIZE": "1", "API_DB_POOL_SIZE": "4"}
+POOL_ENV = {"WORKER_DB_POOL_SIZE": "1", "API_DB_POOL_SIZE": "3"}
 
-# Measured sessions: a stack (8 stage workers x 1, gunicorn 2 x 4, the ingest and mail workers 4
-# each) and the test process driving it; an xdist worker running integration tests (its API
-# test client's pool of 8, a module's database, a worker or two it starts).
-STACK_SESSIONS = 26
+# Measured sessions, with a margin of 2: a stack (8 stage workers x 1, gunicorn 2 x 3, the ingest
+# and mail workers 3 each) and the test process driving it (20 measured, 2026-12-02); an xdist
+# worker running integration tests (its API test client's pool of 8, a module's database, a
+# worker or two it starts).
+STACK_SESSIONS = 22
 WORKER_SESSIONS = 12
 BUDGET_SHARE = 0.9  # of max_connections: room for psql, an admin connection, a dying session
 

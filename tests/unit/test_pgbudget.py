@@ -14,9 +14,10 @@ def test_the_worst_case_fits_the_budget_on_a_default_server():
 
 
 def test_three_workers_run_three_stacks_on_a_default_server():
-    # 3 x 26 = 78 sessions of 90: every worker may run a stack at once.
+    # 3 x 22 = 66 sessions of 90: every worker may run a stack at once.
     assert slots_for(100, 3) == 3
-    assert slots_for(100, 4) == 3  # 3 x 26 + 12 = 90; a fourth stack would be 104
+    assert slots_for(100, 4) == 4  # 4 x 22 = 88 of 90
+    assert slots_for(100, 5) == 3  # 3 x 22 + 2 x 12 = 90
 
 
 def test_never_more_slots_than_workers_and_always_one():
