@@ -143,7 +143,9 @@ def score(truth: dict, rec: dict, complete: bool) -> dict:
         # measured counterpart of predicted_accuracy: share of the scored core fields right
         "core_share": (sum(right[n] for n in core) / len(core)) if core else None,
         "all_right": all(right.values()),
-        "confidence": {n: (rec.get("confidence") or {}).get(n) for n in names},
+        # the confidence of a value that was read: a field not found has no value whose rightness a
+        # confidence could predict (its absence is scored in `right`, not in the calibration)
+        "confidence": {n: (rec.get("confidence") or {}).get(n) for n in names if pred.get(n) is not None},
     }
     if "line_items" in truth:
         items = truth["line_items"]

@@ -173,3 +173,19 @@ def test_a_persons_document_type_decides_the_signs_and_stays():
     ex = extract(pred, pages, Locks({DOCUMENT_TYPE: lock}, None))
     assert ex.fields[DOCUMENT_TYPE].value == "credit_note"
     assert (ex.fields["amount"].value, ex.fields["vat"].value, ex.fields["total"].value) == (-100.0, -19.0, -119.0)
+
+
+def test_credit_note_line_items_keep_quantity_times_price_equal_to_the_amount():
+    """A credit note's lines are negative; a quantity printed with its minus keeps the unit price
+    positive, so quantity x unit price = amount still holds (and the evaluation's check passes)."""
+    from invoice.scanner.processing.db.review import Locks
+    from invoice.scanner.processing.models import NormalizedField
+
+    lock = NormalizedField(name=DOCUMENT_TYPE, value="credit_note", raw_value="credit_note", confidence=1.0)
+    items = [LineItemPrediction("Beratung", "-10", "114,00", "-1.140,00", "19 %", 0.9, 1),
+             LineItemPrediction("Lizenz", "4", "25,00", "100,00", "19 %", 0.9, 1),
+             LineItemPrediction("Versand", "2", "-5,00", "-10,00", "19 %", 0.9, 1)]
+    ex = extract(prediction({"amount": "1.250,00"}, items), ocr("Gutschrift"), Locks({DOCUMENT_TYPE: lock}, None))
+    got = [(li.quantity, li.unit_price, li.amount) for li in ex.line_items]
+    assert got == [(-10.0, 114.0, -1140.0), (4.0, -25.0, -100.0), (2.0, -5.0, -10.0)]
+    assert all(round(q * u, 2) == a for q, u, a in got)

@@ -380,9 +380,12 @@ def extract(prediction: Prediction, pages: list[OcrPage], locks: Locks | None = 
         if unit is None and amount is not None and qty:
             unit = round(amount / qty, 2)
         if type_field.value == doctype.CREDIT_NOTE:
-            # A credit note's lines are credits too: negative amounts, quantities as printed.
-            unit = -abs(unit) if unit is not None else None
+            # A credit note's lines are credits too: negative amounts, quantities as printed, and the
+            # unit price's sign the one that keeps quantity x unit price = amount ("-10 x 114.00 =
+            # -1,140.00" keeps its positive price; "10 x -262.00" its negative one).
             amount = -abs(amount) if amount is not None else None
+            if unit is not None:
+                unit = abs(unit) if qty is not None and qty < 0 else -abs(unit)
         items.append(NormalizedLineItem(
             position=pos, description=_text(li.description) if li.description else None,
             quantity=qty, unit_price=round(unit, 2) if unit is not None else None,
