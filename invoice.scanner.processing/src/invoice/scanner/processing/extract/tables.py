@@ -32,7 +32,8 @@ HEADERS: dict[str, tuple[str, ...]] = {
         "prix u", "p u", "pu", "prix", "prix unit", "prix unitaire ht", "pu ht", "precio unitario", "precio",
         "precio unit", "precio/u", "prijs", "stukprijs", "eenheidsprijs", "prijs per stuk", "tarief", "tarif",
         "unit price (net)", "einzelpreis netto", "net price",
-     "p u ht", "p unit", "prijs/stuk", "prix unit ht",),
+     "p u ht", "p unit", "prijs/stuk", "prix unit ht", "precio ud", "precio/ud", "precio/unidad", "precio por unidad", "each", "price each",
+     "unit price each", "prijs per eenheid", "preis pro einheit", "prix par unite",),
     "amount": (
         "amount", "total", "line total", "net amount", "sum", "amount (net)", "total price", "ext price",
         "extended", "net", "betrag", "gesamt", "gesamtpreis", "summe", "gesamtbetrag", "gp", "netto", "betrag netto",
@@ -121,9 +122,10 @@ def _match_header_words(words: list[OcrWord]) -> list[Column]:
             while i < len(stream) and stream[i][1] == k:
                 i += 1
     # Merge unknown words into the cell just before them when they touch it (e.g. "Unit price (EUR)").
+    # A known word touching a cell of the same key is part of it ("Descripción del servicio").
     merged: list[Column] = []
     for c in cols:
-        if merged and c.key == "_other" and c.x0 - merged[-1].x1 < 25:
+        if merged and c.key in ("_other", merged[-1].key) and c.x0 - merged[-1].x1 < 25:
             merged[-1].x1 = c.x1
         else:
             merged.append(c)
@@ -139,7 +141,10 @@ def find_header(layout: PageLayout) -> tuple[int, list[Column]] | None:
         keys = [c.key for c in cols if not c.key.startswith("_")]
         unknown = sum(1 for c in cols if c.key == "_other")
         numeric = {"quantity", "unit_price", "amount"} & set(keys)
-        if len(set(keys)) >= 2 and numeric and ("description" in keys or len(set(keys)) >= 3) and unknown <= 2:
+        # An item table names what is sold or how many: a VAT breakdown (rate, base, tax, total)
+        # has prices and amounts too, and no description or quantity column.
+        items_table = "description" in keys or ("quantity" in keys and len(set(keys)) >= 3)
+        if len(set(keys)) >= 2 and numeric and items_table and unknown <= 2:
             score = len(set(keys)) - 0.5 * unknown
             if best is None or score > best[0]:
                 best = (score, row.index, [c for c in cols if c.key != "_other"])
@@ -164,8 +169,28 @@ def find_header(layout: PageLayout) -> tuple[int, list[Column]] | None:
     return idx, uniq
 
 
+_GROUP_HEAD = re.compile(r"^[-\u2212(]?\d{1,3}$")
+_GROUP_TAIL = re.compile(r"^\d{3}(?:[.,\s]\d{3})*[.,]\d{2}\)?-?$")
+
+
+def join_digit_groups(words: list[OcrWord]) -> list[OcrWord]:
+    """"1 541,00" printed with a space as thousands separator is one number, not a "1" and a
+    "541,00" that land in two columns: a 1-3 digit word followed closely (less than half its
+    height) by three digits and cents joins it."""
+    out: list[OcrWord] = []
+    for w in words:
+        prev = out[-1] if out else None
+        if (prev is not None and _GROUP_HEAD.match(prev.text) and _GROUP_TAIL.match(w.text)
+                and 0 <= w.bbox[0] - prev.bbox[2] < 0.5 * (w.bbox[3] - w.bbox[1])):
+            out[-1] = OcrWord(f"{prev.text} {w.text}", union([prev.bbox, w.bbox]), min(prev.confidence, w.confidence))
+            continue
+        out.append(w)
+    return out
+
+
 def _assign(words: list[OcrWord], cols: list[Column], lh: float) -> dict[str, list[OcrWord]]:
     cells: dict[str, list[OcrWord]] = {}
+    words = join_digit_groups(words)
     ordered = sorted(cols, key=lambda c: c.x0)
     left, right = ordered[0].x0 - 2 * lh, ordered[-1].x1 + 2 * lh
     for w in words:
@@ -219,6 +244,30 @@ def _has_money(cells: dict[str, list[OcrWord]], decimal_sep: str | None) -> bool
     return False
 
 
+def _amount_of(words: list[OcrWord] | None, decimal_sep: str | None) -> float | None:
+    found = find_amounts(" ".join(w.text for w in words), decimal_sep) if words else None
+    return parse_amount(found[-1][0], decimal_sep) if found else None
+
+
+def _is_subtotal(cells: dict[str, list[OcrWord]], items: list[ItemDraft], decimal_sep: str | None) -> bool:
+    """A row with an amount and neither quantity nor unit price, whose amount is the sum of the
+    items above it: the subtotal that opens the totals block, whatever its label says ("Amount
+    excl. tax", "Base", "Importe bruto"). Arithmetic, not vocabulary: an item that costs exactly
+    what all the others cost together and has no quantity is not an item."""
+    qty = " ".join(w.text for w in cells.get("quantity") or ())
+    if not items or re.search(r"\d", qty) or _amount_of(cells.get("unit_price"), decimal_sep) is not None:
+        return False
+    if len(items) == 1 and not (items[0].cells.get("quantity") or items[0].cells.get("unit_price")):
+        return False  # one item with an amount only: a second such row may be an item too
+    amount = _amount_of(cells.get("amount"), decimal_sep)
+    if amount is None:
+        return False
+    parts = [_amount_of(d.cells.get("amount"), decimal_sep) for d in items]
+    if any(p is None for p in parts):
+        return False
+    return abs(abs(sum(parts)) - abs(amount)) <= 0.011
+
+
 def extract_items(layouts: list[PageLayout], decimal_sep: str | None) -> tuple[list[ItemDraft], set[tuple[int, int]]]:
     """(items, rows used by the table as (page, row index))."""
     items: list[ItemDraft] = []
@@ -255,6 +304,9 @@ def extract_items(layouts: list[PageLayout], decimal_sep: str | None) -> tuple[l
                 open_table = False
                 break
             money = _has_money(cells, decimal_sep)
+            if money and _is_subtotal(cells, items, decimal_sep):
+                open_table = False  # the sum of the items above: the totals block starts here
+                break
             if money:
                 d = ItemDraft(cells={k: list(v) for k, v in cells.items()}, boxes=[row.bbox],
                               page=layout.page.page_no,
