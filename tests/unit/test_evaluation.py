@@ -157,6 +157,19 @@ def test_an_address_or_a_sentence_in_the_name_field_goes_to_review():
     assert any("does not look like a name" in r for r in ev.reasons)
 
 
+def test_a_doubtful_customer_name_is_reported_and_does_not_block_approval():
+    """The customer's name is not a core field: an address or a cut line read as the customer is
+    listed in its check, and the document's core fields decide the approval."""
+    ev = evaluate(extraction({**GOOD, "customer_name": "Rue du Lac 12"}, conf=0.99), 0.8)
+    assert ev.checks["plausible_names"] == {"passed": True,
+                                            "implausible": {"customer_name": "it reads like an address"}}
+    assert ev.approved
+    ev = evaluate(extraction({**GOOD, "customer_name": "Mediterránea de"}, conf=0.99), 0.8)
+    assert ev.checks["complete_names"] == {"passed": True, "cut_off": ["customer_name"]} and ev.approved
+    ev = evaluate(extraction({**GOOD, "vendor_name": "Rue du Lac 12"}, conf=0.99), 0.8)
+    assert ev.checks["plausible_names"]["passed"] is False and not ev.approved
+
+
 def test_an_invoice_number_with_a_look_alike_glyph_goes_to_review():
     from invoice.scanner.processing.stages.evaluation import confusable_glyphs
 

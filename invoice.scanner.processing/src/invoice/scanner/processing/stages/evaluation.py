@@ -189,14 +189,17 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
     # ends in a connecting word or sign, so such a value is incomplete, however confident.
     cut = sorted(n for n in PARTY_NAMES if fields.get(n) is not None and n not in review.locked
                  and (looks_cut_off(fields[n].value) or _PARTNERSHIP_CUT.search(str(fields[n].value or ""))))
-    checks["complete_names"] = {"passed": not cut, "cut_off": cut}
+    # A doubt about the vendor (a core field) blocks approval; one about the customer's name is
+    # reported in the check and the reasons, and does not: the customer is the company that
+    # receives the invoice, whose name the approved fields do not stand on.
+    checks["complete_names"] = {"passed": not [n for n in cut if n in CORE_FIELDS], "cut_off": cut}
     for n in cut:
         reasons.append(f"The {_name(n)} '{fields[n].value}' looks cut off at a line break.")
         if n in prob:
             prob[n] = min(prob[n], 0.3)
     odd = {n: why for n in PARTY_NAMES if fields.get(n) is not None and n not in review.locked
            and (why := not_a_name(fields[n].value)) is not None}
-    checks["plausible_names"] = {"passed": not odd, "implausible": odd}
+    checks["plausible_names"] = {"passed": not [n for n in odd if n in CORE_FIELDS], "implausible": odd}
     for n, why in odd.items():
         reasons.append(f"The {_name(n)} '{fields[n].value}' does not look like a name: {why}.")
         if n in prob:
