@@ -194,3 +194,23 @@ def test_a_name_joined_from_two_lines_or_missing_its_partnership_form_goes_to_re
     assert not ev.approved and ev.checks["complete_names"]["cut_off"] == ["vendor_name"]
     ev = evaluate(extraction({**GOOD, "vendor_name": "Meyer und Jansen GmbH & Co. KG"}, conf=0.99), 0.8)
     assert ev.checks["complete_names"]["passed"] is True
+
+
+def test_a_receipt_is_approved_on_its_shop_date_and_total():
+    """A receipt's core is its shop, date and total: a net and tax line read with low confidence
+    (printed on some tills, in many shapes) does not hold it, and its predicted accuracy is over
+    those three fields; net + tax that disagree with the total still block (arithmetic)."""
+    receipt = {"vendor_name": "Kedai Makan Sdn Bhd", "invoice_date": "2018-03-05", "total": 10.6,
+               "amount": 10.0, "vat": 0.6}
+    low = {n: NormalizedField(n, receipt[n], str(receipt[n]), 0.3, page=1) for n in ("amount", "vat")}
+    low["document_type"] = NormalizedField("document_type", "receipt", None, 0.95)
+    ev = evaluate(extraction(receipt, conf=0.999, **low), 0.9)
+    assert ev.approved, ev.reasons
+    assert ev.checks["field_confidence"]["low"] == []
+    assert ev.predicted_accuracy > 0.9
+    invoice = {**receipt, "invoice_number": "R-1", "currency": "MYR"}
+    as_invoice = {**low, "document_type": NormalizedField("document_type", "invoice", None, 0.95)}
+    assert evaluate(extraction(invoice, conf=0.999, **as_invoice), 0.9).checks["field_confidence"]["low"] == [
+        "amount", "vat"]
+    bad = evaluate(extraction({**receipt, "vat": 0.9}, conf=0.999, document_type=low["document_type"]), 0.9)
+    assert not bad.approved and bad.checks["totals_add_up"]["passed"] is False

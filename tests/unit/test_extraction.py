@@ -189,3 +189,15 @@ def test_credit_note_line_items_keep_quantity_times_price_equal_to_the_amount():
     got = [(li.quantity, li.unit_price, li.amount) for li in ex.line_items]
     assert got == [(-10.0, 114.0, -1140.0), (4.0, -25.0, -100.0), (2.0, -5.0, -10.0)]
     assert all(round(q * u, 2) == a for q, u, a in got)
+
+
+def test_a_legal_form_of_one_country_in_the_vendor_name_sets_the_date_order():
+    """'… Sdn Bhd' is Malaysian, and Malaysia writes the day first: 05/03/2018 is 5 March, and
+    the date needs no look. A name with no such form leaves 05/03/2018 ambiguous."""
+    pages = ocr("KEDAI MAKAN ABC SDN BHD", "Date: 05/03/2018", "TOTAL 10.60")
+    ex = extract(prediction({"vendor_name": "KEDAI MAKAN ABC SDN BHD", "invoice_date": "05/03/2018",
+                             "total": "10.60"}), pages)
+    assert ex.fields["invoice_date"].value == "2018-03-05" and ex.fields["invoice_date"].error is None
+    pages = ocr("KEDAI MAKAN ABC", "Date: 05/03/2018", "TOTAL 10.60")
+    ex = extract(prediction({"vendor_name": "KEDAI MAKAN ABC", "invoice_date": "05/03/2018", "total": "10.60"}), pages)
+    assert "ambiguous" in (ex.fields["invoice_date"].error or "")

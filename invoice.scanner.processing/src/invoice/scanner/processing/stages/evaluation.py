@@ -10,7 +10,8 @@ the quality score, and the threshold decides.
 `predicted_accuracy` is the expected share of core fields that are right. Each field's
 probability of being right is its confidence, raised when independent evidence agrees
 (three amounts read separately that satisfy net + VAT = total are rarely all wrong) and
-lowered when a check fails; the mean over core fields is the prediction.
+lowered when a check fails; the mean over the document's core fields (a receipt's: its shop, date
+and total) is the prediction.
 """
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 REQUIRED: tuple[str, ...] = ("invoice_number", "invoice_date", "vendor_name", "currency", "total")
 # A till receipt has no invoice number, and often no currency printed beside its amounts.
 REQUIRED_BY_TYPE: dict[str, tuple[str, ...]] = {"receipt": ("invoice_date", "vendor_name", "total")}
+# The fields a document's approval stands on: a receipt's are its shop, date and total (a till's
+# net and tax lines are printed on some and are checked by arithmetic, not by their confidence).
+CORE_BY_TYPE: dict[str, tuple[str, ...]] = {"receipt": ("vendor_name", "invoice_date", "total")}
 CENT = 0.011
 _LABELS = {
     "invoice_number": "invoice number", "invoice_date": "invoice date", "due_date": "due date",
@@ -290,7 +294,8 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
         checks["amount_due_within_total"] = {"passed": None}
 
     # Low confidence on a core field that was found.
-    low = sorted(n for n in CORE_FIELDS if fields.get(n) is not None and fields[n].value is not None
+    core = CORE_BY_TYPE.get(doc_type, CORE_FIELDS)
+    low = sorted(n for n in core if fields.get(n) is not None and fields[n].value is not None
                  and fields[n].confidence < MIN_FIELD_CONFIDENCE)
     checks["field_confidence"] = {"passed": not low, "low": low,
                                   "confidences": {n: round(fields[n].confidence, 3) for n in CORE_FIELDS
@@ -314,8 +319,9 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
     # The mean of the field probabilities, through its isotonic curve fitted on dev documents
     # (stages/llm/local/calibration.json; unchanged where there is none).
     checks["field_probabilities"] = {n: round(p, 4) for n, p in prob.items()}
-    predicted = calibrated_accuracy(sum(prob.values()) / len(prob)) if prob else 0.0
-    found = [prob[n] for n in CORE_FIELDS if fields.get(n) is not None and fields[n].value is not None]
+    core_prob = [prob[n] for n in core if n in prob]
+    predicted = calibrated_accuracy(sum(core_prob) / len(core_prob)) if core_prob else 0.0
+    found = [prob[n] for n in core if fields.get(n) is not None and fields[n].value is not None]
     weakest = min(found) if found else 0.0
     quality = round(max(0.0, min(1.0, 0.5 * predicted + 0.5 * weakest)), 4)
     hard_failed = sorted(k for k, v in checks.items() if isinstance(v, dict) and v.get("passed") is False)

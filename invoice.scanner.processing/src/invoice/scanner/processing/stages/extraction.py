@@ -84,9 +84,21 @@ _US_HINTS = re.compile(r"\b(?:[Rr]outing|ROUTING|ABA|EIN|Federal Tax ID|Sales Ta
                        r"|\b(?:" + "|".join(_US_STATES) + r")[ \t]\d{5}(?:-\d{4})?\b")
 
 
+# Legal forms that exist in one country only (or in a few, all of them day first): the issuer's
+# name says where it is registered. "Ltd", "Inc" and "S.A." are used in too many countries.
+_LEGAL_FORM_COUNTRY = (
+    (re.compile(r"\b(?:SDN\.?\s*BHD|BERHAD|BHD)\b", re.I), "MY"),
+    (re.compile(r"\bPTE\.?\s*LTD\b", re.I), "SG"),
+    (re.compile(r"\bPTY\.?\s*LTD\b", re.I), "AU"),
+    (re.compile(r"\b(?:GMBH|UG \(haftungsbeschr[äa]nkt\))\b", re.I), "DE"),
+    (re.compile(r"\bPVT\.?\s*LTD\b", re.I), "IN"),
+)
+
+
 def _vendor_country(prediction: Prediction, all_text: str) -> str | None:
     """The issuer's country from what it prints about itself: an IBAN or a VAT number
-    (Europe: day first) or US-only details (EIN, routing number, state + ZIP)."""
+    (Europe: day first), US-only details (EIN, routing number, state + ZIP), or a legal form of
+    one country in its own name ("… Sdn Bhd": Malaysia)."""
     for name in ("iban", "vendor_tax_id"):
         f = prediction.fields.get(name)
         if f and f.value:
@@ -97,6 +109,11 @@ def _vendor_country(prediction: Prediction, all_text: str) -> str | None:
                 return "US"
     if _US_HINTS.search(all_text):
         return "US"
+    vendor = prediction.fields.get("vendor_name")
+    if vendor is not None and vendor.value:
+        for form, country in _LEGAL_FORM_COUNTRY:
+            if form.search(str(vendor.value)):
+                return country
     return None
 
 
