@@ -201,3 +201,17 @@ def test_a_legal_form_of_one_country_in_the_vendor_name_sets_the_date_order():
     pages = ocr("KEDAI MAKAN ABC", "Date: 05/03/2018", "TOTAL 10.60")
     ex = extract(prediction({"vendor_name": "KEDAI MAKAN ABC", "invoice_date": "05/03/2018", "total": "10.60"}), pages)
     assert "ambiguous" in (ex.fields["invoice_date"].error or "")
+
+
+def test_the_ringgit_sign_before_an_amount_with_cents_is_the_currency():
+    from invoice.scanner.processing.extract.normalize import currency_in
+
+    for text in ("TOTAL RM 12.00", "RM12.00", "Amount (RM)", "RM 1,234.50"):
+        assert currency_in(text) == "MYR", text
+    for text in ("RM 204, 5th Floor", "FIRM 12.00", "ROOM 12"):
+        assert currency_in(text) is None, text
+    pages = ocr("KEDAI MAKAN ABC S/B", "Date: 05/03/2018", "TOTAL RM 10.60")
+    ex = extract(prediction({"vendor_name": "KEDAI MAKAN ABC S/B", "invoice_date": "05/03/2018", "currency": "RM",
+                             "total": "10.60"}), pages)
+    assert ex.fields["currency"].value == "MYR"
+    assert ex.fields["invoice_date"].value == "2018-03-05" and ex.fields["invoice_date"].error is None

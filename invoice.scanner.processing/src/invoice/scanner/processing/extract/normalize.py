@@ -59,7 +59,14 @@ def currency_in(text: str) -> str | None:
     for sym in ("chf", "fr.", "sfr", "kr"):
         if re.search(rf"(?<![a-z]){re.escape(sym)}(?![a-z])", low):
             return CURRENCY_SYMBOLS.get(sym, sym.upper())
+    if _RINGGIT_RE.search(text) or text.strip() == "RM":  # the sign alone: a currency field's value
+        return "MYR"
     return None
+
+
+# The ringgit's sign, "RM", only before an amount with cents or as a column's unit ("(RM)"):
+# a room number ("RM 204") has no cents.
+_RINGGIT_RE = re.compile(r"(?<![A-Za-z])RM\s?\d{1,3}(?:[,.]?\d{3})*[.,]\d{2}(?!\d)|\(RM\)")
 
 
 def detect_decimal_separator(texts: list[str]) -> str | None:

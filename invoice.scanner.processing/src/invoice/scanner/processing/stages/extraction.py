@@ -87,7 +87,7 @@ _US_HINTS = re.compile(r"\b(?:[Rr]outing|ROUTING|ABA|EIN|Federal Tax ID|Sales Ta
 # Legal forms that exist in one country only (or in a few, all of them day first): the issuer's
 # name says where it is registered. "Ltd", "Inc" and "S.A." are used in too many countries.
 _LEGAL_FORM_COUNTRY = (
-    (re.compile(r"\b(?:SDN\.?\s*BHD|BERHAD|BHD)\b", re.I), "MY"),
+    (re.compile(r"\b(?:SDN\.?\s*BHD|BERHAD|BHD)\b|\bS/B\b", re.I), "MY"),
     (re.compile(r"\bPTE\.?\s*LTD\b", re.I), "SG"),
     (re.compile(r"\bPTY\.?\s*LTD\b", re.I), "AU"),
     (re.compile(r"\b(?:GMBH|UG \(haftungsbeschr[äa]nkt\))\b", re.I), "DE"),

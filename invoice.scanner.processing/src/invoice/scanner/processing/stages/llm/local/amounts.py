@@ -187,10 +187,9 @@ class AmountsMixin:
         for layout in self.layouts:
             for row in layout.rows:
                 for seg in row.segments:
-                    for m in re.finditer(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])|([€$£¥₹])|(?i:(?<![a-z])(chf|fr\.)(?![a-z]))",
-                                         seg.text):
+                    for m in _CURRENCY_TOKEN.finditer(seg.text):
                         tok = m.group(0)
-                        code = currency_in(tok)
+                        code = "MYR" if m.group(4) else currency_in(tok)
                         if code is None or (m.group(1) and m.group(1) not in CURRENCY_CODES):
                             continue
                         w = 3 if (seg.page, seg.row) in weight_rows else 1
@@ -210,6 +209,11 @@ class AmountsMixin:
         start = seg.text.find(tok)
         bbox = sub_bbox(seg, start, start + len(tok)) if start >= 0 else seg.bbox
         return Candidate("currency", tok, min(score, 0.99) * (0.5 + 0.5 * seg.confidence), seg.page, bbox)
+
+
+# A currency code, a symbol, "CHF"/"Fr.", or the ringgit's "RM" before an amount with cents.
+_CURRENCY_TOKEN = re.compile(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])|([€$£¥₹])|(?i:(?<![a-z])(chf|fr\.)(?![a-z]))"
+                             r"|(?<![A-Za-z])(RM)(?=\s?\d{1,3}(?:[,.]?\d{3})*[.,]\d{2}(?!\d))")
 
 
 # A rate row that takes something off is a discount, not a tax: "3 % Skonto 15,00 von 500,00".
