@@ -215,3 +215,14 @@ def test_the_ringgit_sign_before_an_amount_with_cents_is_the_currency():
                              "total": "10.60"}), pages)
     assert ex.fields["currency"].value == "MYR"
     assert ex.fields["invoice_date"].value == "2018-03-05" and ex.fields["invoice_date"].error is None
+
+
+def test_a_net_read_equal_to_the_total_with_the_tax_included_in_it_is_derived():
+    """'Total incl. GST 15.90' and 'GST 6 % 0.90': a net read as 15.90 cannot be, and 0.90 is the
+    6 % a price of 15.90 includes, so the net is 15.00, derived (no raw value). A tax that is no
+    rate's share of the total leaves the reading alone for the evaluation to question."""
+    pages = ocr("Total incl. GST 15.90", "GST 6% 0.90")
+    ex = extract(prediction({"amount": "15.90", "vat": "0.90", "total": "15.90"}), pages)
+    assert (ex.fields["amount"].value, ex.fields["amount"].raw_value) == (15.0, None)
+    ex = extract(prediction({"amount": "15.90", "vat": "1.33", "total": "15.90"}), pages)
+    assert ex.fields["amount"].value == 15.9 and ex.fields["amount"].raw_value == "15.90"

@@ -203,6 +203,32 @@ def _derive(fields: dict[str, NormalizedField]) -> None:
         put("amount_due", total, fields["total"].confidence, fields["total"])
 
 
+# Standard and reduced VAT / GST / sales-tax rates in use (percent): evidence that a tax amount
+# is a share of another amount, not a proof (a rate printed on the page would be).
+TAX_RATES = (2.5, 3, 3.7, 4, 5, 5.5, 6, 7, 7.7, 8, 8.1, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+             24, 25, 27)
+
+
+def _tax_included(fields: dict[str, NormalizedField], locks: Locks | None) -> None:
+    """A net amount read equal to the total while a tax was read too: net + tax = total cannot
+    hold. When the tax is the share of the total that a tax rate includes (15.90 at 6 %: 0.90),
+    the price was printed with the tax in it ("Total incl. GST 15.90", "GST 6 % 0.90") and the
+    net is what the total leaves: derived, as the other derivations are."""
+    net, vat, total = fields["amount"], fields["vat"], fields["total"]
+    if locks and "amount" in locks.fields:
+        return
+    vals = [f.value if f.valid and isinstance(f.value, (int, float)) else None for f in (net, vat, total)]
+    if any(v is None for v in vals):
+        return
+    n, v, t = vals
+    if abs(n - t) > 0.005 or not 0 < abs(v) < abs(t):
+        return
+    if any(abs(abs(t) * r / (100 + r) - abs(v)) <= 0.011 for r in TAX_RATES):
+        fields["amount"] = NormalizedField(name="amount", value=round(t - v, 2), raw_value=None,
+                                           confidence=round(0.95 * min(vat.confidence, total.confidence), 3),
+                                           page=total.page, bbox=None, valid=True, error=None)
+
+
 # Fields whose label, when printed, promises a value: if none was read, something on the page
 # was missed (a value printed over its label, a date in an unusual form), and the document is
 # not complete even though every check that can run passes.
@@ -380,6 +406,7 @@ def extract(prediction: Prediction, pages: list[OcrPage], locks: Locks | None = 
     if type_field.value == doctype.CREDIT_NOTE:
         _credit_note_signs(fields, locks)
     _derive_due_date(fields, locks)
+    _tax_included(fields, locks)
     _derive(fields)
     _mark_unread_labels(fields, pages, type_field.value, locks)
     _mark_unplaced_due_date(fields, pages, type_field.value, conv, locks)
