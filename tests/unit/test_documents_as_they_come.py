@@ -482,3 +482,25 @@ def test_a_party_block_of_keys_and_values_names_the_party_right_of_its_key():
     key = next(s for r in lay.rows for s in r.segments if s.text == "Name:")
     assert _value_beside_key(lay, key).text == "Grundbesitz GmbH & Co. KG"
     assert values(run(doc)[0])["vendor_name"] == "Grundbesitz GmbH & Co. KG"
+
+
+def test_a_slip_on_a_wide_page_is_a_receipt_by_who_served_and_its_sign_off():
+    # No title, no tender lines, a page as wide as A4: the cashier's label and the till's
+    # sign-off make it a slip; a payment sentence naming a cashier's cheque on an invoice does not.
+    doc = page([line("Warung Sate Kajang", 120, 40, cw=12, h=24), line("Cashier: 03", 20, 90),
+                line("2 x Sate", 20, 130), line("12.00", 380, 130), line("TOTAL", 20, 160), line("12.00", 380, 160),
+                line("Thank you! Please come again", 40, 220)], width=700, height=1000)
+    assert classify([doc]).value == "receipt"
+    inv = invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                       extra=[("Payment by bank transfer or cashier's cheque within 14 days", 80, 700),
+                              ("Thank you for your business", 80, 760)])
+    assert classify([inv]).value == "invoice"
+
+
+def test_a_tax_registration_after_the_tax_name_is_an_identifier_not_the_tax():
+    # "GST ID No" names the seller's registration, "Total GST" the tax amount.
+    from invoice.scanner.processing.extract.labels import match_label
+    assert match_label("(GST ID No : 000656195584)", fuzzy=False)[0] == "vendor_tax_id"
+    assert match_label("HST Reg No: 123456789", fuzzy=False)[0] == "vendor_tax_id"
+    assert match_label("Total GST 1.20", fuzzy=False)[0] == "vat"
+    assert match_label("GST 6%: 0.90", fuzzy=False)[0] == "vat"

@@ -6,8 +6,9 @@ Read from what every such document prints about itself, in the five label langua
 - a receipt is a till slip: titled "Receipt" / "Kassenbon" / "Ticket de caisse" / "Recibo" /
   "Kassabon", or it shows how it was paid at the counter (cash tendered, change given) on a
   narrow page or between the rules (=====) and till numbers of a slip (tender words alone do
-  not make one: "cash discount"), and it has none of an invoice's addressee or payment details (no "Bill to", no
-  due date, no IBAN).
+  not make one: "cash discount"), who served at the counter ("Cashier: 03", "Table: 16") or a
+  till's sign-off ("Please come again"), and it has few of an invoice's addressee or payment details (no "Bill to", no
+  due date, no IBAN); each such sign counts once.
 Anything else is an invoice. The type decides the sign of the amounts (a credit note's are
 negative) and which fields a document must have (a receipt has no invoice number or due date).
 """
@@ -45,6 +46,19 @@ _INVOICE_KEYS = frozenset({"customer_name", "due_date", "iban", "payment_terms"}
 _RULE_LINE = re.compile(r"^\s*([=*\-_~#.])\1{15,}\s*$")
 _TILL_NUMBER = re.compile(r"(?i)^(bon\s?-?n[ro]|bonnummer|belegn|beleg-n|receipt\s?(no|#|number)|kassa\s?\d|kasse\s?\d|"
                           r"till\s?(no|\d)|ticket\s?n|n\W*\s?ticket|caisse\s?\d|terminal|tid\b|trans(action)?\s?(no|#))")
+# Who served at the counter ("Cashier: 03", "CASHIER01", "You were served by", "Es bediente Sie",
+# "Le atendió"), and the seats of a restaurant's bill ("Table: 16", "Pax: 4"): people and places
+# of a till, not of an invoice. A cashier word counts as a label ("Cashier:") or on a short line
+# of its own, so a sentence ("pay by cashier's cheque") does not.
+_TILL_STAFF = re.compile(r"(?i)(?<![a-z])(cashier|kassierer(in)?|caissi[eè]re?|cajer[oa]|kassier(ster)?|"
+                         r"bediener(in)?)(?![a-z'’])")
+_SERVED = re.compile(r"(?i)(?<![a-z])(served by|es bediente sie|bedient von|le atendi[oó]|atendido por|"
+                     r"u werd geholpen door|vous a servi|servi par)(?![a-z])")
+_DINING = re.compile(r"(?i)^(table|tisch|mesa|tafel)\s*(no\.?|nr\.?|#)?\s*:?\s*\d{1,3}\b|^(pax|covers|couverts)\b\s*(no\.?)?\s*:?\s*\d")
+# A till's sign-off: "Please come again", "Goods sold are not returnable", "Keep this receipt".
+_SIGN_OFF = re.compile(r"(?i)(come\s*again|not\s+returnable|keep\s+(this\s+)?receipt|thank\s+you\s+for\s+shopping|"
+                       r"danke\s+f(ü|ue)r\s+ihren\s+einkauf|vielen\s+dank\s+f(ü|ue)r\s+ihren\s+einkauf|"
+                       r"merci\s+de\s+votre\s+visite|gracias\s+por\s+su\s+(compra|visita)|bedankt\s+voor\s+uw\s+aankoop)")
 _MAX_TITLE_EXTRA_WORDS = 3  # "Gutschrift Nr. 2024-17": the title and its number
 _TITLE_CHARS = 48  # longer lines are sentences, never a title
 
@@ -84,7 +98,7 @@ def classify(pages: list[OcrPage], total: float | None = None, label_keys: set[s
     `label_keys`: the keys of the strong labels a reader already found on the pages (the local
     provider's), which spares matching every line again."""
     credit_title = receipt_title = None
-    tender = rules = till = tender_lines = 0
+    tender = rules = till = tender_lines = counter = sign_off = 0
     invoice_marks: set[str] = set()
     first = min(pages, key=lambda p: p.page_no) if pages else None
     for p in pages:
@@ -105,6 +119,10 @@ def classify(pages: list[OcrPage], total: float | None = None, label_keys: set[s
             tender_lines += bool(found) and len(text.split()) <= 4 and bool(_TENDER.match(text.lstrip("*-: ")))
             rules += bool(_RULE_LINE.match(text))
             till += bool(_TILL_NUMBER.match(text))
+            staff = _TILL_STAFF.search(text)
+            counter += bool(_SERVED.search(text) or _DINING.match(text) or (staff and (
+                len(text.split()) <= 3 or re.match(r"\s*\w*\s*[:#\d]", text[staff.end():]))))
+            sign_off += bool(_SIGN_OFF.search(text))
             if label_keys is None:
                 m = match_label(text, fuzzy=False)
                 if m is not None and m[0] in _INVOICE_KEYS and m[1] >= 1.0:
@@ -119,9 +137,10 @@ def classify(pages: list[OcrPage], total: float | None = None, label_keys: set[s
     narrow = bool(first and first.width and first.height and first.width / first.height < 0.6)
     # The furniture of a till slip: its rules, a till number, or the tendered cash and the change
     # each on a line of its own.
-    slip = rules >= 2 or till >= 1 or tender_lines >= 2
+    slip = rules >= 2 or till >= 1 or tender_lines >= 2 or counter >= 1 or sign_off >= 1
     score = (2.0 if receipt_title else 0.0) + min(tender, 2) * 1.0 + (1.0 if narrow else 0.0) \
-        + (1.0 if rules >= 2 else 0.0) + (1.0 if till else 0.0)
+        + (1.0 if rules >= 2 else 0.0) + (1.0 if till else 0.0) + (1.0 if counter else 0.0) \
+        + (1.0 if sign_off else 0.0)
     score -= 1.5 * len(invoice_marks)
     if score >= 2.0 and (receipt_title or narrow or slip):  # tender words alone: "cash discount" on an invoice
         if receipt_title is not None:

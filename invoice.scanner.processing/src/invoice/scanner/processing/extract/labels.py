@@ -68,6 +68,7 @@ LABELS: dict[str, tuple[str, ...]] = {
      "net total", "total net", "sous-total ht", "total sans tva", "netto totaal", "net amount due",),
     "vat": (
         "vat", "vat amount", "tax", "tax amount", "sales tax", "gst", "hst", "total vat", "total tax", "vat total",
+        "total gst", "gst total", "total hst", "sst", "total sst",
         "mwst", "mehrwertsteuer", "ust", "umsatzsteuer", "zzgl mwst", "zzgl ust", "mwst betrag", "steuer",
         "tva", "montant tva", "total tva", "iva", "cuota iva", "importe iva", "total iva", "btw", "btw bedrag",
         "totaal btw", "igic",
@@ -94,7 +95,11 @@ LABELS: dict[str, tuple[str, ...]] = {
         "steuer-nr", "st-nr", "stnr", "n tva", "no tva", "tva intracommunautaire", "numero de tva", "n de tva",
         "siret", "tva intracom", "nif", "cif", "nif/cif", "n iva", "btw-nummer", "btw nummer", "btw nr",
         "btw-nr", "btw id", "btw-id", "ondernemingsnummer", "kvk",
-     "federal tax id", "uid-nr", "uid", "nif-iva", "vat reg", "gst reg no", "btw-id", "tax reg no", "company vat",),
+     "federal tax id", "uid-nr", "uid", "nif-iva", "vat reg", "gst reg no", "btw-id", "tax reg no", "company vat",
+        # a tax registration's own words after the tax's name: "GST ID No", "HST Reg. No.", "SST ID"
+        "gst id", "gst id no", "gst reg", "gst registration no", "gst registration number", "gstin", "hst no",
+        "hst number", "hst reg no", "hst registration number", "sst id", "sst no", "sst reg no", "vat id no",
+        "tax id no", "tax registration number",),
     "customer_tax_id": (
         "customer vat", "customer vat id", "customer vat no", "customer tax id", "buyer vat", "your vat",
         "your vat id", "client vat", "vat id customer", "ihre ust-idnr", "ihre ust-id", "ust-idnr kunde",
