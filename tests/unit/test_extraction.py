@@ -226,3 +226,29 @@ def test_a_net_read_equal_to_the_total_with_the_tax_included_in_it_is_derived():
     assert (ex.fields["amount"].value, ex.fields["amount"].raw_value) == (15.0, None)
     ex = extract(prediction({"amount": "15.90", "vat": "1.33", "total": "15.90"}), pages)
     assert ex.fields["amount"].value == 15.9 and ex.fields["amount"].raw_value == "15.90"
+
+
+def test_the_tax_of_a_breakdown_that_adds_up_to_the_total_is_read():
+    """A till slip prints its tax only in the breakdown under the total, one cell a line: the tax
+    and the net are the breakdown's (summed, so derived), because base + tax = the total. A row
+    whose tax is not its rate's share of the base is not a breakdown; nor is one that does not add
+    up to the total."""
+    slip = ("Total Incl. GST@6%", "RM 37.10", "CASH", "RM 50.00", "GST Summary", "Amt(RM) Tax(RM)",
+            "GST S@6%", "35.00", "2.10", "Z@0%", "0.00", "0.00", "14-03-18 21:49 SH03")
+    ex = extract(prediction({"total": "37.10"}), ocr(*slip))
+    assert (ex.fields["vat"].value, ex.fields["amount"].value, ex.fields["vat"].raw_value) == (2.1, 35.0, None)
+    assert ex.fields["vat"].error is None
+    wrong_rate = [t if t != "2.10" else "2.80" for t in slip]
+    ex = extract(prediction({"total": "37.10"}), ocr(*wrong_rate))
+    assert ex.fields["vat"].value is None
+    ex = extract(prediction({"total": "40.00"}), ocr(*slip))
+    assert ex.fields["vat"].value is None
+
+
+def test_a_breakdown_row_with_its_gross_corrects_a_tax_that_does_not_add_up():
+    """'MwSt% Netto MwSt Brutto' rows on one line each, decimal commas, two rates: a tax read
+    from elsewhere (the 7 % line's 0,70) that breaks net + tax = total gives way to the table."""
+    pages = ocr("Summe EUR 21,77", "MwSt% Netto MwSt Brutto", "A 19% 8,40 1,60 10,00", "B 7% 11,00 0,77 11,77",
+                "Vielen Dank für Ihren Einkauf")
+    ex = extract(prediction({"total": "21,77", "vat": "0,70", "amount": "19,40"}), pages)
+    assert (ex.fields["vat"].value, ex.fields["amount"].value) == (2.37, 19.4)

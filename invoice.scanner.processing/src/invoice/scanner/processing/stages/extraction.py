@@ -229,6 +229,95 @@ def _tax_included(fields: dict[str, NormalizedField], locks: Locks | None) -> No
                                            page=total.page, bbox=None, valid=True, error=None)
 
 
+# A tax breakdown: the table of rate, base and tax that a till slip or an invoice prints under its
+# total ("GST Summary | Amount(RM) Tax(RM) | S = 6% 35.00 2.10", "MwSt% Netto MwSt Brutto |
+# A 19% 8,40 1,60 10,00"), often the only place the tax is printed. Its heading names the tax and
+# a summary, or its column header names a base and a tax.
+_TAX_WORD = r"(gst|vat|tax|mwst|ust|tva|iva|btw|sst|steuer|igic)"
+_BREAKDOWN_HEADING = re.compile(
+    rf"(?i)^\W*{_TAX_WORD}[\s.-]*(summ(ary)?|analysis|breakdown|details?|übersicht|ubersicht|aufstellung|"
+    r"r[ée]capitulatif|resumen|desglose|overzicht|specificatie)\b")
+_BREAKDOWN_HEADER = re.compile(
+    rf"(?i)(?<![a-z])(amt|amount|net|netto|nett|base|basis|ht|excl|importe|grondslag)(?![a-z]).*(?<![a-z]){_TAX_WORD}(?![a-z])"
+    rf"|(?<![a-z]){_TAX_WORD}\W*(%|satz|rate|taux|tarif)")
+_RATE_TOKEN = re.compile(r"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,2})?)\s*%")
+_AMOUNT_TOKEN = re.compile(r"(?<![\d.,])-?(\d{1,3}(?:[ .,]\d{3})*|\d*)[.,]\d{2}(?![\d%])")
+_BREAKDOWN_LINES = 16
+
+
+def _breakdown_rows(tokens: list[tuple[str, float]]) -> list[tuple[float, float]]:
+    """(base, tax) rows from the breakdown's tokens in reading order: after a rate, a base and
+    the tax that rate makes of it (a gross that is their sum is passed over); a row whose numbers
+    do not obey their rate ends the table."""
+    rows: list[tuple[float, float]] = []
+    rate: float | None = None
+    i = 0
+    while i < len(tokens):
+        kind, v = tokens[i]
+        if kind == "rate":
+            rate, i = v, i + 1
+            continue
+        if rate is None or i + 1 >= len(tokens) or tokens[i + 1][0] != "amount":
+            i += 1
+            continue
+        base, tax = v, tokens[i + 1][1]
+        if abs(base * rate / 100 - tax) > max(0.011, 0.0005 * abs(base)):
+            if rows:
+                break
+            i += 1
+            continue
+        rows.append((base, tax))
+        i += 2
+        if i < len(tokens) and tokens[i][0] == "amount" and abs(tokens[i][1] - (base + tax)) <= 0.011:
+            i += 1  # the row's gross
+        rate = None
+    return rows
+
+
+def _tax_breakdown(fields: dict[str, NormalizedField], pages: list[OcrPage], decimal_sep: str | None,
+                   locks: Locks | None) -> None:
+    """A total read, no tax read or net and tax that do not add up to it, and a tax breakdown on
+    the page whose bases and taxes add up to the total: the tax is the breakdown's, and the net
+    its bases' (both summed, so derived: no raw value)."""
+    net, vat, total = fields["amount"], fields["vat"], fields["total"]
+    if (locks and ("vat" in locks.fields or "amount" in locks.fields)) or not total.valid \
+            or not isinstance(total.value, (int, float)):
+        return
+    if vat.value is not None:
+        n, v = (f.value if f.valid and isinstance(f.value, (int, float)) else None for f in (net, vat))
+        if n is not None and v is not None and abs(n + v - total.value) <= 0.011:
+            return  # the reading already adds up
+    for p in pages:
+        for i, ln in enumerate(p.lines):
+            text = ln.text.strip()
+            if not (_BREAKDOWN_HEADING.match(text) or (_BREAKDOWN_HEADER.search(text) and not re.search(r"\d", text))):
+                continue
+            tokens: list[tuple[str, float]] = []
+            for nxt in p.lines[i + 1:i + 1 + _BREAKDOWN_LINES]:
+                t = nxt.text
+                for m in sorted([*_RATE_TOKEN.finditer(t), *_AMOUNT_TOKEN.finditer(t)], key=lambda m: m.start()):
+                    if m.re is _RATE_TOKEN:
+                        tokens.append(("rate", float(m.group(1).replace(",", "."))))
+                    elif not any(r.start() <= m.start() < r.end() for r in _RATE_TOKEN.finditer(t)):
+                        v = parse_amount(m.group(0), decimal_sep)
+                        if v is not None:
+                            tokens.append(("amount", v))
+            rows = _breakdown_rows(tokens)
+            if not rows:
+                continue
+            base, tax = round(sum(b for b, _ in rows), 2), round(sum(t for _, t in rows), 2)
+            if abs(base + tax - abs(total.value)) > 0.011:
+                continue
+            sign = -1 if total.value < 0 else 1
+            conf = round(0.9 * total.confidence, 3)
+            fields["vat"] = NormalizedField(name="vat", value=sign * tax, raw_value=None, confidence=conf,
+                                            page=p.page_no, bbox=None, valid=True, error=None)
+            fields["amount"] = NormalizedField(name="amount", value=sign * base, raw_value=None,
+                                               confidence=conf, page=p.page_no, bbox=None, valid=True,
+                                               error=None)
+            return
+
+
 # Fields whose label, when printed, promises a value: if none was read, something on the page
 # was missed (a value printed over its label, a date in an unusual form), and the document is
 # not complete even though every check that can run passes.
@@ -407,6 +496,7 @@ def extract(prediction: Prediction, pages: list[OcrPage], locks: Locks | None = 
         _credit_note_signs(fields, locks)
     _derive_due_date(fields, locks)
     _tax_included(fields, locks)
+    _tax_breakdown(fields, pages, conv.decimal_sep, locks)
     _derive(fields)
     _mark_unread_labels(fields, pages, type_field.value, locks)
     _mark_unplaced_due_date(fields, pages, type_field.value, conv, locks)
