@@ -181,15 +181,24 @@ def _both_le_12(raw: str) -> bool:
     return bool(m and int(m.group(1)) <= 12 and int(m.group(2)) <= 12 and m.group(1) != m.group(2))
 
 
+def _amount(f: NormalizedField) -> float | None:
+    """The field's value when it is a valid amount."""
+    return f.value if f.valid and isinstance(f.value, (int, float)) else None
+
+
+def _derived(name: str, value: float, conf: float, page: int | None) -> NormalizedField:
+    """An amount computed from others: no raw value, so reviewers and the checks know it was not read."""
+    return NormalizedField(name=name, value=round(value, 2), raw_value=None, confidence=round(conf, 3),
+                           page=page, bbox=None, valid=True, error=None)
+
+
 def _derive(fields: dict[str, NormalizedField]) -> None:
     """Fill net / VAT / total / amount due from the other two when one is missing."""
     def val(name: str) -> float | None:
-        f = fields[name]
-        return f.value if f.valid and isinstance(f.value, (int, float)) else None
+        return _amount(fields[name])
 
     def put(name: str, value: float, conf: float, src: NormalizedField) -> None:
-        fields[name] = NormalizedField(name=name, value=round(value, 2), raw_value=None, confidence=round(conf, 3),
-                                       page=src.page, bbox=None, valid=True, error=None)
+        fields[name] = _derived(name, value, conf, src.page)
 
     net, vat, total = val("amount"), val("vat"), val("total")
     if net is None and vat is not None and total is not None and fields["amount"].raw_value is None:
@@ -217,16 +226,14 @@ def _tax_included(fields: dict[str, NormalizedField], locks: Locks | None) -> No
     net, vat, total = fields["amount"], fields["vat"], fields["total"]
     if locks and "amount" in locks.fields:
         return
-    vals = [f.value if f.valid and isinstance(f.value, (int, float)) else None for f in (net, vat, total)]
+    vals = [_amount(f) for f in (net, vat, total)]
     if any(v is None for v in vals):
         return
     n, v, t = vals
     if abs(n - t) > 0.005 or not 0 < abs(v) < abs(t):
         return
     if any(abs(abs(t) * r / (100 + r) - abs(v)) <= 0.011 for r in TAX_RATES):
-        fields["amount"] = NormalizedField(name="amount", value=round(t - v, 2), raw_value=None,
-                                           confidence=round(0.95 * min(vat.confidence, total.confidence), 3),
-                                           page=total.page, bbox=None, valid=True, error=None)
+        fields["amount"] = _derived("amount", t - v, 0.95 * min(vat.confidence, total.confidence), total.page)
 
 
 # A tax breakdown: the table of rate, base and tax that a till slip or an invoice prints under its
@@ -284,7 +291,7 @@ def _tax_breakdown(fields: dict[str, NormalizedField], pages: list[OcrPage], dec
             or not isinstance(total.value, (int, float)):
         return
     if vat.value is not None:
-        n, v = (f.value if f.valid and isinstance(f.value, (int, float)) else None for f in (net, vat))
+        n, v = _amount(net), _amount(vat)
         if n is not None and v is not None and abs(n + v - total.value) <= 0.011:
             return  # the reading already adds up
     for p in pages:
@@ -295,10 +302,11 @@ def _tax_breakdown(fields: dict[str, NormalizedField], pages: list[OcrPage], dec
             tokens: list[tuple[str, float]] = []
             for nxt in p.lines[i + 1:i + 1 + _BREAKDOWN_LINES]:
                 t = nxt.text
-                for m in sorted([*_RATE_TOKEN.finditer(t), *_AMOUNT_TOKEN.finditer(t)], key=lambda m: m.start()):
+                rates = list(_RATE_TOKEN.finditer(t))
+                for m in sorted([*rates, *_AMOUNT_TOKEN.finditer(t)], key=lambda m: m.start()):
                     if m.re is _RATE_TOKEN:
                         tokens.append(("rate", float(m.group(1).replace(",", "."))))
-                    elif not any(r.start() <= m.start() < r.end() for r in _RATE_TOKEN.finditer(t)):
+                    elif not any(r.start() <= m.start() < r.end() for r in rates):
                         v = parse_amount(m.group(0), decimal_sep)
                         if v is not None:
                             tokens.append(("amount", v))
@@ -309,12 +317,8 @@ def _tax_breakdown(fields: dict[str, NormalizedField], pages: list[OcrPage], dec
             if abs(base + tax - abs(total.value)) > 0.011:
                 continue
             sign = -1 if total.value < 0 else 1
-            conf = round(0.9 * total.confidence, 3)
-            fields["vat"] = NormalizedField(name="vat", value=sign * tax, raw_value=None, confidence=conf,
-                                            page=p.page_no, bbox=None, valid=True, error=None)
-            fields["amount"] = NormalizedField(name="amount", value=sign * base, raw_value=None,
-                                               confidence=conf, page=p.page_no, bbox=None, valid=True,
-                                               error=None)
+            fields["vat"] = _derived("vat", sign * tax, 0.9 * total.confidence, p.page_no)
+            fields["amount"] = _derived("amount", sign * base, 0.9 * total.confidence, p.page_no)
             return
 
 
