@@ -47,6 +47,28 @@ def test_invoice_number_labels(head, want):
     assert number(head) == want
 
 
+@pytest.mark.parametrize("head, want", [
+    # abbreviations and column heads: German, French, Spanish, Dutch, English
+    ([("RG-Nr.:", 800, 160), ("29160", 950, 160), *DATE], "29160"),
+    ([("Pièce n°", 800, 160), ("FAC-176656", 800, 178), *DATE], "FAC-176656"),
+    ([("Serie/Número:", 800, 160), ("A-40343", 950, 160), *DATE], "A-40343"),
+    ([("NR.", 800, 160), ("F2022-0740", 800, 178), *DATE], "F2022-0740"),
+    ([("Number", 800, 160), ("2025-2730", 950, 160), *DATE], "2025-2730"),
+    ([("Nº ticket", 800, 160), ("62-50118", 800, 178), *DATE], "62-50118"),
+])
+def test_short_number_labels(head, want):
+    assert number(head) == want
+
+
+def test_a_value_printed_left_of_its_label():
+    """A band of values with their labels to the right ("F2023-0383   Factuurnr"), and another
+    block's street number far to the right on the same row: the value left of the label is the
+    number, not the "130" across the page."""
+    head = [("F2023-0383", 80, 160), ("Rechnungsnummer", 220, 160), ("Avenue Louise 130", 1000, 158),
+            ("15.03.2024", 80, 180), ("Rechnungsdatum", 220, 180)]
+    assert number(head) == "F2023-0383"
+
+
 @pytest.mark.parametrize("ref", ["Réf. facture d'origine : FA20235759", "Facture d'origine n° FA20235759"])
 def test_the_invoice_a_credit_note_refers_to_is_not_its_number(ref):
     head = [("AVOIR", 600, 120), ("Numéro d'avoir", 800, 160), ("AV-2023-58641", 800, 178),

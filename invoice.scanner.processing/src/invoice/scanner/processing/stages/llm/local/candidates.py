@@ -23,6 +23,9 @@ _SKIP_PREFIX = re.compile(r"(?i)^(zzgl\.?|zuzgl\.?|plus|add|\+|incl\.?|inkl\.?|i
                           r"\d{1,2}(?:[.,]\d{1,2})?\s?%|\d{1,2}(?:[.,]\d{1,2})?)\s+")
 
 
+FAR_RIGHT = 15  # line heights between a label and a value right of it beyond which the value is far
+
+
 @dataclass
 class Candidate:
     field: str
@@ -134,7 +137,10 @@ class LabelsMixin:
         for i, s in enumerate(sorted(right, key=lambda s: s.x0)):
             if match_label(s.text, fuzzy=False) and not (kind == "amount" and find_amounts(s.text)):
                 break  # another label: the values of this one are not to its right
-            sources.append((s, s.text, 0, 0.95 - 0.05 * i))
+            # Across the page (another block's text on the same row) a value is less likely its own;
+            # amounts are printed in a right-hand column far from their labels.
+            sources.append((s, s.text, 0, 0.95 - 0.05 * i if kind == "amount" or s.x0 - seg.x1 < FAR_RIGHT * lh
+                            else 0.6))
         typed_right = any(typed(kind, t, self.decimal_sep, field_name) for _, t, _, _ in sources)
         if kind != "amount" or not typed_right:
             for r in layout.rows[seg.row + 1: seg.row + 4]:
@@ -151,6 +157,15 @@ class LabelsMixin:
                         break  # the next label of a column of labels, not this one's value
                     sources.append((s, s.text, 0, 0.85))
                     break
+        if kind != "amount" and not any(typed(kind, t, self.decimal_sep, field_name) for _, t, _, f in sources
+                                        if f > 0.6):
+            # A label with no value right of it or below, in a layout that prints the value first
+            # ("F2023-0383    Factuurnr"): the nearest segment to its left on the row, when that one
+            # is nobody else's value (it opens the row, or what precedes it is no label).
+            left = sorted((s for s in row.segments if s.x1 <= seg.x0 + 1), key=lambda s: s.x0)
+            if left and seg.x0 - left[-1].x1 < 12 * lh and not match_label(left[-1].text, fuzzy=False) \
+                    and (len(left) == 1 or not match_label(left[-2].text, fuzzy=False)):
+                sources.append((left[-1], left[-1].text, 0, 0.9))
         if field_name == "due_date" and sources and not any(typed("date", t, None, None) for _, t, _, _ in sources):
             # "Zahlungsziel: 30 Tage netto", "Due: on receipt": a due label with terms, not a date.
             field_name, kind = "payment_terms", "text"
