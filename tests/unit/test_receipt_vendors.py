@@ -139,3 +139,23 @@ def test_an_umlaut_in_an_english_slips_name_is_a_speck_over_its_letter():
         line("SUMME", 20, 190), line("1,20", 380, 190), line("BAR", 20, 214), line("5,00", 380, 214),
         line("RÜCKGELD", 20, 238), line("3,80", 380, 238), line("Vielen Dank für Ihren Einkauf", 40, 280)])
     assert vendor(page) == "Bäckerei Müller GmbH"
+
+
+def test_a_misread_initial_or_a_lost_letter_doubts_the_shop_name():
+    """'perbang Alaf Restaurants Sdn Bhd' (G read as p) and 'MR. D.I.. (M) SDN BHD' (Y lost) are
+    read at a line confidence that does not show it: the name is doubted and the slip goes to a
+    person. Particles and brands keep their case ('de Vries B.V.', 'easyJet', 'eBay')."""
+    from invoice.scanner.processing.extract.labels import misread_glyphs
+
+    for text in ("perbang Alaf Restaurants Sdn Bhd", "buardian Health And Beauty Sdn Bhd", "MR. D.I.. (M) SDN BHD"):
+        assert misread_glyphs(text), text
+    for text in ("Gerbang Alaf Restaurants Sdn Bhd", "de Vries B.V.", "van Dijk Transport", "easyJet Airline Company",
+                 "eBay Inc.", "MR. D.I.Y. (M) SDN BHD", "Loading Bay..."):
+        assert not misread_glyphs(text), text
+    page = slip([line("perbang Alaf Restaurants Sdn Bhd", 40, 40, cw=10, h=20), line("12 Market Street", 110, 70)])
+    pred = LocalProvider(Settings()).predict([page], [])
+    ex = extract(pred, [page])
+    assert ex.fields["vendor_name"].value == "perbang Alaf Restaurants Sdn Bhd"
+    assert ex.fields["vendor_name"].confidence < 0.5
+    ev = evaluate(ex, 0.5)
+    assert not ev.approved and "vendor_name" in ev.checks["field_confidence"]["low"]

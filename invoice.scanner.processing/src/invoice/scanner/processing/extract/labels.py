@@ -286,6 +286,27 @@ def accent_dropped(text: object, language: str | None) -> bool:
     return any(rule.match(w) for w in re.findall(r"[^\W\d_]+", text) if w.isascii() and len(w) >= 3)
 
 
+_DROPPED_LETTER = re.compile(r"(?<=\w)\.\.(?!\.)")  # "MR. D.I.. (M)": a letter between two dots lost
+
+
+def misread_glyphs(text: object) -> bool:
+    """True when a name read by OCR has a shape that a company's name never has and a misread
+    letter often gives: a first word in lower case before capitalised words ("perbang Alaf
+    Restaurants Sdn Bhd", "buardian Health And Beauty": the initial G read as p or b), or two dots
+    with a letter lost between them ("MR. D.I.. (M) SDN BHD"). A lower-case particle ("de Vries
+    B.V.", "van Dijk") and a brand's inner capital ("easyJet", "eBay") are names as printed. Used
+    only to doubt a value, never to change it."""
+    if not isinstance(text, str):
+        return False
+    words = re.findall(r"[^\W\d_][\w'’&.-]*", text)
+    if len(words) >= 2:
+        first = words[0]
+        if first[0].islower() and first.islower() and first.casefold() not in CONNECTORS \
+                and all(w[0].isupper() for w in words[1:] if w.casefold() not in CONNECTORS):
+            return True
+    return bool(_DROPPED_LETTER.search(text))
+
+
 LANGUAGE_HINTS: dict[str, tuple[str, ...]] = {
     "de": ("rechnung", "datum", "betrag", "mwst", "netto", "brutto", "menge", "summe", "zahlbar", "bankverbindung",
            "kundennummer", "ust", "gesamt", "einzelpreis", "bezeichnung"),
