@@ -237,6 +237,42 @@ def test_several_rates_in_the_breakdown_add_up():
     assert (f["amount"].value, f["vat"].value, f["total"].value) == (1098.13, 136.87, 1235.0)
 
 
+def test_a_credit_notes_negative_breakdown_rows_add_up():
+    """Every amount of a credit note's breakdown is negative; the rows' law holds all the same."""
+    pred, ex, ev = run(invoice_body([
+        ("Gesamt netto", 760, 600), ("-1.098,13", 1000, 600), ("Gesamtbetrag", 760, 620), ("-1.235,00", 1000, 620),
+        ("Steuersatz", 80, 660), ("Bemessungsgrundlage", 300, 660), ("MwSt.", 500, 660), ("Brutto", 700, 660),
+        ("19 %", 80, 680), ("-500,00", 300, 680), ("-95,00", 500, 680), ("-595,00", 700, 680),
+        ("7 %", 80, 700), ("-598,13", 300, 700), ("-41,87", 500, 700), ("-640,00", 700, 700),
+    ]))
+    f = ex.fields
+    assert (f["amount"].value, f["vat"].value, f["total"].value) == (-1098.13, -136.87, -1235.0)
+
+
+def test_a_band_of_totals_with_a_label_over_each_value():
+    """'Base HT | TVA à 20 % | TVA à 10 % Total toutes taxes comprises' over one row of values,
+    the last two labels read as one line: each label keeps its rate and finds the value under it,
+    and the two rates' VAT add up."""
+    pred, ex, ev = run(invoice_body([
+        ("Base HT", 80, 600), ("TVA à 20 %", 300, 600), ("TVA à 10 % Total toutes taxes comprises", 520, 600),
+        ("1.000,00 EUR", 60, 620), ("100,00 EUR", 280, 620), ("50,00 EUR", 500, 620), ("1.150,00 EUR", 640, 620),
+    ]))
+    f = ex.fields
+    assert (f["amount"].value, f["vat"].value, f["total"].value) == (1000.0, 150.0, 1150.0)
+
+
+def test_a_name_that_opens_with_a_lower_case_connector_lost_its_first_line():
+    from invoice.scanner.processing.extract.labels import looks_cut_at_start
+
+    assert looks_cut_at_start("de Servicios Suministros S.L.") and looks_cut_at_start("& Partner mbB")
+    assert not looks_cut_at_start("De Vries NV") and not looks_cut_at_start("Mediterránea de Servicios S.L.")
+    pred, ex, ev = run(invoice_body([("Gesamtbetrag", 760, 600), ("1.000,00", 1000, 600)],
+                                    head=[line("und Partner mbB", 80, 80, cw=11, h=22), ("Hafenstraße 7", 80, 110),
+                                          ("20457 Hamburg", 80, 126)]))
+    assert ex.fields["vendor_name"].value == "und Partner mbB"
+    assert ev.checks["complete_names"]["passed"] is False and not ev.approved
+
+
 # --- trust: a label on the page whose value was not read ---------------------------------------
 
 def test_a_due_label_whose_date_was_not_read_blocks_approval():

@@ -113,7 +113,11 @@ def test_derived_values_do_not_count_as_independent_agreement():
     ev = evaluate(extraction(conf=0.9, amount=derived), 0.8)
     assert ev.checks["totals_add_up"]["derived"] == ["amount"]
     independent = evaluate(extraction(conf=0.9), 0.8)
-    assert independent.predicted_accuracy > ev.predicted_accuracy
+    # Three amounts read apart that add up raise each other; a derived one raises nothing. (The
+    # calibrated prediction is a monotone step curve: it keeps the order, not always a gap.)
+    probs, derived_probs = independent.checks["field_probabilities"], ev.checks["field_probabilities"]
+    assert probs["amount"] > derived_probs["amount"] and probs["total"] > derived_probs["total"]
+    assert independent.predicted_accuracy >= ev.predicted_accuracy
 
 
 def test_every_check_is_recorded():

@@ -72,13 +72,15 @@ LABELS: dict[str, tuple[str, ...]] = {
         "warenwert", "total hors taxes", "montant ht", "sous-total", "sous total", "total ht", "montant hors taxe",
         "base imponible", "subtotal", "importe neto", "total sin iva", "neto",
         "subtotaal", "totaal excl btw", "netto bedrag", "totaal exclusief btw", "bedrag excl btw", "netto",
-     "net total", "total net", "sous-total ht", "total sans tva", "netto totaal", "net amount due",),
+     "net total", "total net", "sous-total ht", "total sans tva", "netto totaal", "net amount due",
+     "base ht", "base h t", "total h t", "montant h t", "base hors taxes", "base imposable", "montant total ht",
+     "montant total h t",),
     "vat": (
         "vat", "vat amount", "tax", "tax amount", "sales tax", "gst", "hst", "total vat", "total tax", "vat total",
         "total gst", "gst total", "total hst", "sst", "total sst",
         "mwst", "mehrwertsteuer", "ust", "umsatzsteuer", "zzgl mwst", "zzgl ust", "mwst betrag", "steuer",
         "tva", "montant tva", "total tva", "iva", "cuota iva", "importe iva", "total iva", "btw", "btw bedrag",
-        "totaal btw", "igic",
+        "totaal btw", "igic", "t v a", "montant t v a", "total t v a", "i v a", "b t w",
     ),
     "total": (
         "total", "grand total", "invoice total", "total amount", "total incl vat", "total including vat",
@@ -87,14 +89,15 @@ LABELS: dict[str, tuple[str, ...]] = {
         "gesamt brutto", "endbetrag", "gesamt", "summe", "total general", "importe total", "total factura",
         "totaal", "totaal incl btw", "totaalbedrag", "totaal inclusief btw", "bedrag incl btw", "factuurbedrag",
      "net a payer ttc", "total toutes taxes comprises", "total con iva", "total ttc", "montant total ttc", "gesamtbetrag brutto", "total amount due", "totaal te betalen", "total payable",
-     "total amount payable",),
+     "total amount payable", "montant total ttc", "importe factura", "importe de la factura", "importe total factura", "total t t c",
+     "montant t t c",),
     "amount_due": (
         "amount due", "balance due", "total due", "amount payable", "balance", "amount to pay", "please pay",
         "zu zahlen", "zahlbetrag", "offener betrag", "restbetrag", "noch zu zahlen", "zahlbarer betrag",
         "montant du", "reste a payer", "net a payer", "solde du", "solde", "a payer",
         "importe adeudado", "saldo pendiente", "importe a pagar", "total a pagar", "saldo",
         "te betalen", "openstaand bedrag", "verschuldigd bedrag", "nog te betalen",
-     "importe pendiente", "montant restant du", "remaining balance", "balance remaining",),
+     "importe pendiente", "montant restant du", "remaining balance", "balance remaining", "montant a regler",),
     "vendor_tax_id": (
         "vat id", "vat no", "vat number", "vat reg no", "vat registration number", "vat reg", "tax id", "tax no",
         "tax number", "tin", "ein", "abn", "gst no", "gst number", "ust-idnr", "ust idnr", "ust-id", "ust id",
@@ -219,6 +222,16 @@ def looks_cut_off(value: object) -> bool:
     if text[-1] in ",&+-/(" or text.count("(") > text.count(")"):
         return True  # "… UG (haftungsbeschri": the bracket was never closed
     return text.split()[-1].casefold() in CONNECTORS
+
+
+def looks_cut_at_start(value: object) -> bool:
+    """True when a name opens with a lower-case connecting word ("de Servicios Suministros S.L."
+    for "Mediterránea de Servicios Suministros S.L."): its first line was not read. A name that
+    begins with such a particle sets it in capitals ("De Vries NV", "Van Dijk N.V.")."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    first = value.strip().split()[0]
+    return first[0] in "&+,-/" or (first.islower() and first.casefold() in CONNECTORS)
 
 
 # Legal forms as they are spelled; the recognizer confuses l, I, 1 and | in them ("S.à r.I.").

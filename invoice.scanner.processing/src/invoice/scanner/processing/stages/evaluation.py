@@ -27,7 +27,7 @@ from invoice.scanner.processing.db import review as review_db
 from invoice.scanner.processing.einvoice import flow as einvoice_flow
 from invoice.scanner.processing.extract import vendor_memory
 from invoice.scanner.processing.extract.labels import CONNECTORS as _CONNECTORS
-from invoice.scanner.processing.extract.labels import LEGAL_FORMS, looks_cut_off
+from invoice.scanner.processing.extract.labels import LEGAL_FORMS, looks_cut_at_start, looks_cut_off
 from invoice.scanner.processing.fields import CORE_FIELDS, DOCUMENT_TYPE
 from invoice.scanner.processing.models import Evaluation, Extraction, NormalizedField
 from invoice.scanner.processing.stages.llm.local.calibration import calibrated_accuracy
@@ -189,10 +189,12 @@ def evaluate(extraction: Extraction, threshold: float, review: ReviewContext | N
     for n, err in ambiguous.items():
         reasons.append(f"The {_name(n)} needs a look: {err}.")
 
-    # Party names cut at a line wrap ("Mediterránea de", "Van Dijk &"): a company name never
-    # ends in a connecting word or sign, so such a value is incomplete, however confident.
+    # Party names cut at a line wrap ("Mediterránea de", "Van Dijk &"; "de Servicios S.L."): a
+    # company name never ends in a connecting word or sign, nor opens with one in lower case, so
+    # such a value is incomplete, however confident.
     cut = sorted(n for n in PARTY_NAMES if fields.get(n) is not None and n not in review.locked
-                 and (looks_cut_off(fields[n].value) or _PARTNERSHIP_CUT.search(str(fields[n].value or ""))))
+                 and (looks_cut_off(fields[n].value) or looks_cut_at_start(fields[n].value)
+                      or _PARTNERSHIP_CUT.search(str(fields[n].value or ""))))
     # A doubt about the vendor (a core field) blocks approval; one about the customer's name is
     # reported in the check and the reasons, and does not: the customer is the company that
     # receives the invoice, whose name the approved fields do not stand on.

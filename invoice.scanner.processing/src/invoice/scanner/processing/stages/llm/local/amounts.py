@@ -37,11 +37,14 @@ class AmountsMixin:
                 if not rates:
                     continue
                 seg = make_segment(row.words, row.page, row.index)
+                # A credit note's rows are negative throughout ("19 %  -10087,51  -1916,63  -12004,14").
                 vals = [(raw, v, st, en) for raw, v, st, en in find_amounts(seg.text, self.decimal_sep)
-                        if has_decimals(raw) and v > 0]
+                        if has_decimals(raw) and v != 0]
                 found = None
                 for (i, a), (j, b), (k, c) in itertools.combinations(enumerate(vals), 3):
-                    net, vat, gross = a[1], b[1], c[1]
+                    if not (a[1] > 0) == (b[1] > 0) == (c[1] > 0):
+                        continue
+                    net, vat, gross = abs(a[1]), abs(b[1]), abs(c[1])
                     if abs(net + vat - gross) > 0.011 or vat >= net:
                         continue
                     if any(abs(net * r / 100 - vat) <= max(0.011, 0.005 * vat) for r in rates if r > 0):
@@ -230,7 +233,9 @@ def _base_and_tax(vals: list[tuple], rates: list[float]) -> tuple[tuple, tuple] 
     where base x rate = tax to the cent. With no sum to check it against, the rate alone must
     hold exactly: an item row's quantity, unit price and amount come close by chance."""
     for a, b in itertools.combinations(vals, 2):
-        base, tax = a[1], b[1]
+        if (a[1] > 0) != (b[1] > 0):
+            continue
+        base, tax = abs(a[1]), abs(b[1])
         if tax >= base:
             continue
         if any(abs(base * r / 100 - tax) <= 0.0051 for r in rates if r > 0):

@@ -20,7 +20,7 @@ from invoice.scanner.processing.models import BBox
 
 _ID_RE = re.compile(r"(?<![\w])([A-Z0-9][A-Z0-9\-/._#]*\d[A-Z0-9\-/._]*|\d[A-Z0-9\-/._]*)(?![\w])", re.I)
 _SKIP_PREFIX = re.compile(r"(?i)^(zzgl\.?|zuzgl\.?|plus|add|\+|incl\.?|inkl\.?|inc\.?|excl\.?|exkl\.?|"
-                          r"\d{1,2}(?:[.,]\d{1,2})?\s?%|\d{1,2}(?:[.,]\d{1,2})?)\s+")
+                          r"(?:(?:[àa@]|al|zu)\s?)?\d{1,2}(?:[.,]\d{1,2})?\s?%|\d{1,2}(?:[.,]\d{1,2})?)\s+")
 
 
 FAR_RIGHT = 15  # line heights between a label and a value right of it beyond which the value is far
@@ -70,7 +70,11 @@ class LabelsMixin:
                         # one line over three value columns: each label gets its own piece of
                         # the row, so each finds the value under it.
                         nxt = self._match_text(rest, 0) if rest else None
-                        head, tail = (_split_segment(seg, start) if nxt is not None and nxt[1] >= 1.0
+                        # The label's own rate stays with it: "TVA à 10 % | Total toutes taxes comprises".
+                        skip = 0
+                        while nxt is not None and (sm := _SKIP_PREFIX.match(rest[skip:])) is not None:
+                            skip += sm.end()
+                        head, tail = (_split_segment(seg, start + skip) if nxt is not None and nxt[1] >= 1.0
                                       and nxt[3] > 0 and len(rest) > 3 else (seg, None))
                         if tail is None:
                             if key == "invoice_number" and _names_another_document(_label_part(rest)):
