@@ -161,3 +161,22 @@ def test_total_payable_is_a_total_label_of_its_own():
 
     assert match_label("Total Payable:", fuzzy=False)[:3] == ("total", 1.0, 2)
     assert match_label("Total Amount Payable", fuzzy=False)[:3] == ("total", 1.0, 3)
+
+
+def test_the_tax_included_in_a_till_total_and_its_transaction_number():
+    """'enth. MwSt. 19 %  0,95' / 'enth. MwSt. 7 %  0,47': the tax included in the total, one line
+    per rate, adds up; 'Trans.-Nr.  4475' numbers the slip."""
+    from ocrpage import line as ln
+
+    page = OcrPage(1, 640, 900, "test", [
+        ln("Eisenwaren Huber", 140, 35, cw=12, h=24), ln("Am Markt 30", 240, 91), ln("20095 Hamburg", 229, 121),
+        ln("KASSENBON", 248, 222), ln("Datum: 05.09.24", 28, 285), ln("Trans.-Nr.", 28, 316), ln("4475", 550, 316),
+        ln("Butterbrezel", 28, 374), ln("4 x 1,78", 56, 405), ln("7,12", 550, 405),
+        ln("Notizblock A5", 28, 435), ln("2 x 2,98", 56, 466), ln("5,96", 550, 466),
+        ln("Gesamtbetrag EUR", 28, 524), ln("13,08", 536, 524), ln("EC-Karte", 28, 555), ln("13,08", 536, 555),
+        ln("enth. MwSt. 19 %", 28, 674), ln("0,95", 550, 674), ln("enth. MwSt. 7 %", 28, 705), ln("0,47", 550, 705),
+        ln("Danke und auf Wiedersehen", 149, 777)])
+    pred = LocalProvider(Settings()).predict([page], [])
+    ex = extract(pred, [page])
+    assert ex.fields["invoice_number"].value == "4475"
+    assert (ex.fields["vat"].value, ex.fields["total"].value) == (1.42, 13.08)

@@ -38,7 +38,8 @@ LABELS: dict[str, tuple[str, ...]] = {
         "rg-nr", "rg nr", "re-nr", "rgnr", "korrektur-nr", "korrekturrechnung nr", "rectificativa n",
         "piece n", "piece no", "numero de piece", "serie/numero", "serie numero", "n serie", "n ticket",
         "no ticket", "ticket nr", "fra simplif n", "factura simplificada n", "trans #", "transaction #",
-        "transactie", "transactienummer", "transactie nr", "nr", "no", "number", "numero", "ticket",
+        "transactie", "transactienummer", "transactie nr", "trans nr", "trans-nr", "transaktionsnummer",
+        "transaktions nr", "vorgangsnummer", "vorgangs nr", "nr", "no", "number", "numero", "ticket",
         "transaction",),
     "invoice_date": (
         "invoice date", "date of invoice", "invoice dt", "issue date", "date of issue", "issued on", "issued",

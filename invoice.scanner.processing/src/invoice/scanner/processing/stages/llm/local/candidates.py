@@ -20,6 +20,7 @@ from invoice.scanner.processing.models import BBox
 
 _ID_RE = re.compile(r"(?<![\w])([A-Z0-9][A-Z0-9\-/._#]*\d[A-Z0-9\-/._]*|\d[A-Z0-9\-/._]*)(?![\w])", re.I)
 _SKIP_PREFIX = re.compile(r"(?i)^(zzgl\.?|zuzgl\.?|plus|add|\+|incl\.?|inkl\.?|inc\.?|excl\.?|exkl\.?|"
+                          r"enth\.?|enthalten[e]?|darin|dont|waarvan|"  # "enth. MwSt. 7 %", "dont TVA"
                           r"(?:(?:[àa@]|al|zu)\s?)?\d{1,2}(?:[.,]\d{1,2})?\s?%|\d{1,2}(?:[.,]\d{1,2})?)\s+")
 
 
