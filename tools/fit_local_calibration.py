@@ -97,7 +97,7 @@ def isotonic(xs: list[float], ys: list[float], ws: list[float], min_block: int =
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
     iso.fit(xs, ys, sample_weight=ws)
     fitted = iso.predict(xs)
-    # Levels in increasing order: [x_lo, x_hi, weighted sum of y, weight, count].
+    # Levels in increasing order: [x_lo, x_hi, weighted sum of y, weight, count, level].
     levels: list[list[float]] = []
     for x, y, w, f in sorted(zip(xs, ys, ws, fitted), key=lambda t: (t[3], t[0])):
         if levels and abs(levels[-1][5] - f) < 1e-12:

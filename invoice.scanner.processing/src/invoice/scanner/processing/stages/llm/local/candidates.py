@@ -286,9 +286,17 @@ def _title_number(text: str) -> int | None:
 _DIGIT_ANY = re.compile(r"\d")
 _WORD_BREAK = re.compile(r"(?<=[^\W\d]{3}) (?=[a-zäöüßéèàç]{2,}[^\s.]*\s+(?i:nr|no|n[°º]|number|nummer|num)\b)")
 
+@lru_cache(maxsize=65536)
 def typed(kind: str | None, text: str, decimal_sep: str | None, field_name: str | None
-           ) -> list[tuple[str, int, int, float, float | None]]:
-    """Values of `kind` in `text`: (raw, start, end, validity, number)."""
+          ) -> tuple[tuple[str, int, int, float, float | None], ...]:
+    """Values of `kind` in `text`: (raw, start, end, validity, number). A pure function of its
+    arguments, asked again for the same source while a label's value is looked for (right of it,
+    below, left of it): cached per process like `match_label`."""
+    return tuple(_typed_values(kind, text, decimal_sep, field_name))
+
+
+def _typed_values(kind: str | None, text: str, decimal_sep: str | None, field_name: str | None
+                  ) -> list[tuple[str, int, int, float, float | None]]:
     if kind is None:
         return []
     if kind == "date":

@@ -140,14 +140,10 @@ class DocumentReader(LabelsMixin, DatesMixin, AmountsMixin, PartiesMixin, Identi
                 first = clip(c.score) if name in self.learned else calibrate(name, clip(c.score), born_digital)
                 conf = calibrated(name, first, "born_digital" if born_digital else "scanned")
                 if name in ("vendor_name", "customer_name") and page.engine != PDF_TEXT_ENGINE \
-                        and accent_dropped(c.value, self.language):
-                    # "Logistica" in a Spanish invoice: the recognizer dropped an accent that
-                    # its confidence does not show. The name needs a human look.
-                    conf = min(conf, 0.45)
-                if name in ("vendor_name", "customer_name") and page.engine != PDF_TEXT_ENGINE \
-                        and misread_glyphs(c.value):
-                    # "perbang Alaf Restaurants Sdn Bhd": a letter the recognizer misread, at a
-                    # line confidence that does not show it (SROIE dev: 0.98).
+                        and (accent_dropped(c.value, self.language) or misread_glyphs(c.value)):
+                    # "Logistica" in a Spanish invoice (an accent dropped), "perbang Alaf Restaurants
+                    # Sdn Bhd" (a letter misread): the recognizer's confidence does not show it
+                    # (SROIE dev: 0.98). The name needs a human look.
                     conf = min(conf, 0.45)
                 if name == "vendor_name" and self.vendor_under_customer_label:
                     conf = min(conf, UNDER_CUSTOMER_LABEL)
